@@ -1,13 +1,35 @@
+// Command sdep serves and autoscales SeldonDeployment inference graphs: on
+// Kubernetes (sdep operator) or on one machine (sdep serve).
+//
+// Each subcommand lives in its own file and registers itself with
+// addCommand from an init function; main only runs the root command.
 package main
 
 import (
-	_ "github.com/google/go-cmp/cmp"
-	_ "github.com/spf13/cobra"
-	_ "k8s.io/api/apps/v1"
-	_ "k8s.io/api/autoscaling/v2"
-	_ "k8s.io/apimachinery/pkg/runtime"
-	_ "sigs.k8s.io/controller-runtime"
-	_ "sigs.k8s.io/yaml"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sdep-dev/sdep/internal/version"
 )
 
-func main() {}
+var root = &cobra.Command{
+	Use:           "sdep",
+	Short:         "Serve and autoscale SeldonDeployment inference graphs",
+	Version:       version.Version,
+	SilenceUsage:  true,
+	SilenceErrors: true,
+}
+
+// addCommand registers a subcommand; called from init functions.
+func addCommand(c *cobra.Command) { root.AddCommand(c) }
+
+func main() {
+	if err := root.Execute(); err != nil {
+		if err != errSilent {
+			fmt.Fprintln(os.Stderr, "error:", err)
+		}
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,28 @@
+package v1
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/scheme"
+)
+
+// Group is the API group of every SeldonDeployment version.
+const Group = "machinelearning.seldon.io"
+
+var (
+	// GroupVersion is the storage version, machinelearning.seldon.io/v1.
+	GroupVersion = schema.GroupVersion{Group: Group, Version: "v1"}
+
+	// SchemeBuilder registers the v1 types with a runtime.Scheme.
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+
+	// AddToScheme adds the v1 types to a scheme.
+	AddToScheme = SchemeBuilder.AddToScheme
+)
+
+// ServedVersions lists every apiVersion sdep accepts for a SeldonDeployment.
+// All of them share this package's schema.
+var ServedVersions = []string{"v1", "v1alpha3", "v1alpha2"}
+
+func init() {
+	SchemeBuilder.Register(&SeldonDeployment{}, &SeldonDeploymentList{})
+}

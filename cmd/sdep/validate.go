@@ -1,0 +1,157 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	sdepv1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/decode"
+	"github.com/sdep-dev/sdep/internal/naming"
+	"github.com/sdep-dev/sdep/internal/validation"
+)
+
+func init() {
+	var files []string
+	cmd := &cobra.Command{
+		Use:   "validate -f FILE",
+		Short: "Check SeldonDeployment documents and report every problem",
+		Long: `Validate decodes each SeldonDeployment in FILE (JSON or YAML, one document or
+a stream, any served apiVersion) strictly, then applies the same defaulting and
+validation the operator's webhook and sdep serve use.
+
+A valid document prints one summary line and exits 0; warnings name fields that
+are accepted but not acted on yet. An invalid one prints every problem, one per
+line as FILE:LINE: FIELD: MESSAGE, and exits 1.`,
+		Example: "  sdep validate -f examples/seed-hpaspecs.json\n  cat sdep.yaml | sdep validate -f -",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ok := true
+			for _, f := range files {
+				if !validateFile(cmd.OutOrStdout(), cmd.ErrOrStderr(), cmd.InOrStdin(), f) {
+					ok = false
+				}
+			}
+			if !ok {
+				return errSilent
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "file with SeldonDeployment documents (- for stdin); repeatable")
+	_ = cmd.MarkFlagRequired("filename")
+	addCommand(cmd)
+}
+
+// errSilent makes the command exit 1 after it has printed its own report.
+var errSilent = errors.New("")
+
+func readInput(stdin io.Reader, name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(stdin)
+	}
+	return os.ReadFile(name)
+}
+
+// loadDocuments reads and strictly decodes a file, printing decode errors.
+func loadDocuments(stderr io.Writer, stdin io.Reader, name string) ([]decode.Document, bool) {
+	data, err := readInput(stdin, name)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return nil, false
+	}
+	docs, err := decode.Documents(name, data)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, false
+	}
+	return docs, true
+}
+
+func validateFile(stdout, stderr io.Writer, stdin io.Reader, name string) bool {
+	docs, ok := loadDocuments(stderr, stdin, name)
+	if !ok {
+		return false
+	}
+	for _, d := range docs {
+		res := validation.Validate(d.Object, validation.DefaultOptions())
+		for _, w := range res.Warnings {
+			fmt.Fprintf(stderr, "%s:%d: warning: %s\n", name, d.LineOf(w.Field), w.Error())
+		}
+		for _, e := range res.Errors {
+			fmt.Fprintf(stderr, "%s:%d: %s\n", name, d.LineOf(e.Field), e.Error())
+		}
+		if len(res.Errors) > 0 {
+			ok = false
+			fmt.Fprintf(stdout, "%s: SeldonDeployment %q is invalid: %d error(s)\n", name, d.Object.Name, len(res.Errors))
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: %s\n", name, summary(d))
+	}
+	return ok
+}
+
+// summary describes a valid document in one line.
+func summary(d decode.Document) string {
+	sd := d.Object.DeepCopy()
+	validation.Default(sd, validation.DefaultOptions())
+	components, warnings := 0, len(validation.Validate(d.Object, validation.DefaultOptions()).Warnings)
+	var scaled []string
+	for i := range sd.Spec.Predictors {
+		p := &sd.Spec.Predictors[i]
+		components += len(p.ComponentSpecs)
+		for j := range p.ComponentSpecs {
+			if h := p.ComponentSpecs[j].HpaSpec; h != nil {
+				scaled = append(scaled, fmt.Sprintf("%s %s", naming.DeploymentName(sd, p, j), hpaRange(h)))
+			}
+			if p.ComponentSpecs[j].KedaSpec != nil {
+				scaled = append(scaled, naming.DeploymentName(sd, p, j)+" by KEDA")
+			}
+		}
+	}
+	s := fmt.Sprintf("SeldonDeployment %q (%s) is valid: %s, %s", sd.Name, d.APIVersion,
+		plural(len(sd.Spec.Predictors), "predictor"), plural(components, "component"))
+	if len(scaled) > 0 {
+		s += "; autoscaled: " + strings.Join(scaled, ", ")
+	}
+	if warnings > 0 {
+		s += fmt.Sprintf(" (%s)", plural(warnings, "warning"))
+	}
+	return s
+}
+
+func hpaRange(h *sdepv1.SeldonHpaSpec) string {
+	minReplicas := int32(1)
+	if h.MinReplicas != nil {
+		minReplicas = *h.MinReplicas
+	}
+	var targets []string
+	for _, m := range h.Metrics {
+		if m.Resource != nil && m.Resource.TargetAverageUtilization != nil {
+			targets = append(targets, fmt.Sprintf("%s %d%%", m.Resource.Name, *m.Resource.TargetAverageUtilization))
+		} else {
+			targets = append(targets, string(m.Type))
+		}
+	}
+	if len(h.Metrics) == 0 {
+		for _, m := range h.MetricsV2 {
+			if m.Resource != nil && m.Resource.Target.AverageUtilization != nil {
+				targets = append(targets, fmt.Sprintf("%s %d%%", m.Resource.Name, *m.Resource.Target.AverageUtilization))
+			} else {
+				targets = append(targets, string(m.Type))
+			}
+		}
+	}
+	return fmt.Sprintf("%d-%d replicas on %s", minReplicas, h.MaxReplicas, strings.Join(targets, ", "))
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
