@@ -1,0 +1,534 @@
+package autoscale
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden decision logs in testdata")
+
+// t0 is the simulated clock's origin.
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// scenario is a metric trace run through Decide step by step, the
+// simulated target following every decision.
+type scenario struct {
+	name string
+	// about is printed at the top of the log.
+	about    string
+	spec     autoscalingv2.HorizontalPodAutoscalerSpec
+	cfg      *Config // nil: DefaultConfig
+	replicas int32   // initial replicas, running and ready for an hour
+	// requests of each replica's single container "app"; default cpu 100m.
+	requests corev1.ResourceList
+	steps    []step
+}
+
+// step is one decision. Per-replica CPU is cpu millicores, or load
+// millicores spread evenly over the ready replicas, overridden by cpuOf.
+type step struct {
+	at      time.Duration
+	note    string
+	scaleTo *int32 // someone sets the target's replicas before this step
+	cpu     int64
+	load    int64
+	cpuOf   map[int]int64
+	memMi   int64 // memory usage per replica in Mi (0: not reported)
+	missing []int // replicas without any sample
+	unready []int // replicas not ready at this step (the rest are ready)
+	values  map[string]resource.Quantity
+	custom  map[string][]int64 // pods metric values per replica (milli); -1: missing
+}
+
+type simReplica struct {
+	name       string
+	start      time.Time
+	ready      bool
+	readySince time.Time
+}
+
+func int32p(v int32) *int32 { return &v }
+
+func (sc scenario) run(t *testing.T) string {
+	t.Helper()
+	cfg := DefaultConfig()
+	if sc.cfg != nil {
+		cfg = *sc.cfg
+	}
+	requests := sc.requests
+	if requests == nil {
+		requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}
+	}
+	var log strings.Builder
+	fmt.Fprintf(&log, "# %s\n", sc.name)
+	for _, line := range strings.Split(strings.TrimSpace(sc.about), "\n") {
+		fmt.Fprintf(&log, "# %s\n", strings.TrimSpace(line))
+	}
+
+	var reps []simReplica
+	next := 0
+	resize := func(n int32, now time.Time, fresh bool) {
+		for int32(len(reps)) < n {
+			r := simReplica{name: fmt.Sprintf("r%d", next), start: now.Add(-time.Hour), ready: true, readySince: now.Add(-time.Hour)}
+			if fresh {
+				// A new replica starts now and is not ready yet.
+				r.start, r.ready, r.readySince = now, false, now
+			}
+			reps = append(reps, r)
+			next++
+		}
+		reps = reps[:n]
+	}
+	current := sc.replicas
+	resize(current, t0, false)
+
+	var state State
+	for _, s := range sc.steps {
+		now := t0.Add(s.at)
+		if s.note != "" {
+			fmt.Fprintf(&log, "\n# %s", s.note)
+		}
+		if s.scaleTo != nil {
+			current = *s.scaleTo
+			resize(current, now, false)
+			fmt.Fprintf(&log, "\n# the target is scaled to %d by hand", current)
+		}
+		for i := range reps {
+			want := !slices.Contains(s.unready, i)
+			if reps[i].ready != want {
+				reps[i].ready, reps[i].readySince = want, now
+			}
+		}
+		obs := Observation{CurrentReplicas: current, Values: s.values}
+		ready := 0
+		for _, r := range reps {
+			if r.ready {
+				ready++
+			}
+		}
+		for i, r := range reps {
+			rep := Replica{Name: r.name, Ready: r.ready, StartTime: r.start, ReadySince: r.readySince}
+			ct := Container{Name: "app", Requests: requests}
+			if !slices.Contains(s.missing, i) {
+				cpu := s.cpu
+				if s.load > 0 {
+					cpu = 0
+					if r.ready && ready > 0 {
+						cpu = s.load / int64(ready)
+					}
+				}
+				if v, ok := s.cpuOf[i]; ok {
+					cpu = v
+				}
+				ct.Usage = corev1.ResourceList{corev1.ResourceCPU: *resource.NewMilliQuantity(cpu, resource.DecimalSI)}
+				if s.memMi > 0 {
+					ct.Usage[corev1.ResourceMemory] = *resource.NewQuantity(s.memMi<<20, resource.BinarySI)
+				}
+			}
+			rep.Containers = []Container{ct}
+			for key, vals := range s.custom {
+				if i < len(vals) && vals[i] >= 0 {
+					if rep.Custom == nil {
+						rep.Custom = map[string]resource.Quantity{}
+					}
+					rep.Custom[key] = *resource.NewMilliQuantity(vals[i], resource.DecimalSI)
+				}
+			}
+			obs.Replicas = append(obs.Replicas, rep)
+		}
+
+		var d Decision
+		d, state = cfg.Decide(sc.spec, state, obs, now)
+		fmt.Fprintf(&log, "\nt=%s %s\n", seconds(s.at), d)
+		for _, m := range d.Metrics {
+			fmt.Fprintf(&log, "    %s\n", metricLine(m))
+		}
+		fmt.Fprintf(&log, "    recommendation %d, stabilized %d, limit %s\n", d.Recommendation, d.Stabilized, limitName(d.Limit))
+		var conds []string
+		for _, c := range d.Conditions {
+			conds = append(conds, fmt.Sprintf("%s=%s/%s", c.Type, c.Status, c.Reason))
+		}
+		fmt.Fprintf(&log, "    %s\n", strings.Join(conds, " "))
+
+		if d.DesiredReplicas != current {
+			current = d.DesiredReplicas
+			resize(current, now, true)
+		}
+	}
+	return log.String()
+}
+
+func metricLine(m MetricResult) string {
+	if m.Err != "" {
+		return m.String()
+	}
+	var groups []string
+	for _, g := range []struct {
+		n    int
+		name string
+	}{{m.Ready, "ready"}, {m.Unready, "not ready"}, {m.Missing, "missing"}, {m.Ignored, "ignored"}} {
+		if g.n > 0 {
+			groups = append(groups, fmt.Sprintf("%d %s", g.n, g.name))
+		}
+	}
+	s := fmt.Sprintf("%s: ratio %.3f -> %d", describe(m), m.Ratio, m.Proposed)
+	if m.WithinTolerance {
+		s += " (no change)"
+	}
+	if len(groups) > 0 {
+		s += " [" + strings.Join(groups, ", ") + "]"
+	}
+	if m.Note != "" {
+		s += "; " + m.Note
+	}
+	return s
+}
+
+func limitName(l Limit) string {
+	if l == LimitNone {
+		return "none"
+	}
+	return string(l)
+}
+
+func TestGoldenDecisionLogs(t *testing.T) {
+	names := map[string]bool{}
+	for _, sc := range scenarios() {
+		if names[sc.name] {
+			t.Fatalf("duplicate scenario %q", sc.name)
+		}
+		names[sc.name] = true
+		t.Run(sc.name, func(t *testing.T) {
+			got := sc.run(t)
+			path := filepath.Join("testdata", sc.name+".golden")
+			if *update {
+				if err := os.MkdirAll("testdata", 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./internal/autoscale -update to create it)", err)
+			}
+			if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("decision log differs from %s (-want +got):\n%s", path, diff)
+			}
+		})
+	}
+	// Every golden file must belong to a scenario, so none goes stale.
+	files, err := filepath.Glob(filepath.Join("testdata", "*.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if name := strings.TrimSuffix(filepath.Base(f), ".golden"); !names[name] {
+			t.Errorf("%s has no scenario", f)
+		}
+	}
+}
+
+func cpuUtilization(target int32) autoscalingv2.MetricSpec {
+	return autoscalingv2.MetricSpec{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
+		Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: &target}}}
+}
+
+func memoryAverage(v string) autoscalingv2.MetricSpec {
+	q := resource.MustParse(v)
+	return autoscalingv2.MetricSpec{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
+		Name: corev1.ResourceMemory, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: &q}}}
+}
+
+func downWindow(seconds int32) *autoscalingv2.HorizontalPodAutoscalerBehavior {
+	return &autoscalingv2.HorizontalPodAutoscalerBehavior{ScaleDown: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: &seconds}}
+}
+
+func selectP(s autoscalingv2.ScalingPolicySelect) *autoscalingv2.ScalingPolicySelect { return &s }
+
+func spec(minR, maxR int32, b *autoscalingv2.HorizontalPodAutoscalerBehavior, metrics ...autoscalingv2.MetricSpec) autoscalingv2.HorizontalPodAutoscalerSpec {
+	return autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: &minR, MaxReplicas: maxR, Behavior: b, Metrics: metrics}
+}
+
+func sec(n int) time.Duration { return time.Duration(n) * time.Second }
+
+func scenarios() []scenario {
+	upTol, downTol := resource.MustParse("0.05"), resource.MustParse("0.2")
+	zero := int32(0)
+	return []scenario{
+		{
+			name: "tolerance",
+			about: `cpu target 100% with the default tolerance 0.1: 105% and 110% change nothing, 111% scales up;
+			90% changes nothing, 85% is outside the tolerance but still rounds up to the same count.
+			Behavior sets a 0 s scale-down window so scale-downs show at once.`,
+			spec:     spec(1, 10, downWindow(0), cpuUtilization(100)),
+			replicas: 4,
+			steps: []step{
+				{at: 0, cpu: 105},
+				{at: sec(15), cpu: 110},
+				{at: sec(30), cpu: 111},
+				{at: sec(45), cpu: 90},
+				{at: sec(60), cpu: 85},
+				{at: sec(75), cpu: 70},
+			},
+		},
+		{
+			name: "configurable-tolerance",
+			about: `behavior tolerances: scale-up 0.05, scale-down 0.2 (cpu target 100%).
+			106% scales up, 85% and 82% stay, 79% scales down.`,
+			spec: spec(1, 10, &autoscalingv2.HorizontalPodAutoscalerBehavior{
+				ScaleUp:   &autoscalingv2.HPAScalingRules{Tolerance: &upTol},
+				ScaleDown: &autoscalingv2.HPAScalingRules{Tolerance: &downTol, StabilizationWindowSeconds: &zero},
+			}, cpuUtilization(100)),
+			replicas: 4,
+			steps: []step{
+				{at: 0, cpu: 106},
+				{at: sec(15), cpu: 85},
+				{at: sec(30), cpu: 82},
+				{at: sec(45), cpu: 79},
+			},
+		},
+		{
+			name: "default-scale-up",
+			about: `no behavior: the built-in scale-up limit max(2*current, 4) per decision.
+			380m of load on replicas requesting 100m, cpu target 10%: 1 -> 4 -> 8 -> 16 -> 32.
+			At 60 s the metric is within tolerance, yet the target goes on to 38: without behavior the stabilization
+			takes the highest recommendation of the window in both directions, and the 38 held back by the rate limit is still in it.`,
+			spec:     spec(1, 100, nil, cpuUtilization(10)),
+			replicas: 1,
+			steps: []step{
+				{at: 0, load: 380},
+				{at: sec(15), load: 380},
+				{at: sec(30), load: 380},
+				{at: sec(45), load: 380},
+				{at: sec(60), load: 380},
+			},
+		},
+		{
+			name:     "default-scale-up-10-to-20",
+			about:    `no behavior: 10 replicas at 400% of a 50% target double to 20, then maxReplicas 30 caps the next doubling.`,
+			spec:     spec(1, 30, nil, cpuUtilization(50)),
+			replicas: 10,
+			steps: []step{
+				{at: 0, cpu: 400},
+				{at: sec(15), cpu: 400},
+			},
+		},
+		{
+			name: "default-behavior-policies",
+			about: `an empty behavior gets the API defaults: scale-up policies Pods 4/15s and Percent 100/15s, selectPolicy Max.
+			From 1 replica Pods 4 wins (1 -> 5); 5 s later the period still holds it; after 15 s Percent 100 wins (5 -> 10 -> 20).`,
+			spec:     spec(1, 100, &autoscalingv2.HorizontalPodAutoscalerBehavior{}, cpuUtilization(10)),
+			replicas: 1,
+			steps: []step{
+				{at: 0, load: 380},
+				{at: sec(5), load: 380},
+				{at: sec(15), load: 380},
+				{at: sec(30), load: 380},
+			},
+		},
+		{
+			name: "scale-down-stabilization-default",
+			about: `no behavior: scale-down takes the highest recommendation of the last 300 s (the flag default).
+			The first decision records the current 4; a 3 at 120 s holds the target at 3 until 420 s.`,
+			spec:     spec(1, 10, nil, cpuUtilization(50)),
+			replicas: 4,
+			steps: []step{
+				{at: 0, cpu: 50, note: "steady at the target"},
+				{at: sec(60), cpu: 10, note: "load drops"},
+				{at: sec(120), cpu: 35},
+				{at: sec(180), cpu: 10},
+				{at: sec(300), cpu: 10, note: "the recommendations of t=0 are exactly 300 s old and still count"},
+				{at: sec(315), cpu: 10},
+				{at: sec(420), cpu: 10},
+				{at: sec(435), cpu: 10},
+			},
+		},
+		{
+			name:     "scale-down-stabilization-short",
+			about:    `behavior scaleDown.stabilizationWindowSeconds 60: the load drops at 15 s and the target scales down at 60 s.`,
+			spec:     spec(1, 10, downWindow(60), cpuUtilization(50)),
+			replicas: 4,
+			steps: []step{
+				{at: 0, cpu: 50},
+				{at: sec(15), cpu: 10},
+				{at: sec(45), cpu: 10},
+				{at: sec(60), cpu: 10},
+			},
+		},
+		{
+			name:  "scale-up-stabilization",
+			about: `behavior scaleUp.stabilizationWindowSeconds 30: a spike at 15 s is acted on at 30 s, once every recommendation within 30 s is high.`,
+			spec: spec(1, 10, &autoscalingv2.HorizontalPodAutoscalerBehavior{
+				ScaleUp: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: int32p(30)},
+			}, cpuUtilization(50)),
+			replicas: 2,
+			steps: []step{
+				{at: 0, cpu: 50},
+				{at: sec(15), cpu: 150},
+				{at: sec(30), cpu: 150},
+			},
+		},
+		{
+			name:  "select-policy-min",
+			about: `scaleUp selectPolicy Min over Pods 4/15s and Percent 100/15s: the smaller change wins (10 -> 14 -> 18).`,
+			spec: spec(1, 100, &autoscalingv2.HorizontalPodAutoscalerBehavior{
+				ScaleUp: &autoscalingv2.HPAScalingRules{SelectPolicy: selectP(autoscalingv2.MinChangePolicySelect)},
+			}, cpuUtilization(50)),
+			replicas: 10,
+			steps: []step{
+				{at: 0, cpu: 200},
+				{at: sec(15), cpu: 200},
+			},
+		},
+		{
+			name:  "select-policy-disabled",
+			about: `scaleDown selectPolicy Disabled: low load never scales down; scale-up still works.`,
+			spec: spec(1, 20, &autoscalingv2.HorizontalPodAutoscalerBehavior{
+				ScaleDown: &autoscalingv2.HPAScalingRules{SelectPolicy: selectP(autoscalingv2.DisabledPolicySelect), StabilizationWindowSeconds: &zero},
+			}, cpuUtilization(50)),
+			replicas: 6,
+			steps: []step{
+				{at: 0, cpu: 5},
+				{at: sec(15), cpu: 5},
+				{at: sec(30), cpu: 100},
+			},
+		},
+		{
+			name: "percent-scale-down",
+			about: `the Kubernetes docs example: scaleDown policies Pods 4/60s and Percent 10/60s (selectPolicy Max), no window.
+			80 -> 72 (10% of 80), held for the rest of the 60 s period, then 64 (10% of 72 rounds up to 8), 57, ...
+			Percent allows the bigger change above 40 replicas; below, Pods 4 does (28 -> 24); on a tie the first policy is named.`,
+			spec: spec(10, 100, &autoscalingv2.HorizontalPodAutoscalerBehavior{
+				ScaleDown: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: &zero, Policies: []autoscalingv2.HPAScalingPolicy{
+					{Type: autoscalingv2.PodsScalingPolicy, Value: 4, PeriodSeconds: 60},
+					{Type: autoscalingv2.PercentScalingPolicy, Value: 10, PeriodSeconds: 60},
+				}},
+			}, cpuUtilization(50)),
+			replicas: 80,
+			steps: []step{
+				{at: 0, cpu: 1}, {at: sec(15), cpu: 1}, {at: sec(45), cpu: 1},
+				{at: sec(60), cpu: 1}, {at: sec(120), cpu: 1}, {at: sec(180), cpu: 1},
+				{at: sec(240), cpu: 1}, {at: sec(300), cpu: 1}, {at: sec(360), cpu: 1},
+				{at: sec(420), cpu: 1}, {at: sec(480), cpu: 1}, {at: sec(540), cpu: 1},
+				{at: sec(600), cpu: 1},
+			},
+		},
+		{
+			name: "min-max-clamp",
+			about: `minReplicas 2, maxReplicas 5, no behavior, Config.DownscaleStabilizationWindow 30 s (the flag).
+			The scale-up rate, then maxReplicas, limit the growth; low load stops at minReplicas;
+			a target scaled by hand outside [2, 5] is brought back without looking at metrics.`,
+			spec:     spec(2, 5, nil, cpuUtilization(50)),
+			cfg:      &Config{Tolerance: 0.1, DownscaleStabilizationWindow: 30 * time.Second, CPUInitializationPeriod: 5 * time.Minute, InitialReadinessDelay: 30 * time.Second},
+			replicas: 2,
+			steps: []step{
+				{at: 0, cpu: 500},
+				{at: sec(15), cpu: 500},
+				{at: sec(30), cpu: 5},
+				{at: sec(60), cpu: 5},
+				{at: sec(75), cpu: 50, scaleTo: int32p(9)},
+				{at: sec(90), cpu: 50, scaleTo: int32p(1)},
+			},
+		},
+		{
+			name: "missing-metrics",
+			about: `replicas without a cpu sample (cpu target 100%, scale-down window 0).
+			Scale-down: a missing replica counts as 100% of its request (4 -> 3, where ignoring it would give 2).
+			Scale-up: missing replicas count as 0%; the recomputation can fall within tolerance or reverse the direction.`,
+			spec:     spec(1, 10, downWindow(0), cpuUtilization(100)),
+			replicas: 4,
+			steps: []step{
+				{at: 0, cpu: 40, missing: []int{3}},
+				{at: sec(15), cpu: 150, missing: []int{2}, note: "scale-up, recomputed 100% is within tolerance"},
+				{at: sec(30), cpu: 250, missing: []int{2}},
+				{at: sec(45), cpu: 140, missing: []int{3, 4}, note: "scale-up, recomputed 84% reverses the direction"},
+				{at: sec(60), cpu: 150, missing: []int{0, 1, 2, 3, 4}, note: "no replica reports cpu"},
+			},
+		},
+		{
+			name: "unready-scale-up",
+			about: `replicas that are not ready yet (cpu target 100%, default behavior).
+			New replicas start not ready and their cpu samples are set aside; on a scale-up they count as 0%,
+			which can bring the ratio within tolerance.`,
+			spec:     spec(1, 20, &autoscalingv2.HorizontalPodAutoscalerBehavior{}, cpuUtilization(100)),
+			replicas: 2,
+			steps: []step{
+				{at: 0, cpu: 210},
+				{at: sec(15), cpu: 260, cpuOf: map[int]int64{2: 50, 3: 50, 4: 50}, unready: []int{2, 3, 4}, note: "r2, r3 and r4 are starting"},
+				{at: sec(30), cpu: 260, note: "r2, r3 and r4 are ready"},
+				{at: sec(45), cpu: 300, cpuOf: map[int]int64{5: 20, 6: 20, 7: 20, 8: 20, 9: 20}, unready: []int{5, 6, 7, 8, 9}},
+			},
+		},
+		{
+			name: "several-metrics",
+			about: `cpu utilization (target 50%) and memory average value (target 200Mi); the highest proposal wins.
+			While memory is unavailable, a scale-down is skipped but a scale-up proceeds.`,
+			spec:     spec(1, 20, downWindow(0), cpuUtilization(50), memoryAverage("200Mi")),
+			requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+			replicas: 4,
+			steps: []step{
+				{at: 0, cpu: 25, memMi: 300},
+				{at: sec(15), cpu: 80, memMi: 150},
+				{at: sec(30), cpu: 10, note: "memory is not reported; cpu alone says scale down"},
+				{at: sec(45), cpu: 80, note: "memory is not reported; cpu says scale up"},
+				{at: sec(60), cpu: 10, memMi: 100},
+			},
+		},
+		{
+			name:     "maintenance-mode",
+			about:    `a target scaled to 0 by hand disables autoscaling until it is scaled up again.`,
+			spec:     spec(2, 10, nil, cpuUtilization(50)),
+			replicas: 3,
+			steps: []step{
+				{at: 0, cpu: 50},
+				{at: sec(15), scaleTo: int32p(0)},
+				{at: sec(30)},
+				{at: sec(45), cpu: 200, scaleTo: int32p(1)},
+				{at: sec(60), cpu: 200},
+			},
+		},
+		{
+			name:  "external-metric",
+			about: `an External metric with an AverageValue target of 10 per replica: proposal ceil(95 / 10) = 10; no behavior.`,
+			spec: spec(1, 20, nil, autoscalingv2.MetricSpec{Type: autoscalingv2.ExternalMetricSourceType, External: &autoscalingv2.ExternalMetricSource{
+				Metric: autoscalingv2.MetricIdentifier{Name: "queue_length"},
+				Target: autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: resource.NewQuantity(10, resource.DecimalSI)},
+			}}),
+			replicas: 2,
+			steps: []step{
+				{at: 0, values: map[string]resource.Quantity{"external/queue_length": resource.MustParse("95")}},
+				{at: sec(15), values: map[string]resource.Quantity{"external/queue_length": resource.MustParse("95")}},
+				{at: sec(30), values: map[string]resource.Quantity{"external/queue_length": resource.MustParse("95")}},
+				{at: sec(45), values: map[string]resource.Quantity{"external/queue_length": resource.MustParse("100")}},
+				{at: sec(60), note: "the metric cannot be read"},
+			},
+		},
+		{
+			name:  "pods-metric",
+			about: `a Pods metric (requests per second, target 10 per replica average); a replica without a sample counts as 0 on scale-up.`,
+			spec: spec(1, 20, downWindow(0), autoscalingv2.MetricSpec{Type: autoscalingv2.PodsMetricSourceType, Pods: &autoscalingv2.PodsMetricSource{
+				Metric: autoscalingv2.MetricIdentifier{Name: "rps"},
+				Target: autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: resource.NewQuantity(10, resource.DecimalSI)},
+			}}),
+			replicas: 3,
+			steps: []step{
+				{at: 0, custom: map[string][]int64{"pods/rps": {25000, 25000, -1}}},
+				{at: sec(15), custom: map[string][]int64{"pods/rps": {4000, 4000, 4000, 4000, 4000}}},
+			},
+		},
+	}
+}
