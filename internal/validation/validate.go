@@ -224,7 +224,7 @@ func (v *validator) predictor(i int) {
 		}
 		v.warn(field+".annotations["+AnnotationNoEngine+"]", notActedOn+"sdep always runs the executor in front of the graph")
 	}
-	if p.SvcOrchSpec != nil && p.SvcOrchSpec.Replicas != nil {
+	if p.SvcOrchSpec != nil && p.SvcOrchSpec.Replicas != nil && ExecutorComponent(p) >= 0 {
 		v.warn(field+".svcOrchSpec.replicas", notActedOn+"the executor runs inside componentSpecs[0]'s pods and scales with them")
 	}
 	containers := v.componentSpecs(i)

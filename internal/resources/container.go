@@ -1,0 +1,247 @@
+package resources
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	sdepv1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/validation"
+)
+
+// Executor and pod settings shared by every runtime.
+const (
+	// EnvEnginePredictor carries the executor's predictor: base64 of its JSON.
+	EnvEnginePredictor = "ENGINE_PREDICTOR"
+	// MetricsPath is where the executor and graph containers serve Prometheus metrics.
+	MetricsPath = "/prometheus"
+	// PodInfoVolume is the downward-API volume that exposes a pod's
+	// annotations (seldon.io/rest-timeout, ...) at PodInfoMountPath.
+	PodInfoVolume    = "seldon-podinfo"
+	PodInfoMountPath = "/etc/podinfo"
+	// DefaultTerminationGracePeriod applies when a componentSpec sets none.
+	DefaultTerminationGracePeriod int64 = 20
+)
+
+// MakeExecutorContainer builds the seldon-container-engine container that
+// runs `sdep executor` for predictor p.
+func MakeExecutorContainer(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, opts Options) (corev1.Container, error) {
+	opts = opts.complete()
+	engine, err := EnginePredictor(p)
+	if err != nil {
+		return corev1.Container{}, err
+	}
+	httpPort, grpcPort := opts.Validation.ExecutorHTTPPort, opts.Validation.ExecutorGRPCPort
+	protocol := sd.Spec.Protocol
+	if protocol == "" {
+		protocol = sdepv1.ProtocolSeldon
+	}
+	transport := sd.Spec.Transport
+	if transport == "" {
+		transport = sdepv1.TransportRest
+	}
+	env := []corev1.EnvVar{{Name: EnvEnginePredictor, Value: engine}}
+	if p.SvcOrchSpec != nil {
+		env = appendMissingEnv(env, p.SvcOrchSpec.Env...)
+	}
+	probe := func(path string) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+				Path: path, Port: intstr.FromInt32(httpPort), Scheme: corev1.URISchemeHTTP,
+			}},
+			InitialDelaySeconds: 20, PeriodSeconds: 5, TimeoutSeconds: 60,
+			SuccessThreshold: 1, FailureThreshold: 3,
+		}
+	}
+	return corev1.Container{
+		Name:            validation.ExecutorContainerName,
+		Image:           opts.ExecutorImage,
+		ImagePullPolicy: opts.ExecutorPullPolicy,
+		Command:         []string{"sdep", "executor"},
+		Args: []string{
+			"--sdep=" + sd.Name,
+			"--namespace=" + sd.Namespace,
+			"--predictor=" + p.Name,
+			"--http-port=" + strconv.Itoa(int(httpPort)),
+			"--grpc-port=" + strconv.Itoa(int(grpcPort)),
+			"--metrics-path=" + MetricsPath,
+			"--protocol=" + string(protocol),
+			"--transport=" + string(transport),
+		},
+		// Upstream also declared a port "metrics" on the http port. The same
+		// containerPort twice is a duplicate the API server warns about and
+		// server-side apply rejects (container ports are a map keyed by
+		// containerPort and protocol), so metrics are served on "http" at
+		// MetricsPath, which the pod's prometheus.io annotations point at.
+		Ports: []corev1.ContainerPort{
+			{Name: validation.PortNameHTTP, ContainerPort: httpPort, Protocol: corev1.ProtocolTCP},
+			{Name: validation.PortNameGRPC, ContainerPort: grpcPort, Protocol: corev1.ProtocolTCP},
+		},
+		Env:            env,
+		Resources:      validation.ExecutorResources(p),
+		ReadinessProbe: probe("/ready"),
+		LivenessProbe:  probe("/live"),
+		VolumeMounts:   []corev1.VolumeMount{{Name: PodInfoVolume, MountPath: PodInfoMountPath}},
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser:                new(int64(8888)),
+			AllowPrivilegeEscalation: new(false),
+		},
+	}, nil
+}
+
+// EnginePredictor returns the value of the executor's ENGINE_PREDICTOR:
+// base64 of the JSON of p without the fields that say how many pods run or
+// how traffic reaches them (replicas at every level, hpaSpec, hpaSpecs,
+// kedaSpec, pdbSpec, traffic) and without the explainer. The executor never
+// needs them, and leaving them out means editing them never changes the pod
+// template, so the Deployment never rolls its pods for an autoscaling change.
+func EnginePredictor(p *sdepv1.PredictorSpec) (string, error) {
+	data, err := json.Marshal(enginePredictorSpec(p))
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(data), nil
+}
+
+func enginePredictorSpec(p *sdepv1.PredictorSpec) *sdepv1.PredictorSpec {
+	e := p.DeepCopy()
+	e.Replicas = nil
+	e.Traffic = 0
+	e.Explainer = nil
+	e.HpaSpecs = nil
+	if e.SvcOrchSpec != nil {
+		e.SvcOrchSpec.Replicas = nil
+		// An svcOrchSpec left empty must vanish, or adding svcOrchSpec.replicas
+		// would add "svcOrchSpec":{} to the JSON.
+		if e.SvcOrchSpec.Resources == nil && len(e.SvcOrchSpec.Env) == 0 {
+			e.SvcOrchSpec = nil
+		}
+	}
+	for j := range e.ComponentSpecs {
+		cs := &e.ComponentSpecs[j]
+		cs.HpaSpec = nil
+		cs.KedaSpec = nil
+		cs.PdbSpec = nil
+		cs.Replicas = nil
+	}
+	return e
+}
+
+// defaultGraphContainer fills in, in place, what a container running graph
+// node n needs and the user left out (reference §3.4): pull policy, the
+// pod-info mount, the PREDICTIVE_UNIT_* / MLSERVER_* environment, TCP
+// probes on its serving port and a preStop pause. Its ports were assigned
+// by validation.Default.
+func defaultGraphContainer(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, n *sdepv1.PredictiveUnit, c *corev1.Container) error {
+	httpPort := containerPort(c, validation.PortNameHTTP)
+	grpcPort := containerPort(c, validation.PortNameGRPC)
+	metricsPort := containerPort(c, validation.PortNameMetrics)
+	grpc := sd.Spec.Transport == sdepv1.TransportGrpc || (n.Endpoint != nil && n.Endpoint.Type == sdepv1.EndpointGRPC)
+	servicePort, servicePortName := httpPort, validation.PortNameHTTP
+	if grpc {
+		servicePort, servicePortName = grpcPort, validation.PortNameGRPC
+	}
+
+	if c.ImagePullPolicy == "" {
+		c.ImagePullPolicy = corev1.PullIfNotPresent
+	}
+	if !hasVolumeMount(c, PodInfoVolume) {
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: PodInfoVolume, MountPath: PodInfoMountPath})
+	}
+
+	labels, err := json.Marshal(p.Labels) // map keys are sorted: deterministic
+	if err != nil {
+		return err
+	}
+	port := func(v int32) string { return strconv.Itoa(int(v)) }
+	env := []corev1.EnvVar{
+		{Name: "PREDICTIVE_UNIT_SERVICE_PORT", Value: port(servicePort)},
+		{Name: "PREDICTIVE_UNIT_HTTP_SERVICE_PORT", Value: port(httpPort)},
+		{Name: "MLSERVER_HTTP_PORT", Value: port(httpPort)},
+		{Name: "PREDICTIVE_UNIT_GRPC_SERVICE_PORT", Value: port(grpcPort)},
+		{Name: "MLSERVER_GRPC_PORT", Value: port(grpcPort)},
+	}
+	if len(n.Parameters) > 0 {
+		params, err := json.Marshal(n.Parameters)
+		if err != nil {
+			return err
+		}
+		env = append(env, corev1.EnvVar{Name: "PREDICTIVE_UNIT_PARAMETERS", Value: string(params)})
+	}
+	if n.ModelURI != "" {
+		env = append(env, corev1.EnvVar{Name: "MLSERVER_MODEL_URI", Value: "/mnt/models"})
+	}
+	env = append(env,
+		corev1.EnvVar{Name: "PREDICTIVE_UNIT_ID", Value: c.Name},
+		corev1.EnvVar{Name: "MLSERVER_MODEL_NAME", Value: c.Name},
+		corev1.EnvVar{Name: "PREDICTIVE_UNIT_IMAGE", Value: c.Image},
+		corev1.EnvVar{Name: "PREDICTOR_ID", Value: p.Name},
+		corev1.EnvVar{Name: "PREDICTOR_LABELS", Value: string(labels)},
+		corev1.EnvVar{Name: "SELDON_DEPLOYMENT_ID", Value: sd.Name},
+		corev1.EnvVar{Name: "SELDON_EXECUTOR_ENABLED", Value: "true"},
+		corev1.EnvVar{Name: "PREDICTIVE_UNIT_METRICS_SERVICE_PORT", Value: port(metricsPort)},
+		corev1.EnvVar{Name: "MLSERVER_METRICS_PORT", Value: port(metricsPort)},
+		corev1.EnvVar{Name: "PREDICTIVE_UNIT_METRICS_ENDPOINT", Value: MetricsPath},
+		corev1.EnvVar{Name: "MLSERVER_METRICS_ENDPOINT", Value: MetricsPath},
+	)
+	c.Env = appendMissingEnv(c.Env, env...)
+
+	tcpProbe := func(initialDelay int32) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler:        corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(servicePortName)}},
+			InitialDelaySeconds: initialDelay, PeriodSeconds: 5, TimeoutSeconds: 1,
+			SuccessThreshold: 1, FailureThreshold: 3,
+		}
+	}
+	if c.LivenessProbe == nil {
+		c.LivenessProbe = tcpProbe(60)
+	}
+	if c.ReadinessProbe == nil {
+		c.ReadinessProbe = tcpProbe(20)
+	}
+	if c.Lifecycle == nil {
+		// Give the executor and Services time to stop sending requests
+		// before the container is told to stop.
+		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
+			Exec: &corev1.ExecAction{Command: []string{"/bin/sh", "-c", "/bin/sleep 10"}},
+		}}
+	}
+	return nil
+}
+
+// appendMissingEnv appends each variable whose name env does not have yet.
+// Duplicate names would break server-side apply, which keys env by name.
+func appendMissingEnv(env []corev1.EnvVar, add ...corev1.EnvVar) []corev1.EnvVar {
+	have := map[string]bool{}
+	for _, e := range env {
+		have[e.Name] = true
+	}
+	for _, e := range add {
+		if !have[e.Name] {
+			env = append(env, *e.DeepCopy())
+			have[e.Name] = true
+		}
+	}
+	return env
+}
+
+func containerPort(c *corev1.Container, name string) int32 {
+	for _, p := range c.Ports {
+		if p.Name == name {
+			return p.ContainerPort
+		}
+	}
+	return 0
+}
+
+func hasVolumeMount(c *corev1.Container, name string) bool {
+	for _, m := range c.VolumeMounts {
+		if m.Name == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,206 @@
+package resources
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	sdepv1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/naming"
+	"github.com/sdep-dev/sdep/internal/validation"
+)
+
+// MakeDeployment builds the Deployment of componentSpecs[j] of predictor p:
+// the componentSpec's pod with graph containers filled in (reference §3.4)
+// and, in the componentSpec validation.ExecutorComponent names, the
+// executor container appended (§3.5).
+func MakeDeployment(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, j int, opts Options) (*appsv1.Deployment, error) {
+	opts = opts.complete()
+	cs := &p.ComponentSpecs[j]
+	name := naming.DeploymentName(sd, p, j)
+	hostsExecutor := j == validation.ExecutorComponent(p)
+
+	pod := cs.Spec.DeepCopy()
+	nodes := graphNodes(p)
+	podLabels := map[string]string{}
+	for k := range pod.Containers {
+		c := &pod.Containers[k]
+		n, inGraph := nodes[c.Name]
+		if !inGraph || c.Name == validation.ExecutorContainerName {
+			continue
+		}
+		if err := defaultGraphContainer(sd, p, n, c); err != nil {
+			return nil, err
+		}
+		podLabels[ContainerServiceLabel(c.Name)] = naming.ContainerServiceName(sd, p, c.Name)
+		if key, ok := nodeTypeLabels[n.Type]; ok {
+			podLabels[key] = "true"
+		}
+	}
+	if hostsExecutor && !hasContainer(pod, validation.ExecutorContainerName) {
+		executor, err := MakeExecutorContainer(sd, p, opts)
+		if err != nil {
+			return nil, err
+		}
+		pod.Containers = append(pod.Containers, executor)
+		podLabels[naming.LabelSeldonApp] = naming.PredictorServiceName(sd, p)
+	}
+	defaultPodSpec(pod)
+
+	// User labels first: sdep's own labels carry the selector and the
+	// Service wiring, so they must win.
+	podLabels = merge(p.Labels, cs.Metadata.Labels, podLabels, baseLabels(sd, p, name))
+	deploymentLabels := podLabels
+	if hostsExecutor {
+		deploymentLabels = merge(podLabels, map[string]string{naming.LabelContainsSvcOrch: "true"})
+	}
+	annotations := merge(sd.Spec.Annotations, p.Annotations, cs.Metadata.Annotations)
+
+	return &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: objectMeta(sd, name, deploymentLabels, annotations),
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ComponentReplicas(sd, p, j),
+			Selector: &metav1.LabelSelector{MatchLabels: selectorLabels(sd, name)},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: podAnnotations(annotations)},
+				Spec:       *pod,
+			},
+			Strategy:                rollingUpdate(),
+			ProgressDeadlineSeconds: copyInt32(p.ProgressDeadlineSeconds),
+		},
+	}, nil
+}
+
+// ExecutorDeploymentName names the Deployment that runs only the executor,
+// for a predictor without componentSpecs.
+func ExecutorDeploymentName(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec) string {
+	return naming.Fit(sd.Name + "-" + p.Name + "-svc-orch")
+}
+
+// MakeExecutorDeployment builds the Deployment <sdep>-<predictor>-svc-orch
+// for a predictor whose graph has only built-in nodes and so no
+// componentSpecs: its pods run the executor alone. Its replicas follow
+// svcOrchSpec.replicas, then the predictor's, then spec.replicas.
+func MakeExecutorDeployment(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, opts Options) (*appsv1.Deployment, error) {
+	opts = opts.complete()
+	name := ExecutorDeploymentName(sd, p)
+	executor, err := MakeExecutorContainer(sd, p, opts)
+	if err != nil {
+		return nil, err
+	}
+	pod := &corev1.PodSpec{Containers: []corev1.Container{executor}}
+	defaultPodSpec(pod)
+	podLabels := merge(p.Labels, baseLabels(sd, p, name),
+		map[string]string{naming.LabelSeldonApp: naming.PredictorServiceName(sd, p)})
+	annotations := merge(sd.Spec.Annotations, p.Annotations)
+	var replicas *int32
+	if p.SvcOrchSpec != nil {
+		replicas = p.SvcOrchSpec.Replicas
+	}
+	return &appsv1.Deployment{
+		TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: objectMeta(sd, name,
+			merge(podLabels, map[string]string{naming.LabelContainsSvcOrch: "true"}), annotations),
+		Spec: appsv1.DeploymentSpec{
+			Replicas: copyInt32(firstSet(replicas, p.Replicas, sd.Spec.Replicas)),
+			Selector: &metav1.LabelSelector{MatchLabels: selectorLabels(sd, name)},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: podAnnotations(annotations)},
+				Spec:       *pod,
+			},
+			Strategy:                rollingUpdate(),
+			ProgressDeadlineSeconds: copyInt32(p.ProgressDeadlineSeconds),
+		},
+	}, nil
+}
+
+// ComponentReplicas is spec.replicas of componentSpecs[j]'s Deployment: nil
+// when an hpaSpec or kedaSpec autoscales it (the autoscaler owns the count
+// and the operator never writes it), else the first set of the
+// componentSpec's, the predictor's and the SeldonDeployment's replicas, else
+// nil (the API server's default, 1).
+func ComponentReplicas(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, j int) *int32 {
+	cs := &p.ComponentSpecs[j]
+	if cs.HpaSpec != nil || cs.KedaSpec != nil {
+		return nil
+	}
+	return copyInt32(firstSet(cs.Replicas, p.Replicas, sd.Spec.Replicas))
+}
+
+// baseLabels are the labels every pod of predictor p carries.
+func baseLabels(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, deployment string) map[string]string {
+	l := map[string]string{
+		naming.LabelSeldonID:  naming.SeldonID(sd),
+		naming.LabelApp:       deployment,
+		naming.LabelFluentd:   "true",
+		naming.LabelManagedBy: naming.ManagedByValue,
+	}
+	if p.Shadow {
+		l[LabelShadow] = "true"
+	}
+	return l
+}
+
+// podAnnotations adds the Prometheus scrape annotations unless the user set them.
+func podAnnotations(annotations map[string]string) map[string]string {
+	return merge(map[string]string{
+		AnnotationPrometheusPath:   MetricsPath,
+		AnnotationPrometheusScrape: "true",
+	}, annotations)
+}
+
+// defaultPodSpec adds the pod-info volume and a termination grace period.
+func defaultPodSpec(pod *corev1.PodSpec) {
+	if pod.TerminationGracePeriodSeconds == nil {
+		pod.TerminationGracePeriodSeconds = new(DefaultTerminationGracePeriod)
+	}
+	for _, v := range pod.Volumes {
+		if v.Name == PodInfoVolume {
+			return
+		}
+	}
+	pod.Volumes = append(pod.Volumes, corev1.Volume{
+		Name: PodInfoVolume,
+		VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+			Items: []corev1.DownwardAPIVolumeFile{{
+				Path:     "annotations",
+				FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations"},
+			}},
+		}},
+	})
+}
+
+// rollingUpdate replaces at most a tenth of the pods at a time.
+func rollingUpdate() appsv1.DeploymentStrategy {
+	return appsv1.DeploymentStrategy{
+		Type:          appsv1.RollingUpdateDeploymentStrategyType,
+		RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: new(intstr.FromString("10%"))},
+	}
+}
+
+func hasContainer(pod *corev1.PodSpec, name string) bool {
+	for _, c := range pod.Containers {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func firstSet(vs ...*int32) *int32 {
+	for _, v := range vs {
+		if v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+func copyInt32(v *int32) *int32 {
+	if v == nil {
+		return nil
+	}
+	return new(*v)
+}

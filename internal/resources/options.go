@@ -1,0 +1,61 @@
+package resources
+
+import (
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/sdep-dev/sdep/internal/validation"
+	"github.com/sdep-dev/sdep/internal/version"
+)
+
+// Options are the installation-wide settings the builders depend on. Empty
+// fields take DefaultOptions' values, so the zero value is usable.
+type Options struct {
+	// ExecutorImage runs the executor container (`sdep executor`); the
+	// operator's --executor-image flag sets it.
+	ExecutorImage string
+	// ExecutorPullPolicy is the executor container's imagePullPolicy.
+	ExecutorPullPolicy corev1.PullPolicy
+	// Validation holds the ports and cluster domain defaulting uses.
+	Validation validation.Options
+}
+
+// DefaultOptions returns the image of this sdep build (sdep:<version>),
+// pull policy IfNotPresent and validation.DefaultOptions.
+func DefaultOptions() Options {
+	return Options{
+		ExecutorImage:      version.Image(),
+		ExecutorPullPolicy: corev1.PullIfNotPresent,
+		Validation:         validation.DefaultOptions(),
+	}
+}
+
+// complete fills every empty field from DefaultOptions.
+func (o Options) complete() Options {
+	d := DefaultOptions()
+	if o.ExecutorImage == "" {
+		o.ExecutorImage = d.ExecutorImage
+	}
+	if o.ExecutorPullPolicy == "" {
+		o.ExecutorPullPolicy = d.ExecutorPullPolicy
+	}
+	v, dv := &o.Validation, d.Validation
+	if v.HTTPPortBase == 0 {
+		v.HTTPPortBase = dv.HTTPPortBase
+	}
+	if v.GRPCPortBase == 0 {
+		v.GRPCPortBase = dv.GRPCPortBase
+	}
+	if v.MetricsPortBase == 0 {
+		v.MetricsPortBase = dv.MetricsPortBase
+	}
+	if v.ExecutorHTTPPort == 0 {
+		v.ExecutorHTTPPort = dv.ExecutorHTTPPort
+	}
+	if v.ExecutorGRPCPort == 0 {
+		v.ExecutorGRPCPort = dv.ExecutorGRPCPort
+	}
+	if v.ClusterDomain == "" {
+		v.ClusterDomain = dv.ClusterDomain
+	}
+	return o
+}
