@@ -1,8 +1,9 @@
 package v1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
 // Group is the API group of every SeldonDeployment version.
@@ -13,7 +14,7 @@ var (
 	GroupVersion = schema.GroupVersion{Group: Group, Version: "v1"}
 
 	// SchemeBuilder registers the v1 types with a runtime.Scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 
 	// AddToScheme adds the v1 types to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
@@ -23,6 +24,8 @@ var (
 // All of them share this package's schema.
 var ServedVersions = []string{"v1", "v1alpha3", "v1alpha2"}
 
-func init() {
-	SchemeBuilder.Register(&SeldonDeployment{}, &SeldonDeploymentList{})
+func addKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion, &SeldonDeployment{}, &SeldonDeploymentList{})
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
 }

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -27,7 +28,7 @@ func addCommand(c *cobra.Command) { root.AddCommand(c) }
 
 func main() {
 	if err := root.Execute(); err != nil {
-		if err != errSilent {
+		if !errors.Is(err, errSilent) {
 			fmt.Fprintln(os.Stderr, "error:", err)
 		}
 		os.Exit(1)

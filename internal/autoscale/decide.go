@@ -139,7 +139,7 @@ func (cfg Config) decideFromMetrics(d *Decision, st *State, spec autoscalingv2.H
 		limitReason       string
 		limitPolicyDetail string
 	)
-	ableToScale := able
+	var ableToScale Condition // set on every path below
 	if behavior == nil {
 		window := cfg.DownscaleStabilizationWindow
 		stab, st.Recommendations = stabilizeLegacy(st.Recommendations, now, rec, window)

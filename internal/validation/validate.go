@@ -261,10 +261,10 @@ func (v *validator) componentSpecs(i int) map[string]containerRef {
 		}
 		for k, c := range cs.Spec.Containers {
 			cfield := fmt.Sprintf("%s.spec.containers[%d]", field, k)
-			switch {
-			case c.Name == ExecutorContainerName:
+			switch c.Name {
+			case ExecutorContainerName:
 				v.fail(cfield+".name", "%q is reserved for the executor sdep injects: rename the container", c.Name)
-			case c.Name == "":
+			case "":
 				v.fail(cfield+".name", "required: graph nodes find their container by name")
 			default:
 				if prev, dup := containers[c.Name]; dup {
@@ -313,8 +313,8 @@ func (v *validator) ignoredMetadata(field string, cs *sdepv1.SeldonPodSpec) {
 	if m.Namespace != "" {
 		ignored = append(ignored, "namespace")
 	}
-	if m.UID != "" || m.ResourceVersion != "" || m.Generation != 0 || m.SelfLink != "" {
-		ignored = append(ignored, "uid/resourceVersion/generation/selfLink")
+	if m.UID != "" || m.ResourceVersion != "" || m.Generation != 0 {
+		ignored = append(ignored, "uid/resourceVersion/generation")
 	}
 	if m.DeletionTimestamp != nil || m.DeletionGracePeriodSeconds != nil {
 		ignored = append(ignored, "deletionTimestamp/deletionGracePeriodSeconds")

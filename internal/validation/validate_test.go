@@ -53,7 +53,7 @@ func cpuUtilization(pct int32) sdepv1.MetricSpec {
 }
 
 func pred(sd *sdepv1.SeldonDeployment) *sdepv1.PredictorSpec { return &sd.Spec.Predictors[0] }
-func comp(sd *sdepv1.SeldonDeployment) *sdepv1.SeldonPodSpec  { return &pred(sd).ComponentSpecs[0] }
+func comp(sd *sdepv1.SeldonDeployment) *sdepv1.SeldonPodSpec { return &pred(sd).ComponentSpecs[0] }
 
 // v1HPA replaces the legacy hpaSpecs entry by a componentSpec hpaSpec.
 func v1HPA(sd *sdepv1.SeldonDeployment, h *sdepv1.SeldonHpaSpec) {
@@ -231,7 +231,9 @@ func TestRules(t *testing.T) {
 			Problem{"spec.predictors[0].hpaSpecs[0].metrics[0].type", `"Cpu": use Resource, ContainerResource, Pods, Object or External`}},
 		{"metric source missing", func(sd *sdepv1.SeldonDeployment) { pred(sd).HpaSpecs[0].Metrics[0].Type = sdepv1.PodsMetricSourceType },
 			Problem{"spec.predictors[0].hpaSpecs[0].metrics[0].pods", "required: type is Pods"}},
-		{"metric target missing", func(sd *sdepv1.SeldonDeployment) { pred(sd).HpaSpecs[0].Metrics[0].Resource.TargetAverageUtilization = nil },
+		{"metric target missing", func(sd *sdepv1.SeldonDeployment) {
+			pred(sd).HpaSpecs[0].Metrics[0].Resource.TargetAverageUtilization = nil
+		},
 			Problem{"spec.predictors[0].hpaSpecs[0].metrics[0].resource", "set targetAverageUtilization or targetAverageValue"}},
 		{"external target", func(sd *sdepv1.SeldonDeployment) {
 			pred(sd).HpaSpecs[0].Metrics = []sdepv1.MetricSpec{{Type: sdepv1.ExternalMetricSourceType, External: &sdepv1.ExternalMetricSource{MetricName: "q"}}}

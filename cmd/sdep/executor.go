@@ -1,0 +1,138 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	v1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/executor"
+)
+
+func init() { addCommand(newExecutorCommand()) }
+
+func newExecutorCommand() *cobra.Command {
+	var (
+		sdep, namespace, predictor, file string
+		httpPort, grpcPort               int
+		metricsPath, protocol, transport string
+		podInfo                          string
+		maxBody                          int64
+		grace                            time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "executor",
+		Short: "Serve one predictor's inference graph over the Seldon protocol (REST and gRPC)",
+		Long: `Serve one predictor's inference graph: REST on --http-port, gRPC on --grpc-port.
+
+The predictor comes from ENGINE_PREDICTOR (base64 JSON, as the operator injects
+it) or from --file (a SeldonDeployment, validated and defaulted) with --predictor.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if protocol != string(v1.ProtocolSeldon) {
+				return fmt.Errorf("--protocol %q: sdep's executor speaks only the seldon protocol", protocol)
+			}
+			if transport != string(v1.TransportRest) && transport != string(v1.TransportGrpc) {
+				return fmt.Errorf("--transport %q: must be rest or grpc", transport)
+			}
+			var pred v1.PredictorSpec
+			switch env := os.Getenv("ENGINE_PREDICTOR"); {
+			case file != "":
+				p, name, err := executor.PredictorFromFile(file, sdep, predictor)
+				if err != nil {
+					return err
+				}
+				pred = p
+				if sdep == "" {
+					sdep = name
+				}
+			case env != "":
+				p, err := executor.PredictorFromEnv(env)
+				if err != nil {
+					return err
+				}
+				pred = p
+			default:
+				return errors.New("no predictor: set ENGINE_PREDICTOR or pass --file (and --predictor)")
+			}
+			annotations, err := executor.ReadPodAnnotations(podInfo)
+			if err != nil {
+				return fmt.Errorf("--pod-annotations %s: %w", podInfo, err)
+			}
+			log := dataPlaneLogger(cmd).WithName("executor")
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			opts := []executor.Option{
+				executor.WithDeploymentName(sdep), executor.WithNamespace(namespace),
+				executor.WithAnnotations(annotations), executor.WithRegistry(reg), executor.WithLogger(log),
+			}
+			if maxBody > 0 {
+				opts = append(opts, executor.WithMaxBodyBytes(maxBody))
+			}
+			e, err := executor.New(pred, opts...)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			return e.Serve(ctx, executor.ServeOptions{
+				HTTPAddr:    net.JoinHostPort("", strconv.Itoa(httpPort)),
+				GRPCAddr:    net.JoinHostPort("", strconv.Itoa(grpcPort)),
+				MetricsPath: metricsPath,
+				GracePeriod: grace,
+				Log:         log,
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&sdep, "sdep", "", "SeldonDeployment name (metric labels; selects the document with --file)")
+	f.StringVar(&namespace, "namespace", "", "namespace of the SeldonDeployment")
+	f.StringVar(&predictor, "predictor", "", "predictor to serve from --file")
+	f.StringVar(&file, "file", "", "SeldonDeployment file (JSON or YAML) to read the predictor from instead of ENGINE_PREDICTOR")
+	f.IntVar(&httpPort, "http-port", 8000, "REST port")
+	f.IntVar(&grpcPort, "grpc-port", 5001, "gRPC port")
+	f.StringVar(&metricsPath, "metrics-path", "/prometheus", "path of the Prometheus metrics on the REST port")
+	f.StringVar(&protocol, "protocol", "seldon", "prediction protocol (only seldon)")
+	f.StringVar(&transport, "transport", "rest", "rest or grpc; accepted for compatibility: the inbound transport picks the outbound one")
+	f.StringVar(&podInfo, "pod-annotations", "/etc/podinfo/annotations", "downward API annotations file (overrides predictor annotations)")
+	f.Int64Var(&maxBody, "max-body-bytes", 0, fmt.Sprintf("largest request or component response body (default %d, or annotation %s)", executor.DefaultMaxBodyBytes, executor.AnnotationMaxBody))
+	f.DurationVar(&grace, "grace-period", 20*time.Second, "how long in-flight requests may finish after SIGTERM")
+	// Upstream's flags the operator may pass; accepted and unused.
+	f.String("server_type", "rpc", "accepted for compatibility (only rpc)")
+	f.Int("log_work_buffer_size", 10000, "accepted for compatibility (payload logging is not implemented)")
+	f.Int("log_write_timeout_ms", 2000, "accepted for compatibility (payload logging is not implemented)")
+	f.Bool("full_health_checks", false, "accepted for compatibility (readiness checks TCP reachability)")
+	for _, n := range []string{"server_type", "log_work_buffer_size", "log_write_timeout_ms", "full_health_checks"} {
+		_ = f.MarkHidden(n)
+	}
+	// Upstream spells flags with underscores (--http_port); accept both.
+	f.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		switch name {
+		case "http_port":
+			name = "http-port"
+		case "grpc_port":
+			name = "grpc-port"
+		case "prometheus_path", "prometheus-path":
+			name = "metrics-path"
+		}
+		return pflag.NormalizedName(name)
+	})
+	return cmd
+}
+
+// dataPlaneLogger logs structured lines to the command's stderr.
+func dataPlaneLogger(cmd *cobra.Command) logr.Logger {
+	return logr.FromSlogHandler(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sdep-dev/sdep/internal/models/mockclassifier"
+)
+
+func init() { addCommand(newModelCommand()) }
+
+func newModelCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "model",
+		Short: "Run a built-in model server",
+	}
+	cmd.AddCommand(newMockClassifierCommand())
+	return cmd
+}
+
+func newMockClassifierCommand() *cobra.Command {
+	var (
+		httpPort, grpcPort int
+		host               string
+		grace              time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "mock-classifier",
+		Short: "Serve Seldon's mock classifier (REST and gRPC component API)",
+		Long: `Serve Seldon's mock classifier: for each row, 1/(1+exp(-(mean(row) - 35/12 - intValue))).
+
+Parameters come from PREDICTIVE_UNIT_PARAMETERS (intValue, delaySecs), ports from
+PREDICTIVE_UNIT_HTTP_SERVICE_PORT and PREDICTIVE_UNIT_GRPC_SERVICE_PORT unless
+the flags are given.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := mockclassifier.ConfigFromEnv(os.Getenv)
+			if err != nil {
+				return err
+			}
+			ports, err := mockclassifier.PortsFromEnv(os.Getenv)
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("http-port") {
+				ports.HTTP = httpPort
+			}
+			if cmd.Flags().Changed("grpc-port") {
+				ports.GRPC = grpcPort
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			log := dataPlaneLogger(cmd).WithName("mock-classifier")
+			return mockclassifier.New(cfg).Serve(ctx, host, ports, grace, func(h, g net.Addr) {
+				log.Info("serving", "rest", h.String(), "grpc", g.String(),
+					"intValue", cfg.IntValue, "delay", cfg.Delay.String())
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&httpPort, "http-port", 9000, "REST port (default from PREDICTIVE_UNIT_HTTP_SERVICE_PORT, else 9000)")
+	f.IntVar(&grpcPort, "grpc-port", 5000, "gRPC port (default from PREDICTIVE_UNIT_GRPC_SERVICE_PORT, else 5000)")
+	f.StringVar(&host, "host", "", "address to listen on (default all)")
+	f.DurationVar(&grace, "grace-period", 5*time.Second, "how long in-flight requests may finish after SIGTERM")
+	return cmd
+}

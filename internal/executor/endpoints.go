@@ -1,0 +1,244 @@
+package executor
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Endpoint is one replica of a graph node: a host with the node's REST and
+// gRPC ports.
+type Endpoint struct {
+	Host     string
+	HTTPPort int32
+	GRPCPort int32
+}
+
+func (e Endpoint) String() string {
+	return fmt.Sprintf("%s (http %d, grpc %d)", e.Host, e.HTTPPort, e.GRPCPort)
+}
+
+// ErrNoEndpoint is returned when a node's endpoint set is empty or every
+// member is draining.
+var ErrNoEndpoint = errors.New("no endpoint available")
+
+// EndpointSet is the replicas serving one graph node. Members can be added and
+// removed while requests flow. Each request goes to the member with the fewest
+// requests in flight; a removed member gets no new requests and is closed once
+// its in-flight requests have finished.
+type EndpointSet struct {
+	node      string
+	transport transportConfig
+
+	mu      sync.Mutex // serialises Add and Remove
+	members atomic.Pointer[[]*member]
+	next    atomic.Uint32 // rotates the scan start so ties spread evenly
+}
+
+// transportConfig is what every member's connections are built from.
+type transportConfig struct {
+	maxIdleConnsPerHost int
+	grpcMaxMessageSize  int
+}
+
+func newEndpointSet(node string, cfg transportConfig) *EndpointSet {
+	s := &EndpointSet{node: node, transport: cfg}
+	s.members.Store(&[]*member{})
+	return s
+}
+
+// member is one endpoint with its own connection pools, so removing it closes
+// exactly its connections.
+type member struct {
+	ep       Endpoint
+	httpBase string // "http://host:port", paths are appended per call
+	http     *http.Client
+	httpTr   *http.Transport
+	urls     [numOps]atomic.Pointer[url.URL]
+
+	grpcOnce sync.Once
+	grpcConn *grpc.ClientConn
+	grpcErr  error
+	grpcMax  int
+
+	inflight atomic.Int64
+	draining atomic.Bool
+	doneOnce sync.Once
+	done     chan struct{}
+}
+
+func newMember(ep Endpoint, cfg transportConfig) *member {
+	tr := &http.Transport{
+		Proxy: nil, // graph components are addressed directly, never through a proxy
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:        0, // no global cap; the per-host cap below applies
+		MaxIdleConnsPerHost: cfg.maxIdleConnsPerHost,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		// Components speak HTTP/1.1; h2c is not negotiated.
+		ForceAttemptHTTP2: false,
+	}
+	return &member{
+		ep:       ep,
+		httpBase: "http://" + net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.HTTPPort))),
+		http:     &http.Client{Transport: tr},
+		httpTr:   tr,
+		grpcMax:  cfg.grpcMaxMessageSize,
+		done:     make(chan struct{}),
+	}
+}
+
+// grpcClient dials lazily: a graph served only over REST never opens gRPC
+// connections.
+func (m *member) grpcClient() (*grpc.ClientConn, error) {
+	m.grpcOnce.Do(func() {
+		target := net.JoinHostPort(m.ep.Host, strconv.Itoa(int(m.ep.GRPCPort)))
+		m.grpcConn, m.grpcErr = grpc.NewClient("passthrough:///"+target,
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(
+				grpc.MaxCallRecvMsgSize(m.grpcMax),
+				grpc.MaxCallSendMsgSize(m.grpcMax),
+			),
+		)
+	})
+	return m.grpcConn, m.grpcErr
+}
+
+func (m *member) release() {
+	if m.inflight.Add(-1) == 0 && m.draining.Load() {
+		m.finish()
+	}
+}
+
+// finish runs once the member is draining and idle.
+func (m *member) finish() {
+	m.doneOnce.Do(func() {
+		m.httpTr.CloseIdleConnections()
+		m.grpcOnce.Do(func() {}) // no dial after this point
+		if m.grpcConn != nil {
+			_ = m.grpcConn.Close()
+		}
+		close(m.done)
+	})
+}
+
+// Add puts an endpoint into the set. Adding an endpoint that is already a
+// member (and not draining) is an error.
+func (s *EndpointSet) Add(ep Endpoint) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := *s.members.Load()
+	for _, m := range old {
+		if m.ep == ep {
+			return fmt.Errorf("node %q: endpoint %s is already in the set", s.node, ep)
+		}
+	}
+	next := make([]*member, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, newMember(ep, s.transport))
+	s.members.Store(&next)
+	return nil
+}
+
+// Remove takes an endpoint out of the set: it gets no new requests, and the
+// returned channel is closed once its in-flight requests have finished and
+// its connections are closed.
+func (s *EndpointSet) Remove(ep Endpoint) (drained <-chan struct{}, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := *s.members.Load()
+	for i, m := range old {
+		if m.ep != ep {
+			continue
+		}
+		next := make([]*member, 0, len(old)-1)
+		next = append(next, old[:i]...)
+		next = append(next, old[i+1:]...)
+		s.members.Store(&next)
+		// Order matters: pick increments inflight before it checks draining,
+		// so either it sees draining and backs off, or we see its request.
+		m.draining.Store(true)
+		if m.inflight.Load() == 0 {
+			m.finish()
+		}
+		return m.done, nil
+	}
+	return nil, fmt.Errorf("node %q: endpoint %s is not in the set", s.node, ep)
+}
+
+// Endpoints lists the current members (draining ones excluded).
+func (s *EndpointSet) Endpoints() []Endpoint {
+	ms := *s.members.Load()
+	out := make([]Endpoint, len(ms))
+	for i, m := range ms {
+		out[i] = m.ep
+	}
+	return out
+}
+
+// InFlight reports the requests in flight to each current member, in the
+// order of Endpoints.
+func (s *EndpointSet) InFlight() []int64 {
+	ms := *s.members.Load()
+	out := make([]int64, len(ms))
+	for i, m := range ms {
+		out[i] = m.inflight.Load()
+	}
+	return out
+}
+
+// pick reserves the member with the fewest requests in flight. The caller
+// must call release on it when the request is done.
+func (s *EndpointSet) pick() (*member, error) {
+	for {
+		ms := *s.members.Load()
+		n := len(ms)
+		if n == 0 {
+			return nil, ErrNoEndpoint
+		}
+		var best *member
+		if n == 1 {
+			best = ms[0]
+		} else {
+			start := int(s.next.Add(1) % uint32(n))
+			least := int64(math.MaxInt64)
+			for i := range n {
+				m := ms[(start+i)%n]
+				if v := m.inflight.Load(); v < least {
+					least, best = v, m
+				}
+			}
+		}
+		best.inflight.Add(1)
+		if !best.draining.Load() {
+			return best, nil
+		}
+		// Removed between the snapshot and the reservation: try again on
+		// the new member list.
+		best.release()
+	}
+}
+
+// closeAll drains nothing: it closes every member's connections at once.
+func (s *EndpointSet) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range *s.members.Load() {
+		m.draining.Store(true)
+		m.finish()
+	}
+	s.members.Store(&[]*member{})
+}

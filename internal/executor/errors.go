@@ -1,0 +1,160 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Error is a failed request, answered to the client as a SeldonMessage status
+// (REST) or a gRPC status.
+//
+// Status codes:
+//   - 400 the request is not a valid SeldonMessage (or Feedback);
+//   - 404 unknown path; 405 wrong method; 413 body over the configured limit;
+//   - 503 a component could not be reached: no endpoint in its set, the
+//     connection was refused or broke before a response arrived. The request
+//     may succeed if retried, possibly on another replica;
+//   - 504 a component did not answer within its node's timeout
+//     (seldon.io/rest-timeout or seldon.io/grpc-timeout). Unlike 503 the
+//     component may still be working on it, so a retry is not free;
+//   - a component's own error status (HTTP status or gRPC code) is passed
+//     through unchanged, with the component's message;
+//   - 500 the graph itself failed: a router chose a branch that does not
+//     exist, a component answered with something that is not a
+//     SeldonMessage, or a built-in combiner got inputs it cannot average.
+type Error struct {
+	HTTPStatus int
+	GRPCCode   codes.Code
+	Reason     string
+	Message    string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Reasons carried in status.reason.
+const (
+	reasonBadRequest    = "BAD_REQUEST"
+	reasonNotFound      = "NOT_FOUND"
+	reasonUnreachable   = "COMPONENT_UNREACHABLE"
+	reasonTimeout       = "COMPONENT_TIMEOUT"
+	reasonComponent     = "COMPONENT_ERROR"
+	reasonInvalidResult = "INVALID_COMPONENT_RESPONSE"
+	reasonGraph         = "GRAPH_ERROR"
+)
+
+func badRequest(format string, args ...any) *Error {
+	return &Error{HTTPStatus: http.StatusBadRequest, GRPCCode: codes.InvalidArgument,
+		Reason: reasonBadRequest, Message: fmt.Sprintf(format, args...)}
+}
+
+func graphError(n *node, format string, args ...any) *Error {
+	return &Error{HTTPStatus: http.StatusInternalServerError, GRPCCode: codes.Internal,
+		Reason: reasonGraph, Message: fmt.Sprintf("node %q: ", n.name) + fmt.Sprintf(format, args...)}
+}
+
+func invalidResponse(n *node, call string, err error) *Error {
+	return &Error{HTTPStatus: http.StatusInternalServerError, GRPCCode: codes.Internal,
+		Reason:  reasonInvalidResult,
+		Message: fmt.Sprintf("node %q: %s returned an invalid SeldonMessage: %v", n.name, call, err)}
+}
+
+// transportError classifies a failed call: timeouts are 504, everything else
+// that kept a response from arriving is 503.
+func transportError(n *node, call, target string, err error) *Error {
+	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+		return &Error{HTTPStatus: http.StatusGatewayTimeout, GRPCCode: codes.DeadlineExceeded,
+			Reason:  reasonTimeout,
+			Message: fmt.Sprintf("node %q: %s to %s timed out: %v", n.name, call, target, err)}
+	}
+	return &Error{HTTPStatus: http.StatusServiceUnavailable, GRPCCode: codes.Unavailable,
+		Reason:  reasonUnreachable,
+		Message: fmt.Sprintf("node %q: %s to %s failed: %v", n.name, call, target, err)}
+}
+
+func noEndpoint(n *node) *Error {
+	return &Error{HTTPStatus: http.StatusServiceUnavailable, GRPCCode: codes.Unavailable,
+		Reason:  reasonUnreachable,
+		Message: fmt.Sprintf("node %q: %v", n.name, ErrNoEndpoint)}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// fromGRPC turns a component's gRPC failure into an Error that keeps its code.
+func fromGRPC(n *node, call, target string, err error) *Error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return transportError(n, call, target, err)
+	}
+	switch st.Code() {
+	case codes.DeadlineExceeded:
+		return transportError(n, call, target, context.DeadlineExceeded)
+	case codes.Unavailable:
+		return transportError(n, call, target, errors.New(st.Message()))
+	}
+	return &Error{HTTPStatus: httpStatusOf(st.Code()), GRPCCode: st.Code(), Reason: reasonComponent,
+		Message: fmt.Sprintf("node %q: %s failed: %s: %s", n.name, call, st.Code(), st.Message())}
+}
+
+// grpcCodeOf maps an HTTP status to the gRPC code a gRPC client should see.
+func grpcCodeOf(httpStatus int) codes.Code {
+	switch httpStatus {
+	case http.StatusBadRequest:
+		return codes.InvalidArgument
+	case http.StatusUnauthorized:
+		return codes.Unauthenticated
+	case http.StatusForbidden:
+		return codes.PermissionDenied
+	case http.StatusNotFound:
+		return codes.NotFound
+	case http.StatusTooManyRequests:
+		return codes.ResourceExhausted
+	case http.StatusServiceUnavailable:
+		return codes.Unavailable
+	case http.StatusGatewayTimeout:
+		return codes.DeadlineExceeded
+	case http.StatusNotImplemented:
+		return codes.Unimplemented
+	}
+	return codes.Internal
+}
+
+func httpStatusOf(c codes.Code) int {
+	switch c {
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange:
+		return http.StatusBadRequest
+	case codes.Unauthenticated:
+		return http.StatusUnauthorized
+	case codes.PermissionDenied:
+		return http.StatusForbidden
+	case codes.NotFound:
+		return http.StatusNotFound
+	case codes.ResourceExhausted:
+		return http.StatusTooManyRequests
+	case codes.Unavailable:
+		return http.StatusServiceUnavailable
+	case codes.DeadlineExceeded:
+		return http.StatusGatewayTimeout
+	case codes.Unimplemented:
+		return http.StatusNotImplemented
+	}
+	return http.StatusInternalServerError
+}
+
+// asError turns any walk failure into an *Error.
+func asError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{HTTPStatus: http.StatusInternalServerError, GRPCCode: codes.Internal,
+		Reason: reasonGraph, Message: err.Error()}
+}

@@ -1,0 +1,505 @@
+// Package executor is sdep's inference-graph runtime: it serves one
+// predictor's graph over the Seldon protocol (REST and gRPC), walks the graph
+// for every request, and calls the graph's components.
+//
+// The same Executor serves the operator case (`sdep executor`, one endpoint
+// per node, taken from the defaulted spec) and the local runtime, which adds
+// and removes replicas through each node's EndpointSet while requests flow.
+package executor
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	v1 "github.com/sdep-dev/sdep/api/v1"
+)
+
+// Annotations the executor reads (predictor annotations, overridable with
+// WithAnnotations).
+const (
+	AnnotationRESTTimeout    = "seldon.io/rest-timeout"
+	AnnotationGRPCTimeout    = "seldon.io/grpc-timeout"
+	AnnotationGRPCMaxMessage = "seldon.io/grpc-max-message-size"
+	// AnnotationMaxBody bounds request and component response bodies (bytes).
+	AnnotationMaxBody = "seldon.io/executor-max-body-bytes"
+)
+
+// DefaultMaxBodyBytes bounds REST bodies unless configured otherwise.
+const DefaultMaxBodyBytes = 64 << 20
+
+// Executor walks one predictor's graph. Create it with New; serve it with
+// Handler (REST) and RegisterGRPC.
+type Executor struct {
+	cfg     config
+	pred    v1.PredictorSpec
+	root    *node
+	nodes   []*node // depth-first order; node.index indexes this slice
+	byName  map[string]*node
+	metrics *metrics
+	server  serverObservers
+	states  sync.Pool
+	maxBody int64
+}
+
+type config struct {
+	deployment    string
+	namespace     string
+	annotations   map[string]string
+	registry      prometheus.Registerer
+	maxBody       int64
+	log           logr.Logger
+	random        func() float64
+	emptySets     bool
+	idleConnsHost int
+}
+
+// Option configures New.
+type Option func(*config)
+
+// WithDeploymentName sets the SeldonDeployment name used in metric labels
+// and graph metadata.
+func WithDeploymentName(name string) Option { return func(c *config) { c.deployment = name } }
+
+// WithNamespace sets the namespace reported in metadata.
+func WithNamespace(ns string) Option { return func(c *config) { c.namespace = ns } }
+
+// WithAnnotations adds annotations over the predictor's own (for example
+// the pod's, read from the downward API).
+func WithAnnotations(a map[string]string) Option {
+	return func(c *config) {
+		for k, v := range a {
+			c.annotations[k] = v
+		}
+	}
+}
+
+// WithRegistry registers the executor's metrics there instead of a private
+// registry.
+func WithRegistry(r prometheus.Registerer) Option { return func(c *config) { c.registry = r } }
+
+// WithMaxBodyBytes bounds request bodies and component responses.
+func WithMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBody = n } }
+
+// WithLogger sets the logger.
+func WithLogger(l logr.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithRandom replaces the source RANDOM_ABTEST draws from (values in [0,1)).
+func WithRandom(f func() float64) Option { return func(c *config) { c.random = f } }
+
+// WithEmptyEndpointSets starts every node's endpoint set empty instead of
+// with the spec's endpoint: the local runtime adds its replicas itself.
+func WithEmptyEndpointSets() Option { return func(c *config) { c.emptySets = true } }
+
+// WithMaxIdleConnsPerHost sets how many idle keep-alive connections are
+// kept to each endpoint (default 256: enough for every concurrent request
+// to reuse one instead of dialling).
+func WithMaxIdleConnsPerHost(n int) Option { return func(c *config) { c.idleConnsHost = n } }
+
+// New builds the executor for a defaulted predictor: every node that calls
+// a component needs an endpoint (unless WithEmptyEndpointSets).
+func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
+	cfg := config{
+		annotations:   map[string]string{},
+		maxBody:       DefaultMaxBodyBytes,
+		log:           logr.Discard(),
+		random:        rand.Float64,
+		idleConnsHost: 256,
+	}
+	for k, v := range pred.Annotations {
+		cfg.annotations[k] = v
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.registry == nil {
+		cfg.registry = prometheus.NewRegistry()
+	}
+	if v, ok := cfg.annotations[AnnotationMaxBody]; ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("annotation %s: %q is not a positive number of bytes", AnnotationMaxBody, v)
+		}
+		cfg.maxBody = n
+	}
+	restTimeout, err := msAnnotation(cfg.annotations, AnnotationRESTTimeout)
+	if err != nil {
+		return nil, err
+	}
+	grpcTimeout, err := msAnnotation(cfg.annotations, AnnotationGRPCTimeout)
+	if err != nil {
+		return nil, err
+	}
+	tc := transportConfig{maxIdleConnsPerHost: cfg.idleConnsHost, grpcMaxMessageSize: math.MaxInt32}
+	if v, ok := cfg.annotations[AnnotationGRPCMaxMessage]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("annotation %s: %q is not a positive number of bytes", AnnotationGRPCMaxMessage, v)
+		}
+		tc.grpcMaxMessageSize = n
+	}
+	met, err := newMetrics(cfg.registry)
+	if err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	uuid.EnableRandPool()
+
+	e := &Executor{cfg: cfg, pred: pred, byName: map[string]*node{}, metrics: met, maxBody: cfg.maxBody}
+	labels := prometheus.Labels{
+		"deployment_name":   cfg.deployment,
+		"predictor_name":    pred.Name,
+		"predictor_version": pred.Annotations["version"],
+	}
+	images := containerImages(pred)
+	b := builder{e: e, labels: labels, images: images, transport: tc,
+		restTimeout: restTimeout, grpcTimeout: grpcTimeout}
+	root, err := b.build(&e.pred.Graph, "spec.graph", 1)
+	if err != nil {
+		return nil, err
+	}
+	e.root = root
+	e.server = newServerObservers(met, labels)
+	e.states.New = func() any {
+		return &walkState{path: graphPath{nodes: e.nodes, routes: make([]int32, len(e.nodes))}}
+	}
+	return e, nil
+}
+
+func msAnnotation(a map[string]string, key string) (time.Duration, error) {
+	v, ok := a[key]
+	if !ok || v == "" {
+		return 0, nil
+	}
+	ms, err := strconv.Atoi(v)
+	if err != nil || ms < 0 {
+		return 0, fmt.Errorf("annotation %s: %q is not a number of milliseconds", key, v)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// containerImages maps container names (= graph node names) to images.
+func containerImages(pred v1.PredictorSpec) map[string]string {
+	out := map[string]string{}
+	for _, cs := range pred.ComponentSpecs {
+		for _, c := range cs.Spec.Containers {
+			out[c.Name] = c.Image
+		}
+	}
+	return out
+}
+
+// EndpointSet returns the replicas of the named node, or false when the node
+// does not exist or never calls a component (built-ins, pass-through nodes).
+func (e *Executor) EndpointSet(node string) (*EndpointSet, bool) {
+	n, ok := e.byName[node]
+	if !ok || n.endpoints == nil {
+		return nil, false
+	}
+	return n.endpoints, true
+}
+
+// NodesWithEndpoints lists, in depth-first order, the nodes that call a
+// component and so have an EndpointSet.
+func (e *Executor) NodesWithEndpoints() []string {
+	var out []string
+	for _, n := range e.nodes {
+		if n.endpoints != nil {
+			out = append(out, n.name)
+		}
+	}
+	return out
+}
+
+// Close closes every connection to components. Call it after the servers
+// have stopped.
+func (e *Executor) Close() {
+	for _, n := range e.nodes {
+		if n.endpoints != nil {
+			n.endpoints.closeAll()
+		}
+	}
+}
+
+// op is one kind of call to a component.
+type op int
+
+const (
+	opNone op = iota
+	opPredict
+	opTransformInput
+	opTransformOutput
+	opRoute
+	opAggregate
+	opFeedback
+	numOps
+)
+
+var restPaths = [numOps]string{
+	opPredict:         "/predict",
+	opTransformInput:  "/transform-input",
+	opTransformOutput: "/transform-output",
+	opRoute:           "/route",
+	opAggregate:       "/aggregate",
+	opFeedback:        "/send-feedback",
+}
+
+// gRPC methods per call, as the component services of the protocol define them.
+var grpcMethods = [numOps]string{
+	opPredict:         "/seldon.protos.Model/Predict",
+	opTransformInput:  "/seldon.protos.Transformer/TransformInput",
+	opTransformOutput: "/seldon.protos.OutputTransformer/TransformOutput",
+	opRoute:           "/seldon.protos.Router/Route",
+	opAggregate:       "/seldon.protos.Combiner/Aggregate",
+	opFeedback:        "/seldon.protos.Model/SendFeedback",
+}
+
+const grpcRouterFeedback = "/seldon.protos.Router/SendFeedback"
+
+type routerKind int
+
+const (
+	routeAll routerKind = iota // no router: every child
+	routeComponent
+	routeSimple // SIMPLE_ROUTER: always child 0
+	routeABTest // RANDOM_ABTEST: child 0 with probability ratioA
+)
+
+type aggregateKind int
+
+const (
+	aggregateFirst aggregateKind = iota // no combiner: first child's output
+	aggregateComponent
+	aggregateAverage // AVERAGE_COMBINER
+)
+
+// node is a graph node with every per-request decision made in advance.
+type node struct {
+	name     string
+	index    int
+	image    string
+	children []*node
+
+	input       op // opNone, opPredict or opTransformInput
+	simpleModel bool
+	router      routerKind
+	ratioA      float64
+	random      func() float64
+	aggregate   aggregateKind
+	output      bool
+	feedback    bool
+	grpcFbPath  string
+
+	endpoints   *EndpointSet
+	restTimeout time.Duration
+	grpcTimeout time.Duration
+	restObs     [numOps]*observer
+	grpcObs     [numOps]*observer
+}
+
+type builder struct {
+	e           *Executor
+	labels      prometheus.Labels
+	images      map[string]string
+	transport   transportConfig
+	restTimeout time.Duration
+	grpcTimeout time.Duration
+}
+
+func (b *builder) build(u *v1.PredictiveUnit, path string, depth int) (*node, error) {
+	if depth > v1.MaxGraphDepth {
+		return nil, fmt.Errorf("%s: graph is deeper than %d levels", path, v1.MaxGraphDepth)
+	}
+	if u.Name == "" {
+		return nil, fmt.Errorf("%s.name: must not be empty", path)
+	}
+	if _, dup := b.e.byName[u.Name]; dup {
+		return nil, fmt.Errorf("%s.name: %q names two graph nodes", path, u.Name)
+	}
+	n := &node{name: u.Name, index: len(b.e.nodes), image: b.images[u.Name],
+		restTimeout: b.restTimeout, grpcTimeout: b.grpcTimeout, random: b.e.cfg.random}
+	b.e.nodes = append(b.e.nodes, n)
+	b.e.byName[u.Name] = n
+
+	has := func(m v1.PredictiveUnitMethod) bool {
+		for _, x := range u.Methods {
+			if x == m {
+				return true
+			}
+		}
+		return false
+	}
+	typ := u.Type
+	if typ == "" && isPrepackaged(u.Implementation) {
+		typ = v1.Model
+	}
+	switch u.Implementation {
+	case v1.SimpleModel:
+		n.simpleModel = true
+	case v1.SimpleRouter:
+		n.router = routeSimple
+	case v1.RandomABTest:
+		n.router = routeABTest
+		if len(u.Children) != 2 {
+			return nil, fmt.Errorf("%s: RANDOM_ABTEST needs exactly 2 children, has %d", path, len(u.Children))
+		}
+		ratio, err := ratioA(u.Parameters)
+		if err != nil {
+			return nil, fmt.Errorf("%s.parameters: %w", path, err)
+		}
+		n.ratioA = ratio
+	case v1.AverageCombiner:
+		n.aggregate = aggregateAverage
+	default:
+		switch {
+		case typ == v1.Model:
+			n.input = opPredict
+		case typ == v1.Transformer || has(v1.TransformInput):
+			n.input = opTransformInput
+		}
+		if typ == v1.Router || has(v1.Route) {
+			n.router = routeComponent
+		}
+		if typ == v1.Combiner || has(v1.Aggregate) {
+			n.aggregate = aggregateComponent
+		}
+		n.output = typ == v1.OutputTransformer || has(v1.TransformOutput)
+		n.feedback = typ == v1.Model || typ == v1.Router || has(v1.SendFeedback)
+		n.grpcFbPath = grpcMethods[opFeedback]
+		if typ == v1.Router {
+			n.grpcFbPath = grpcRouterFeedback
+		}
+	}
+
+	calls := n.input != opNone || n.router == routeComponent || n.aggregate == aggregateComponent ||
+		n.output || n.feedback
+	if calls {
+		n.endpoints = newEndpointSet(u.Name, b.transport)
+		if !b.e.cfg.emptySets {
+			ep := u.Endpoint
+			if ep == nil || ep.ServiceHost == "" || ep.HTTPPort == 0 && ep.GRPCPort == 0 && ep.ServicePort == 0 {
+				return nil, fmt.Errorf("%s.endpoint: node %q calls a component but has no endpoint (service_host and httpPort/grpcPort); apply defaulting first", path, u.Name)
+			}
+			httpPort, grpcPort := ep.HTTPPort, ep.GRPCPort
+			// 0.x specs only had service_port, whose transport was endpoint.type.
+			if httpPort == 0 && ep.Type != v1.EndpointGRPC {
+				httpPort = ep.ServicePort
+			}
+			if grpcPort == 0 && ep.Type == v1.EndpointGRPC {
+				grpcPort = ep.ServicePort
+			}
+			if err := n.endpoints.Add(Endpoint{Host: ep.ServiceHost, HTTPPort: httpPort, GRPCPort: grpcPort}); err != nil {
+				return nil, err
+			}
+		}
+		b.observers(n)
+	}
+	for i := range u.Children {
+		c, err := b.build(&u.Children[i], fmt.Sprintf("%s.children[%d]", path, i), depth+1)
+		if err != nil {
+			return nil, err
+		}
+		n.children = append(n.children, c)
+	}
+	if n.router == routeSimple && len(n.children) == 0 {
+		return nil, fmt.Errorf("%s: SIMPLE_ROUTER needs at least one child", path)
+	}
+	return n, nil
+}
+
+func (b *builder) observers(n *node) {
+	imageName, imageVersion := n.image, ""
+	if i := strings.LastIndex(n.image, ":"); i >= 0 && !strings.Contains(n.image[i:], "/") {
+		imageName, imageVersion = n.image[:i], n.image[i+1:]
+	}
+	for o := opPredict; o < numOps; o++ {
+		l := prometheus.Labels{"service": restPaths[o], "model_name": n.name,
+			"model_image": imageName, "model_version": imageVersion}
+		for k, v := range b.labels {
+			l[k] = v
+		}
+		l["method"] = "POST"
+		n.restObs[o] = newObserver(b.e.metrics.client.MustCurryWith(l), "200")
+		l["method"] = "GRPC"
+		n.grpcObs[o] = newObserver(b.e.metrics.client.MustCurryWith(l), "OK")
+	}
+}
+
+func isPrepackaged(i v1.PredictiveUnitImplementation) bool {
+	switch i {
+	case v1.SKLearnServer, v1.XGBoostServer, v1.TensorflowServer, v1.MLFlowServer,
+		v1.TritonServer, v1.HuggingFaceServer, v1.TempoServer:
+		return true
+	}
+	return false
+}
+
+func ratioA(params []v1.Parameter) (float64, error) {
+	for _, p := range params {
+		if p.Name != "ratioA" {
+			continue
+		}
+		r, err := strconv.ParseFloat(p.Value, 64)
+		if err != nil || r < 0 || r > 1 || math.IsNaN(r) {
+			return 0, fmt.Errorf("ratioA: %q is not a number between 0 and 1", p.Value)
+		}
+		return r, nil
+	}
+	return 0, errors.New("parameter 'ratioA' is missing: RANDOM_ABTEST needs the share of requests for its first child")
+}
+
+// serverObservers are the ingress metrics per API and transport.
+type serverObservers struct {
+	restPredict, restFeedback, grpcPredict, grpcFeedback *observer
+}
+
+func newServerObservers(m *metrics, base prometheus.Labels) serverObservers {
+	mk := func(service, method, ok string) *observer {
+		l := prometheus.Labels{"service": service, "method": method}
+		for k, v := range base {
+			l[k] = v
+		}
+		return newObserver(m.server.MustCurryWith(l), ok)
+	}
+	return serverObservers{
+		restPredict:  mk("predictions", "POST", "200"),
+		restFeedback: mk("feedback", "POST", "200"),
+		grpcPredict:  mk("predictions", "GRPC", "OK"),
+		grpcFeedback: mk("feedback", "GRPC", "OK"),
+	}
+}
+
+// notVisited marks nodes the walk did not reach in graphPath.routes.
+const notVisited = math.MinInt32
+
+// walkState is one request's bookkeeping, pooled.
+type walkState struct {
+	puid   string
+	header map[string][]string // REST: headers forwarded to components
+	path   graphPath
+}
+
+func (e *Executor) getState(puid string) *walkState {
+	st := e.states.Get().(*walkState)
+	st.puid = puid
+	for i := range st.path.routes {
+		st.path.routes[i] = notVisited
+	}
+	return st
+}
+
+func (e *Executor) putState(st *walkState) {
+	st.header = nil
+	st.puid = ""
+	e.states.Put(st)
+}
+
+func newPuid() string { return uuid.NewString() }

@@ -1,0 +1,550 @@
+package executor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// PuidHeader carries a request's prediction unique id.
+const PuidHeader = "Seldon-Puid"
+
+var (
+	jsonContentType = []string{"application/json"}
+	nosniff         = []string{"nosniff"}
+)
+
+// HandlerOptions configures the REST handler.
+type HandlerOptions struct {
+	// MetricsPath serves Prometheus metrics (empty: not served). The
+	// metrics are those of the registry given to New, or of its private
+	// registry.
+	MetricsPath string
+	// Gatherer overrides where metrics are read from.
+	Gatherer prometheus.Gatherer
+}
+
+// Handler serves the REST API of §4.2 (seldon protocol).
+func (e *Executor) Handler(opts HandlerOptions) http.Handler {
+	h := &restHandler{e: e, metricsPath: opts.MetricsPath}
+	g := opts.Gatherer
+	if g == nil {
+		g, _ = e.cfg.registry.(prometheus.Gatherer)
+	}
+	if opts.MetricsPath != "" && g != nil {
+		h.metrics = promhttp.HandlerFor(g, promhttp.HandlerOpts{})
+	}
+	return h
+}
+
+type restHandler struct {
+	e           *Executor
+	metricsPath string
+	metrics     http.Handler
+}
+
+func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr["X-Content-Type-Options"] = nosniff
+	if r.Method == http.MethodOptions {
+		hdr.Set("Access-Control-Allow-Origin", "*")
+		hdr.Set("Access-Control-Allow-Headers", "Accept, Accept-Encoding, Authorization, Content-Length, Content-Type, X-CSRF-Token, Seldon-Puid")
+		hdr.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	switch p := r.URL.Path; p {
+	case "/api/v0.1/predictions", "/api/v1.0/predictions":
+		if requirePost(w, r) {
+			h.e.servePredict(w, r)
+		}
+	case "/api/v0.1/feedback", "/api/v1.0/feedback":
+		if requirePost(w, r) {
+			h.e.serveFeedback(w, r)
+		}
+	case "/ready", "/api/v1.0/status", "/api/v1.0/health/status":
+		if err := h.e.Ready(r.Context()); err != nil {
+			writeStatus(w, &Error{HTTPStatus: http.StatusServiceUnavailable, Reason: reasonUnreachable,
+				Message: "not ready: " + err.Error()}, "")
+			return
+		}
+		hdr["Content-Type"] = jsonContentType
+		_, _ = io.WriteString(w, `{"status":"ready"}`)
+	case "/live":
+		hdr["Content-Type"] = jsonContentType
+		_, _ = io.WriteString(w, `{"status":"live"}`)
+	case "/api/v1.0/metadata":
+		hdr["Content-Type"] = jsonContentType
+		_, _ = w.Write(h.e.graphMetadataJSON(r.Context()))
+	default:
+		if p == h.metricsPath && h.metrics != nil {
+			h.metrics.ServeHTTP(w, r)
+			return
+		}
+		writeStatus(w, &Error{HTTPStatus: http.StatusNotFound, Reason: reasonNotFound,
+			Message: fmt.Sprintf("no such path: %s", p)}, "")
+	}
+}
+
+func requirePost(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodPost {
+		return true
+	}
+	w.Header().Set("Allow", "POST, OPTIONS")
+	writeStatus(w, &Error{HTTPStatus: http.StatusMethodNotAllowed, Reason: reasonBadRequest,
+		Message: fmt.Sprintf("%s %s: use POST", r.Method, r.URL.Path)}, "")
+	return false
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func getBuf() *bytes.Buffer { b := bufPool.Get().(*bytes.Buffer); b.Reset(); return b }
+
+func putBuf(b *bytes.Buffer) {
+	if b.Cap() <= 1<<20 { // do not pin huge buffers
+		bufPool.Put(b)
+	}
+}
+
+var errTooLarge = errors.New("body too large")
+
+// readLimited reads at most limit bytes of r into buf.
+func readLimited(r io.Reader, contentLength, limit int64, buf *bytes.Buffer) error {
+	if contentLength > limit {
+		return errTooLarge
+	}
+	if contentLength > 0 {
+		buf.Grow(int(contentLength) + bytes.MinRead)
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
+	if err != nil {
+		return err
+	}
+	if n > limit {
+		return errTooLarge
+	}
+	return nil
+}
+
+func (e *Executor) readRequest(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) bool {
+	err := readLimited(r.Body, r.ContentLength, e.maxBody, buf)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, errTooLarge):
+		writeStatus(w, &Error{HTTPStatus: http.StatusRequestEntityTooLarge, Reason: reasonBadRequest,
+			Message: fmt.Sprintf("request body is larger than the limit of %d bytes", e.maxBody)}, "")
+	default:
+		writeStatus(w, badRequest("reading request body: %v", err), "")
+	}
+	return false
+}
+
+func (e *Executor) servePredict(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	buf := getBuf()
+	defer putBuf(buf)
+	if !e.readRequest(w, r, buf) {
+		e.server.restPredict.observe(httpCode(http.StatusBadRequest), start)
+		return
+	}
+	var in Message
+	if err := DecodeMessage(buf.Bytes(), &in); err != nil {
+		writeStatus(w, badRequest("request is not a SeldonMessage: %v", err), "")
+		e.server.restPredict.observe(httpCode(http.StatusBadRequest), start)
+		return
+	}
+	puid := requestPuid(in.Meta.Puid, r.Header)
+	st := e.getState(puid)
+	defer e.putState(st)
+	st.header = forwardHeaders(r.Header, puid)
+	out, err := predict[*Message, *Feedback](r.Context(), restCodec{e}, st, e.root, &in)
+	e.respond(w, out, err, st, start, e.server.restPredict, buf)
+}
+
+func (e *Executor) serveFeedback(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	buf := getBuf()
+	defer putBuf(buf)
+	if !e.readRequest(w, r, buf) {
+		e.server.restFeedback.observe(httpCode(http.StatusBadRequest), start)
+		return
+	}
+	var fb Feedback
+	if err := DecodeFeedback(buf.Bytes(), &fb); err != nil {
+		writeStatus(w, badRequest("request is not a Feedback message: %v", err), "")
+		e.server.restFeedback.observe(httpCode(http.StatusBadRequest), start)
+		return
+	}
+	puid := requestPuid("", r.Header)
+	st := e.getState(puid)
+	defer e.putState(st)
+	st.header = forwardHeaders(r.Header, puid)
+	out, err := feedback[*Message, *Feedback](r.Context(), restCodec{e}, st, e.root, &fb)
+	// The feedback body is still referenced by fb until here; the response
+	// is written into a fresh buffer.
+	e.respond(w, out, err, st, start, e.server.restFeedback, new(bytes.Buffer))
+}
+
+func (e *Executor) respond(w http.ResponseWriter, out *Message, err error, st *walkState, start time.Time, obs *observer, buf *bytes.Buffer) {
+	w.Header()[PuidHeader] = []string{st.puid}
+	if err != nil {
+		e2 := asError(err)
+		writeStatus(w, e2, st.puid)
+		obs.observe(httpCode(e2.HTTPStatus), start)
+		return
+	}
+	b := out.appendJSON(buf.Bytes()[:0], st.puid, &st.path)
+	w.Header()["Content-Type"] = jsonContentType
+	_, _ = w.Write(b)
+	obs.observe("200", start)
+}
+
+// requestPuid is the request's meta.puid, else its Seldon-Puid header, else
+// a new UUID.
+func requestPuid(metaPuid string, h http.Header) string {
+	if metaPuid != "" {
+		return metaPuid
+	}
+	if v := h[PuidHeader]; len(v) > 0 && v[0] != "" {
+		return v[0]
+	}
+	return newPuid()
+}
+
+// forwardHeaders is the inbound headers minus those that describe this hop
+// or this body; they are sent with every component call.
+func forwardHeaders(in http.Header, puid string) map[string][]string {
+	out := make(map[string][]string, len(in)+2)
+	for k, v := range in {
+		switch k {
+		case "Content-Type", "Content-Length", "Connection", "Keep-Alive", "Proxy-Connection",
+			"Proxy-Authorization", "Proxy-Authenticate", "Te", "Trailer", "Transfer-Encoding",
+			"Upgrade", "Accept-Encoding", "Host", "Expect", PuidHeader:
+			continue
+		}
+		out[k] = v
+	}
+	out["Content-Type"] = jsonContentType
+	// The puid goes in a header too, for components that read it there.
+	out[PuidHeader] = []string{puid}
+	return out
+}
+
+// writeStatus answers with a SeldonMessage carrying a FAILURE status.
+func writeStatus(w http.ResponseWriter, e *Error, puid string) {
+	b := make([]byte, 0, 128+len(e.Message))
+	b = append(b, `{"status":{"code":`...)
+	b = strconv.AppendInt(b, int64(e.HTTPStatus), 10)
+	b = append(b, `,"info":`...)
+	b = appendString(b, e.Message)
+	b = append(b, `,"reason":`...)
+	b = appendString(b, e.Reason)
+	b = append(b, `,"status":"FAILURE"},"meta":{`...)
+	if puid != "" {
+		b = append(b, `"puid":`...)
+		b = appendString(b, puid)
+	}
+	b = append(b, "}}"...)
+	w.Header()["Content-Type"] = jsonContentType
+	w.WriteHeader(e.HTTPStatus)
+	_, _ = w.Write(b)
+}
+
+// restCodec walks the graph over REST: JSON bodies to each node's httpPort.
+type restCodec struct{ e *Executor }
+
+func (c restCodec) call(ctx context.Context, st *walkState, n *node, o op, in *Message) (*Message, error) {
+	body := in.appendJSON(make([]byte, 0, 256+len(in.Data)+len(in.JSONData)+len(in.BinData)+len(in.StrData)), st.puid, nil)
+	return c.post(ctx, st, n, o, body)
+}
+
+func (c restCodec) aggregate(ctx context.Context, st *walkState, n *node, ins []*Message) (*Message, error) {
+	size := 2
+	for _, m := range ins {
+		size += 256 + len(m.Data) + len(m.JSONData) + len(m.BinData) + len(m.StrData)
+	}
+	body := make([]byte, 0, size)
+	body = append(body, '[')
+	for i, m := range ins {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = m.appendJSON(body, st.puid, nil)
+	}
+	body = append(body, ']')
+	return c.post(ctx, st, n, opAggregate, body)
+}
+
+func (c restCodec) sendFeedback(ctx context.Context, st *walkState, n *node, fb *Feedback) (*Message, error) {
+	return c.post(ctx, st, n, opFeedback, fb.raw)
+}
+
+func (c restCodec) post(ctx context.Context, st *walkState, n *node, o op, body []byte) (*Message, error) {
+	m, err := n.endpoints.pick()
+	if err != nil {
+		return nil, noEndpoint(n)
+	}
+	defer m.release()
+	if n.restTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.restTimeout)
+		defer cancel()
+	}
+	start := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	u := m.url(o)
+	req.URL, req.Host = u, u.Host
+	req.Header = st.header
+	if req.Header == nil {
+		req.Header = http.Header{"Content-Type": jsonContentType}
+	}
+	resp, err := m.http.Do(req)
+	if err != nil {
+		e := transportError(n, "POST "+restPaths[o], m.httpBase, err)
+		n.restObs[o].observe(httpCode(e.HTTPStatus), start)
+		return nil, e
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	err = readLimited(resp.Body, resp.ContentLength, c.e.maxBody, buf)
+	_ = resp.Body.Close()
+	n.restObs[o].observe(httpCode(resp.StatusCode), start)
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			return nil, invalidResponse(n, "POST "+restPaths[o], fmt.Errorf("body larger than %d bytes", c.e.maxBody))
+		}
+		return nil, transportError(n, "POST "+restPaths[o], m.httpBase, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, componentError(n, "POST "+restPaths[o], resp.StatusCode, buf.Bytes())
+	}
+	out := new(Message)
+	if o == opRoute && first(buf.Bytes()) == '[' {
+		// Routers may answer with a bare JSON array of branch indices.
+		var branches []int
+		if err := json.Unmarshal(buf.Bytes(), &branches); err != nil || len(branches) == 0 {
+			return nil, invalidResponse(n, "POST /route", fmt.Errorf("expected a SeldonMessage or a non-empty array of integers"))
+		}
+		out.routeArray = branches
+		return out, nil
+	}
+	if err := DecodeMessage(buf.Bytes(), out); err != nil {
+		return nil, invalidResponse(n, "POST "+restPaths[o], err)
+	}
+	return out, nil
+}
+
+// componentError passes a component's failure on with its HTTP status, and
+// its status.info/reason when the body is a SeldonMessage.
+func componentError(n *node, call string, code int, body []byte) *Error {
+	detail := ""
+	reason := reasonComponent
+	var m struct {
+		Status *struct {
+			Info   string `json:"info"`
+			Reason string `json:"reason"`
+		} `json:"status"`
+	}
+	if json.Unmarshal(body, &m) == nil && m.Status != nil && (m.Status.Info != "" || m.Status.Reason != "") {
+		detail = m.Status.Info
+		if m.Status.Reason != "" {
+			reason = m.Status.Reason
+			if detail == "" {
+				detail = m.Status.Reason
+			}
+		}
+	} else {
+		const max = 512
+		detail = string(bytes.TrimSpace(body))
+		if len(detail) > max {
+			detail = detail[:max] + "..."
+		}
+	}
+	return &Error{HTTPStatus: code, GRPCCode: grpcCodeOf(code), Reason: reason,
+		Message: fmt.Sprintf("node %q: %s returned HTTP %d: %s", n.name, call, code, detail)}
+}
+
+func (m *member) url(o op) *url.URL {
+	if u := m.urls[o].Load(); u != nil {
+		return u
+	}
+	u, err := url.Parse(m.httpBase + restPaths[o])
+	if err != nil { // host and port were validated when the member was added
+		panic(err)
+	}
+	m.urls[o].Store(u)
+	return u
+}
+
+func (c restCodec) branch(n *node, routed *Message) (int, error) {
+	if routed.routeArray != nil {
+		return routed.routeArray[0], nil
+	}
+	if routed.Data == nil {
+		return 0, invalidResponse(n, "POST /route", errors.New("no data: expected the branch as data.ndarray or data.tensor"))
+	}
+	var d struct {
+		Ndarray json.RawMessage `json:"ndarray"`
+		Tensor  *struct {
+			Values []float64 `json:"values"`
+		} `json:"tensor"`
+	}
+	if err := json.Unmarshal(routed.Data, &d); err != nil {
+		return 0, invalidResponse(n, "POST /route", err)
+	}
+	var v float64
+	switch {
+	case d.Tensor != nil && len(d.Tensor.Values) > 0:
+		v = d.Tensor.Values[0]
+	case d.Ndarray != nil:
+		var x any
+		if err := json.Unmarshal(d.Ndarray, &x); err != nil {
+			return 0, invalidResponse(n, "POST /route", err)
+		}
+		f, ok := firstNumber(x)
+		if !ok {
+			return 0, invalidResponse(n, "POST /route", errors.New("data.ndarray holds no number"))
+		}
+		v = f
+	default:
+		return 0, invalidResponse(n, "POST /route", errors.New("expected the branch as data.ndarray or data.tensor"))
+	}
+	if v != float64(int(v)) {
+		return 0, invalidResponse(n, "POST /route", fmt.Errorf("branch %v is not an integer", v))
+	}
+	return int(v), nil
+}
+
+func firstNumber(x any) (float64, bool) {
+	switch v := x.(type) {
+	case float64:
+		return v, true
+	case []any:
+		if len(v) > 0 {
+			return firstNumber(v[0])
+		}
+	}
+	return 0, false
+}
+
+func (c restCodec) feedbackRoute(fb *Feedback, n *node) int {
+	if r, ok := fb.routing[n.name]; ok {
+		return int(r)
+	}
+	return -1
+}
+
+func (c restCodec) empty(st *walkState) *Message { return &Message{} }
+
+// Ready reports whether every node that calls a component has an endpoint
+// accepting TCP connections on its REST port.
+func (e *Executor) Ready(ctx context.Context) error {
+	var d net.Dialer
+	for _, n := range e.nodes {
+		if n.endpoints == nil {
+			continue
+		}
+		eps := n.endpoints.Endpoints()
+		if len(eps) == 0 {
+			return fmt.Errorf("node %q: %w", n.name, ErrNoEndpoint)
+		}
+		var lastErr error
+		ok := false
+		for _, ep := range eps {
+			port := ep.HTTPPort
+			if port == 0 {
+				port = ep.GRPCPort
+			}
+			dctx, cancel := context.WithTimeout(ctx, time.Second)
+			conn, err := d.DialContext(dctx, "tcp", net.JoinHostPort(ep.Host, strconv.Itoa(int(port))))
+			cancel()
+			if err == nil {
+				_ = conn.Close()
+				ok = true
+				break
+			}
+			lastErr = err
+		}
+		if !ok {
+			return fmt.Errorf("node %q: %w", n.name, lastErr)
+		}
+	}
+	return nil
+}
+
+// graphMetadataJSON answers GET /api/v1.0/metadata: the graph's name and each
+// component's own metadata (GET /metadata on one of its endpoints).
+func (e *Executor) graphMetadataJSON(ctx context.Context) []byte {
+	type result struct {
+		name string
+		raw  json.RawMessage
+	}
+	var (
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		results []result
+	)
+	for _, n := range e.nodes {
+		if n.endpoints == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			raw := e.componentMetadata(ctx, n)
+			mu.Lock()
+			results = append(results, result{n.name, raw})
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	models := map[string]json.RawMessage{}
+	for _, r := range results {
+		models[r.name] = r.raw
+	}
+	b, _ := json.Marshal(struct {
+		Name   string                     `json:"name"`
+		Models map[string]json.RawMessage `json:"models"`
+	}{e.pred.Name, models})
+	return b
+}
+
+func (e *Executor) componentMetadata(ctx context.Context, n *node) json.RawMessage {
+	m, err := n.endpoints.pick()
+	if err != nil {
+		return json.RawMessage(`{}`)
+	}
+	defer m.release()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.httpBase+"/metadata", nil)
+	if err != nil {
+		return json.RawMessage(`{}`)
+	}
+	resp, err := m.http.Do(req)
+	if err != nil {
+		return json.RawMessage(`{}`)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil || resp.StatusCode != http.StatusOK || !json.Valid(b) {
+		return json.RawMessage(`{}`)
+	}
+	return b
+}

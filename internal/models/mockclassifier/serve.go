@@ -1,0 +1,101 @@
+package mockclassifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+)
+
+// Ports is where the classifier listens.
+type Ports struct {
+	HTTP, GRPC int
+}
+
+// PortsFromEnv reads the ports the operator gives graph containers:
+// PREDICTIVE_UNIT_HTTP_SERVICE_PORT (0.x: PREDICTIVE_UNIT_SERVICE_PORT,
+// default 9000) and PREDICTIVE_UNIT_GRPC_SERVICE_PORT (default 5000).
+func PortsFromEnv(getenv func(string) string) (Ports, error) {
+	p := Ports{HTTP: 9000, GRPC: 5000}
+	for _, v := range []struct {
+		keys []string
+		dst  *int
+	}{
+		{[]string{"PREDICTIVE_UNIT_SERVICE_PORT", "PREDICTIVE_UNIT_HTTP_SERVICE_PORT"}, &p.HTTP},
+		{[]string{"PREDICTIVE_UNIT_GRPC_SERVICE_PORT"}, &p.GRPC},
+	} {
+		for _, k := range v.keys {
+			s := getenv(k)
+			if s == "" {
+				continue
+			}
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 || n > 65535 {
+				return p, fmt.Errorf("%s: %q is not a port", k, s)
+			}
+			*v.dst = n
+		}
+	}
+	return p, nil
+}
+
+// ConfigFromEnv reads PREDICTIVE_UNIT_PARAMETERS, PREDICTIVE_UNIT_ID and
+// PREDICTIVE_UNIT_IMAGE.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	cfg := Config{ID: getenv("PREDICTIVE_UNIT_ID"), Image: getenv("PREDICTIVE_UNIT_IMAGE")}
+	err := ParseParameters(getenv("PREDICTIVE_UNIT_PARAMETERS"), &cfg)
+	return cfg, err
+}
+
+// Serve runs REST and gRPC until ctx is cancelled, then shuts down within
+// grace. ready, when set, gets the bound addresses.
+func (s *Server) Serve(ctx context.Context, host string, p Ports, grace time.Duration, ready func(httpAddr, grpcAddr net.Addr)) error {
+	hl, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p.HTTP)))
+	if err != nil {
+		return err
+	}
+	gl, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p.GRPC)))
+	if err != nil {
+		_ = hl.Close()
+		return err
+	}
+	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	gs := grpc.NewServer()
+	s.RegisterGRPC(gs)
+	hsrv := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hsrv)
+	reflection.Register(gs)
+	errs := make(chan error, 2)
+	go func() { errs <- hs.Serve(hl) }()
+	go func() { errs <- gs.Serve(gl) }()
+	if ready != nil {
+		ready(hl.Addr(), gl.Addr())
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errs:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	done := make(chan struct{})
+	go func() { gs.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-sctx.Done():
+		gs.Stop()
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
