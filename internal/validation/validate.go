@@ -793,14 +793,19 @@ func (v *validator) builtin(field string, n *sdepv1.PredictiveUnit) {
 	if len(n.Children) != 2 {
 		v.fail(field+".children", "RANDOM_ABTEST routes to one of exactly 2 children, it has %d", len(n.Children))
 	}
+	hasRatio := false
 	for k, prm := range n.Parameters {
 		if prm.Name != "ratioA" {
 			continue
 		}
+		hasRatio = true
 		r, err := strconv.ParseFloat(prm.Value, 64)
 		if err == nil && (r < 0 || r > 1) {
 			v.fail(fmt.Sprintf("%s.parameters[%d].value", field, k), "ratioA %s is the share of requests for the first child: use a number between 0 and 1", prm.Value)
 		}
+	}
+	if !hasRatio {
+		v.fail(field+".parameters", "Parameter 'ratioA' is missing: RANDOM_ABTEST needs {name: ratioA, type: FLOAT, value: <share of requests for the first child>}")
 	}
 }
 

@@ -315,6 +315,10 @@ func TestRules(t *testing.T) {
 		{"abtest children", func(sd *sdepv1.SeldonDeployment) {
 			pred(sd).Graph.Children = []sdepv1.PredictiveUnit{{Name: "ab", Implementation: sdepv1.RandomABTest}}
 		}, Problem{"spec.predictors[0].graph.children[0].children", "RANDOM_ABTEST routes to one of exactly 2 children, it has 0"}},
+		{"abtest needs ratioA", func(sd *sdepv1.SeldonDeployment) {
+			pred(sd).Graph.Children = []sdepv1.PredictiveUnit{{Name: "ab", Implementation: sdepv1.RandomABTest,
+				Children: []sdepv1.PredictiveUnit{{Name: "a", Implementation: sdepv1.SimpleModel}, {Name: "b", Implementation: sdepv1.SimpleModel}}}}
+		}, Problem{"spec.predictors[0].graph.children[0].parameters", "Parameter 'ratioA' is missing"}},
 		{"abtest ratio", func(sd *sdepv1.SeldonDeployment) {
 			pred(sd).Graph.Children = []sdepv1.PredictiveUnit{{Name: "ab", Implementation: sdepv1.RandomABTest,
 				Parameters: []sdepv1.Parameter{{Name: "ratioA", Value: "1.5", Type: sdepv1.ParameterFloat}},
