@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	v1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/validation"
 )
 
 // Annotations the executor reads (predictor annotations, overridable with
@@ -338,7 +339,7 @@ func (b *builder) build(u *v1.PredictiveUnit, path string, depth int) (*node, er
 		return false
 	}
 	typ := u.Type
-	if typ == "" && isPrepackaged(u.Implementation) {
+	if typ == "" && validation.IsPrepackaged(u.Implementation) {
 		typ = v1.Model
 	}
 	switch u.Implementation {
@@ -431,15 +432,6 @@ func (b *builder) observers(n *node) {
 		l["method"] = "GRPC"
 		n.grpcObs[o] = newObserver(b.e.metrics.client.MustCurryWith(l), "OK")
 	}
-}
-
-func isPrepackaged(i v1.PredictiveUnitImplementation) bool {
-	switch i {
-	case v1.SKLearnServer, v1.XGBoostServer, v1.TensorflowServer, v1.MLFlowServer,
-		v1.TritonServer, v1.HuggingFaceServer, v1.TempoServer:
-		return true
-	}
-	return false
 }
 
 func ratioA(params []v1.Parameter) (float64, error) {

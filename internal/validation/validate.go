@@ -424,13 +424,7 @@ func countComponents(p *sdepv1.PredictorSpec, name string) int {
 func (v *validator) legacyMetrics(field string, i, j int, metrics []sdepv1.MetricSpec) {
 	for k, m := range metrics {
 		mf := fmt.Sprintf("%s[%d]", field, k)
-		set := map[sdepv1.MetricSourceType]bool{
-			sdepv1.ObjectMetricSourceType:            m.Object != nil,
-			sdepv1.PodsMetricSourceType:              m.Pods != nil,
-			sdepv1.ResourceMetricSourceType:          m.Resource != nil,
-			sdepv1.ContainerResourceMetricSourceType: m.ContainerResource != nil,
-			sdepv1.ExternalMetricSourceType:          m.External != nil,
-		}
+		set := sourcesSet(m.Object != nil, m.Pods != nil, m.Resource != nil, m.ContainerResource != nil, m.External != nil)
 		if !v.metricSource(mf, string(m.Type), set) {
 			continue
 		}
@@ -468,6 +462,17 @@ func (v *validator) legacyMetrics(field string, i, j int, metrics []sdepv1.Metri
 				v.positive(mf+".external.targetAverageValue", m.External.TargetAverageValue)
 			}
 		}
+	}
+}
+
+// sourcesSet records which metric sources a MetricSpec (v2beta1 or v2) sets.
+func sourcesSet(object, pods, res, containerRes, external bool) map[sdepv1.MetricSourceType]bool {
+	return map[sdepv1.MetricSourceType]bool{
+		sdepv1.ObjectMetricSourceType:            object,
+		sdepv1.PodsMetricSourceType:              pods,
+		sdepv1.ResourceMetricSourceType:          res,
+		sdepv1.ContainerResourceMetricSourceType: containerRes,
+		sdepv1.ExternalMetricSourceType:          external,
 	}
 }
 
@@ -524,13 +529,7 @@ func (v *validator) positive(field string, q *resource.Quantity) {
 func (v *validator) metricsV2(field string, i, j int, metrics []autoscalingv2.MetricSpec) {
 	for k, m := range metrics {
 		mf := fmt.Sprintf("%s[%d]", field, k)
-		set := map[sdepv1.MetricSourceType]bool{
-			sdepv1.ObjectMetricSourceType:            m.Object != nil,
-			sdepv1.PodsMetricSourceType:              m.Pods != nil,
-			sdepv1.ResourceMetricSourceType:          m.Resource != nil,
-			sdepv1.ContainerResourceMetricSourceType: m.ContainerResource != nil,
-			sdepv1.ExternalMetricSourceType:          m.External != nil,
-		}
+		set := sourcesSet(m.Object != nil, m.Pods != nil, m.Resource != nil, m.ContainerResource != nil, m.External != nil)
 		if !v.metricSource(mf, string(m.Type), set) {
 			continue
 		}
