@@ -50,8 +50,6 @@ const (
 const (
 	AnnotationNoEngine          = "seldon.io/no-engine"
 	AnnotationEngineSeparatePod = "seldon.io/engine-separate-pod"
-	AnnotationRestTimeout       = "seldon.io/rest-timeout"
-	AnnotationGrpcTimeout       = "seldon.io/grpc-timeout"
 )
 
 // DefaultNamespace is used when a document names none.
