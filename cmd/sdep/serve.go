@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sdep-dev/sdep/internal/autoscale"
+	"github.com/sdep-dev/sdep/internal/decode"
+	"github.com/sdep-dev/sdep/internal/local"
+	"github.com/sdep-dev/sdep/internal/validation"
+)
+
+// serveFlags are sdep serve's flags.
+type serveFlags struct {
+	file                   string
+	httpPort, grpcPort     int
+	statusPort             int
+	syncPeriod             time.Duration
+	downscaleStabilization time.Duration
+	runs, endpoints        []string
+	reportDir              string
+	table                  string
+}
+
+func init() {
+	f := serveFlags{}
+	cmd := &cobra.Command{
+		Use:   "serve -f FILE",
+		Short: "Run a SeldonDeployment on this machine, autoscaled as Kubernetes would",
+		Long: `Serve runs the SeldonDeployment in FILE on this machine: the executor inside
+this process (REST on --http-port, gRPC on --grpc-port), each componentSpec's
+replicas as local processes, and each hpaSpec as a HorizontalPodAutoscaler that
+samples its replicas' CPU every --sync-period and scales them up and down.
+
+The document is validated and turned into Deployments and HPAs by the same code
+the operator uses; a replica gets the env vars and ports its pod would get (its
+own free ports on 127.0.0.1). Images built into sdep (seldonio/mock_classifier,
+sdep's own image with "model ..." args) run as "sdep model ...". Any other
+container needs --run NAME='command args' (started per replica) or
+--endpoint NAME=HOST:PORT (a server already running; not autoscaled).
+
+Edits to FILE are applied while serving, as kubectl apply would: new autoscaling
+bounds at the next sync, a new pod template by replacing replicas one by one
+(each new one ready before an old one drains). Graph changes need a restart.
+
+GET /status on --status-port gives the state as JSON. On exit (Ctrl-C) the
+decisions (CSV and JSON) and a plot of replicas and CPU over time (SVG) are
+written to --report-dir.
+
+Locally the executor is shared by all replicas: unlike in a pod, its CPU and
+its request do not count in the replicas' utilisation.`,
+		Example: `  sdep serve -f examples/seed-hpaspecs.json
+  curl -s -H 'Content-Type: application/json' -d '{"data":{"ndarray":[[1,2,3,4]]}}' \
+    http://127.0.0.1:8000/api/v1.0/predictions
+  sdep serve -f my.yaml --run classifier='python -m my_model' --sync-period 5s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runServe(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), cmd.InOrStdin(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.file, "filename", "f", "", "file with one SeldonDeployment (JSON or YAML; - for stdin)")
+	fl.IntVar(&f.httpPort, "http-port", 8000, "executor REST port (next predictors take the next ports)")
+	fl.IntVar(&f.grpcPort, "grpc-port", 5001, "executor gRPC port (next predictors take the next ports)")
+	fl.IntVar(&f.statusPort, "status-port", 8001, "port of the JSON status (GET /status); -1 disables it")
+	fl.DurationVar(&f.syncPeriod, "sync-period", 15*time.Second, "how often the autoscalers decide (kube-controller-manager's --horizontal-pod-autoscaler-sync-period)")
+	fl.DurationVar(&f.downscaleStabilization, "downscale-stabilization", 5*time.Minute, "scale-down stabilization window of HPAs without behavior (--horizontal-pod-autoscaler-downscale-stabilization)")
+	fl.StringArrayVar(&f.runs, "run", nil, "CONTAINER='command args': start this command per replica for the container; repeatable")
+	fl.StringArrayVar(&f.endpoints, "endpoint", nil, "CONTAINER=HOST:PORT: send the container's calls (REST, and gRPC on the same port) to a server already running; not autoscaled; repeatable")
+	fl.StringVar(&f.reportDir, "report-dir", "sdep-report", "where to write decisions and the plot on exit (empty: nowhere)")
+	fl.StringVar(&f.table, "table", "auto", "print the component table when it changes: auto (on a terminal), always or never")
+	_ = cmd.MarkFlagRequired("filename")
+	addCommand(cmd)
+}
+
+// newRuntime reads, validates and plans FILE and prepares its runtime, as
+// sdep serve and sdep demo share it. Problems with the document are printed
+// as sdep validate prints them.
+func newRuntime(stderr io.Writer, stdin io.Reader, f serveFlags, childOutput io.Writer) (*local.Runtime, local.Mappings, error) {
+	docs, ok := loadDocuments(stderr, stdin, f.file)
+	if !ok {
+		return nil, local.Mappings{}, errSilent
+	}
+	if len(docs) != 1 {
+		return nil, local.Mappings{}, fmt.Errorf("%s: has %d SeldonDeployments; sdep serve runs one at a time", f.file, len(docs))
+	}
+	d := docs[0]
+	res := validation.Validate(d.Object, validation.DefaultOptions())
+	for _, w := range res.Warnings {
+		fmt.Fprintf(stderr, "%s:%d: warning: %s\n", f.file, d.LineOf(w.Field), w.Error())
+	}
+	if len(res.Errors) > 0 {
+		for _, e := range res.Errors {
+			fmt.Fprintf(stderr, "%s:%d: %s\n", f.file, d.LineOf(e.Field), e.Error())
+		}
+		return nil, local.Mappings{}, errSilent
+	}
+	m, err := mappings(f.runs, f.endpoints)
+	if err != nil {
+		return nil, m, err
+	}
+	plan, err := local.NewPlan(d.Object, m)
+	if err != nil {
+		return nil, m, err
+	}
+	cfg := autoscale.DefaultConfig()
+	cfg.DownscaleStabilizationWindow = f.downscaleStabilization
+	rt, err := local.New(plan, local.Options{
+		HTTPPort: f.httpPort, GRPCPort: f.grpcPort, StatusPort: f.statusPort,
+		SyncPeriod: f.syncPeriod, Autoscale: cfg, Log: stderr, ChildOutput: childOutput,
+	})
+	return rt, m, err
+}
+
+func runServe(ctx context.Context, stdout, stderr io.Writer, stdin io.Reader, f serveFlags) error {
+	if f.table != "auto" && f.table != "always" && f.table != "never" {
+		return fmt.Errorf("--table %q: want auto, always or never", f.table)
+	}
+	// What is served, read first so that the watcher applies any later edit.
+	var served []byte
+	if f.file != "-" {
+		served, _ = os.ReadFile(f.file)
+	}
+	rt, m, err := newRuntime(stderr, stdin, f, stderr)
+	if err != nil {
+		return err
+	}
+	showTable := f.table == "always" || (f.table == "auto" && isTerminal(stdout))
+	tableDone := make(chan struct{})
+	go func() {
+		defer close(tableDone)
+		if showTable {
+			printTableOnChange(ctx, stdout, rt, f.syncPeriod)
+		}
+	}()
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		if f.file != "-" {
+			watchFile(ctx, stderr, f.file, served, m, rt)
+		}
+	}()
+	runErr := rt.Run(ctx)
+	<-tableDone
+	<-watchDone
+	if f.reportDir != "" {
+		files, err := rt.WriteReport(f.reportDir)
+		if err != nil {
+			return errors.Join(runErr, err)
+		}
+		fmt.Fprintf(stderr, "report: %s\n", strings.Join(files, ", "))
+	}
+	return runErr
+}
+
+// watchFile applies edits to the file while serving, as kubectl apply
+// would. An edit that does not validate, or that needs a restart, is
+// reported and the running state is kept.
+func watchFile(ctx context.Context, stderr io.Writer, name string, last []byte, m local.Mappings, rt *local.Runtime) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		data, err := os.ReadFile(name)
+		if err != nil || bytes.Equal(data, last) {
+			continue
+		}
+		last = data
+		if err := applyEdit(name, data, m, rt); err != nil {
+			fmt.Fprintf(stderr, "%s %s changed, not applied: %v\n", time.Now().Format("15:04:05"), name, err)
+			continue
+		}
+		fmt.Fprintf(stderr, "%s %s changed: applied\n", time.Now().Format("15:04:05"), name)
+	}
+}
+
+func applyEdit(name string, data []byte, m local.Mappings, rt *local.Runtime) error {
+	docs, err := decode.Documents(name, data)
+	if err != nil {
+		return err
+	}
+	if len(docs) != 1 {
+		return fmt.Errorf("has %d SeldonDeployments; sdep serve runs one", len(docs))
+	}
+	plan, err := local.NewPlan(docs[0].Object, m)
+	if err != nil {
+		return err
+	}
+	return rt.Apply(plan)
+}
+
+// mappings parses --run and --endpoint.
+func mappings(runs, endpoints []string) (local.Mappings, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return local.Mappings{}, fmt.Errorf("finding the sdep executable for built-in models: %w", err)
+	}
+	m := local.Mappings{Self: self, Run: map[string]string{}, Endpoints: map[string]string{}}
+	for _, flag := range []struct {
+		name, form string
+		values     []string
+		into       map[string]string
+	}{{"--run", "CONTAINER='command args'", runs, m.Run}, {"--endpoint", "CONTAINER=HOST:PORT", endpoints, m.Endpoints}} {
+		for _, v := range flag.values {
+			name, value, ok := strings.Cut(v, "=")
+			if !ok || name == "" || value == "" {
+				return m, fmt.Errorf("%s %q: want %s", flag.name, v, flag.form)
+			}
+			if _, dup := flag.into[name]; dup {
+				return m, fmt.Errorf("%s %s: given twice", flag.name, name)
+			}
+			flag.into[name] = value
+		}
+	}
+	return m, nil
+}
+
+// printTableOnChange prints the component table whenever replicas, desired
+// counts or decisions change (nothing in steady state).
+func printTableOnChange(ctx context.Context, w io.Writer, rt *local.Runtime, period time.Duration) {
+	tick := time.NewTicker(min(period, time.Second))
+	defer tick.Stop()
+	last := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		st := rt.Status()
+		key := ""
+		for _, c := range st.Components {
+			key += fmt.Sprintf("%d/%d/%d/%d/%d/%v;", c.Ready, c.Replicas, c.Desired, c.Terminating, c.Restarts, c.LastDecision)
+		}
+		if key == last {
+			continue
+		}
+		last = key
+		fmt.Fprintln(w)
+		_ = local.WriteTable(w, st)
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

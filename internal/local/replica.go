@@ -1,0 +1,408 @@
+package local
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/sdep-dev/sdep/internal/executor"
+	"github.com/sdep-dev/sdep/internal/validation"
+)
+
+// Restart backoff for a replica process that exits on its own: like the
+// kubelet's CrashLoopBackOff (10 s doubling to 5 min), scaled down for one
+// machine, and reset once the process has stayed up for backoffReset.
+const (
+	backoffInitial = time.Second
+	backoffMax     = 30 * time.Second
+	backoffReset   = 30 * time.Second
+)
+
+// replica is one local "pod" of a component: a process per container.
+type replica struct {
+	comp *component
+	name string
+	seq  int // creation order within the component
+	// plan is the component's plan when the replica was made: a replica
+	// keeps its template until it is replaced.
+	plan    *ComponentPlan
+	started time.Time
+	procs   []*process
+
+	// Guarded by the runtime's mutex.
+	stopping   bool
+	ready      bool
+	readySince time.Time
+}
+
+// process is one container of one replica, supervised for the replica's
+// whole life: started, restarted with backoff when it dies, stopped on
+// scale-down.
+type process struct {
+	rep       *replica
+	container *ContainerPlan
+	argv      []string
+	env       []string
+	endpoint  executor.Endpoint
+	probePort int32
+	set       *executor.EndpointSet // nil when the container is not a graph node
+
+	// Guarded by the runtime's mutex.
+	cmd        *exec.Cmd
+	pid        int
+	ready      bool
+	inSet      bool
+	restarts   int
+	lastExit   string
+	sampleCPU  float64
+	sampleAt   time.Time
+	samplePid  int
+	usageMilli int64 // latest CPU usage in millicores, -1 if none yet
+	window     time.Duration
+
+	stop   chan struct{} // closed to stop the process for good
+	exited chan struct{} // closed when the supervisor has returned
+}
+
+// newReplica allocates the replica's ports and prepares its processes; it
+// starts nothing.
+func (c *component) newReplica(seq int) (*replica, error) {
+	rep := &replica{comp: c, name: fmt.Sprintf("%s-%d", c.deployment, seq), seq: seq, plan: c.plan}
+	for i := range c.plan.Containers {
+		ct := &c.plan.Containers[i]
+		if ct.External != "" {
+			continue
+		}
+		ports := map[int32]int32{}
+		for _, p := range ct.Ports {
+			local, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			ports[p.ContainerPort] = local
+		}
+		pr := &process{
+			rep:        rep,
+			container:  ct,
+			argv:       ct.Command,
+			env:        processEnv(ct.Env, ports),
+			usageMilli: -1,
+			stop:       make(chan struct{}),
+			exited:     make(chan struct{}),
+		}
+		pr.endpoint = executor.Endpoint{
+			Host:     "127.0.0.1",
+			HTTPPort: ports[ct.port(validation.PortNameHTTP)],
+			GRPCPort: ports[ct.port(validation.PortNameGRPC)],
+		}
+		pr.probePort = pr.endpoint.HTTPPort
+		if pr.probePort == 0 {
+			pr.probePort = pr.endpoint.GRPCPort
+		}
+		if set, ok := c.rt.endpointSet(c.predictor, ct.Name); ok {
+			pr.set = set
+		}
+		rep.procs = append(rep.procs, pr)
+	}
+	return rep, nil
+}
+
+// processEnv is the environment a replica process gets: sdep's own (for
+// PATH and the like; a pod would have the image's), then the container's
+// env with every port the pod would listen on replaced by this replica's
+// local port. Variables taken from the downward API or secrets are left
+// out: there is no API server to read them from.
+func processEnv(env []corev1.EnvVar, ports map[int32]int32) []string {
+	out := os.Environ()
+	for _, e := range env {
+		if e.ValueFrom != nil {
+			continue
+		}
+		v := e.Value
+		if strings.HasSuffix(e.Name, "_PORT") {
+			if n, err := strconv.ParseInt(v, 10, 32); err == nil {
+				if local, ok := ports[int32(n)]; ok {
+					v = strconv.Itoa(int(local))
+				}
+			}
+		}
+		out = append(out, e.Name+"="+v)
+	}
+	return out
+}
+
+// freePort asks the kernel for a free localhost port. Another process could
+// take it before the replica binds it; the replica then exits and is
+// restarted, on the same port, with backoff.
+func freePort() (int32, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer l.Close()
+	return int32(l.Addr().(*net.TCPAddr).Port), nil
+}
+
+func (rep *replica) start() {
+	rt := rep.comp.rt
+	rt.mu.Lock()
+	rep.started = rt.now()
+	rep.readySince = rep.started
+	rt.mu.Unlock()
+	for _, pr := range rep.procs {
+		rt.wg.Add(1)
+		go func() {
+			defer rt.wg.Done()
+			pr.supervise()
+		}()
+	}
+}
+
+// supervise runs the process until stop is closed, restarting it with
+// backoff whenever it exits on its own.
+func (pr *process) supervise() {
+	defer close(pr.exited)
+	rt := pr.rep.comp.rt
+	var backoff time.Duration
+	for {
+		select {
+		case <-pr.stop:
+			return
+		default:
+		}
+		startedAt := time.Now()
+		exit, err := pr.runOnce()
+		select {
+		case <-pr.stop:
+			return
+		default:
+		}
+		msg := exit
+		if err != nil {
+			msg = err.Error()
+		}
+		rt.mu.Lock()
+		pr.restarts++
+		pr.lastExit = msg
+		restarts := pr.restarts
+		rt.mu.Unlock()
+		backoff = nextBackoff(backoff, time.Since(startedAt))
+		rt.eventf("%s: replica %s container %s %s; restart %d in %s",
+			pr.rep.comp.label(), pr.rep.name, pr.container.Name, msg, restarts, backoff)
+		select {
+		case <-pr.stop:
+			return
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// nextBackoff is the wait before the next restart, given the previous wait
+// (0 for none yet) and how long the process ran: doubling from
+// backoffInitial up to backoffMax, back to backoffInitial after a run of
+// backoffReset or more.
+func nextBackoff(prev, ran time.Duration) time.Duration {
+	if prev == 0 || ran >= backoffReset {
+		return backoffInitial
+	}
+	return min(2*prev, backoffMax)
+}
+
+// runOnce starts the process, adds its endpoint once it accepts
+// connections, and waits for it to exit (by itself, or killed by stop).
+func (pr *process) runOnce() (exit string, err error) {
+	rt := pr.rep.comp.rt
+	cmd := exec.Command(pr.argv[0], pr.argv[1:]...)
+	cmd.Env = pr.env
+	out := rt.childOutput(pr.rep.name + "/" + pr.container.Name)
+	cmd.Stdout, cmd.Stderr = out, out
+	// A grandchild holding the output pipe must not keep Wait from returning.
+	cmd.WaitDelay = time.Second
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		// Own process group: a Ctrl-C at the terminal reaches sdep serve,
+		// which drains replicas before stopping them.
+		Setpgid: true,
+		// Replicas must not outlive a crashed sdep serve.
+		Pdeathsig: syscall.SIGKILL,
+	}
+	if err := cmd.Start(); err != nil {
+		_ = out.Close()
+		return "", fmt.Errorf("could not start: %w", err)
+	}
+	rt.mu.Lock()
+	pr.cmd, pr.pid = cmd, cmd.Process.Pid
+	rt.mu.Unlock()
+
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait(); _ = out.Close() }()
+	probeCtx, cancelProbe := context.WithCancel(context.Background())
+	probed := make(chan struct{})
+	go func() {
+		defer close(probed)
+		pr.probe(probeCtx)
+	}()
+
+	var werr error
+	select {
+	case werr = <-waited:
+	case <-pr.stop:
+		cancelProbe()
+		<-probed
+		err := pr.terminate(cmd, waited)
+		pr.markGone()
+		if err != nil {
+			return "stopped (" + err.Error() + ")", nil
+		}
+		return "stopped", nil
+	}
+	cancelProbe()
+	<-probed
+	pr.markGone()
+	if werr == nil {
+		return "exited with status 0", nil
+	}
+	return "exited: " + werr.Error(), nil
+}
+
+// probe waits until the process accepts TCP connections on its REST (or
+// gRPC) port, as the pod's readiness probe does, then adds its endpoint.
+func (pr *process) probe(ctx context.Context) {
+	rt := pr.rep.comp.rt
+	if pr.probePort != 0 {
+		addr := net.JoinHostPort(pr.endpoint.Host, strconv.Itoa(int(pr.probePort)))
+		var d net.Dialer
+		for {
+			dctx, cancel := context.WithTimeout(ctx, time.Second)
+			conn, err := d.DialContext(dctx, "tcp", addr)
+			cancel()
+			if err == nil {
+				_ = conn.Close()
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if ctx.Err() != nil || pr.rep.stopping {
+		return
+	}
+	if pr.set != nil {
+		if err := pr.set.Add(pr.endpoint); err != nil {
+			rt.eventfLocked("%s: replica %s: %v", pr.rep.comp.label(), pr.rep.name, err)
+			return
+		}
+		pr.inSet = true
+	}
+	pr.ready = true
+	pr.rep.updateReadyLocked()
+}
+
+// markGone records that the process is not running: not ready, out of its
+// endpoint set (a dead process gets no more requests), no pid to sample.
+func (pr *process) markGone() {
+	rt := pr.rep.comp.rt
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	pr.removeEndpointLocked()
+	pr.ready = false
+	pr.pid = 0
+	pr.usageMilli = -1
+	pr.rep.updateReadyLocked()
+}
+
+func (pr *process) removeEndpointLocked() <-chan struct{} {
+	if !pr.inSet {
+		return nil
+	}
+	pr.inSet = false
+	drained, err := pr.set.Remove(pr.endpoint)
+	if err != nil {
+		return nil
+	}
+	return drained
+}
+
+// terminate stops a process as the kubelet stops a container: SIGTERM, then
+// SIGKILL after the grace period. It returns how the process exited.
+func (pr *process) terminate(cmd *exec.Cmd, waited <-chan error) error {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-waited:
+		return err
+	case <-time.After(pr.rep.plan.GracePeriod):
+		_ = cmd.Process.Kill()
+		return <-waited
+	}
+}
+
+func (rep *replica) updateReadyLocked() {
+	ready := len(rep.procs) > 0
+	for _, pr := range rep.procs {
+		ready = ready && pr.ready
+	}
+	if ready != rep.ready {
+		rep.ready = ready
+		rep.readySince = rep.comp.rt.now()
+	}
+}
+
+// shutdown takes the replica out of service: its endpoints leave their sets
+// at once, then, once their in-flight requests have finished (or after
+// drainTimeout), its processes are stopped.
+func (rep *replica) shutdown(drainTimeout time.Duration) {
+	rt := rep.comp.rt
+	rt.mu.Lock()
+	rep.stopping = true
+	var drains []<-chan struct{}
+	for _, pr := range rep.procs {
+		if d := pr.removeEndpointLocked(); d != nil {
+			drains = append(drains, d)
+		}
+	}
+	rt.mu.Unlock()
+	deadline := time.After(drainTimeout)
+	for _, d := range drains {
+		select {
+		case <-d:
+		case <-deadline:
+		}
+	}
+	for _, pr := range rep.procs {
+		close(pr.stop)
+	}
+	for _, pr := range rep.procs {
+		<-pr.exited
+	}
+}
+
+// prefixWriter writes a child's output line by line, each line prefixed
+// with the replica and container it came from.
+func (rt *Runtime) childOutput(prefix string) io.WriteCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			rt.outMu.Lock()
+			fmt.Fprintf(rt.opts.ChildOutput, "[%s] %s\n", prefix, sc.Text())
+			rt.outMu.Unlock()
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	return pw
+}

@@ -1,0 +1,504 @@
+// Package local is sdep's single-machine runtime (`sdep serve`): it runs a
+// SeldonDeployment's components as local processes, one executor per
+// predictor inside the sdep process, and autoscales each component with the
+// Kubernetes HPA algorithm (internal/autoscale) on the CPU its processes
+// use.
+//
+// It realises the objects the shared builders make (internal/resources),
+// never its own reading of the document: each Deployment's pod template
+// gives the containers, their environment, ports and CPU requests; each
+// HorizontalPodAutoscaler's spec drives internal/autoscale.Decide as is.
+//
+// How it differs from a cluster: the executor is shared by every replica
+// rather than a container in each of componentSpecs[0]'s pods, so its CPU
+// and its request are not part of any replica's utilisation; every replica
+// gets its own free localhost ports, put into the env vars the operator
+// sets (PREDICTIVE_UNIT_HTTP_SERVICE_PORT and the like); readiness is a TCP
+// connect to the REST port, as the builders' readiness probe.
+package local
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/sdep-dev/sdep/internal/autoscale"
+	"github.com/sdep-dev/sdep/internal/executor"
+)
+
+// Options configure a Runtime.
+type Options struct {
+	// Host is the address the executors and the status server listen on
+	// (default 127.0.0.1).
+	Host string
+	// HTTPPort and GRPCPort are the first predictor's executor ports; the
+	// next predictors take the following ports. 0 picks free ports.
+	HTTPPort, GRPCPort int
+	// StatusPort serves the JSON status (GET /status); 0 picks a free port,
+	// -1 disables it.
+	StatusPort int
+	// SyncPeriod is how often every autoscaler decides (default 15 s).
+	SyncPeriod time.Duration
+	// Autoscale holds the controller-wide HPA settings.
+	Autoscale autoscale.Config
+	// Log receives one line per event (decisions, restarts); default stderr.
+	Log io.Writer
+	// ChildOutput receives the replicas' output, each line prefixed with
+	// its replica; default stderr.
+	ChildOutput io.Writer
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Runtime runs one Plan.
+type Runtime struct {
+	plan  *Plan
+	opts  Options
+	outMu sync.Mutex
+
+	mu         sync.Mutex
+	executors  []*executor.Executor
+	addrs      []PredictorAddrs
+	statusAddr string
+	components []*component
+	decisions  []DecisionRecord
+	samples    []Sample
+	wg         sync.WaitGroup
+}
+
+// PredictorAddrs are where a predictor's executor listens.
+type PredictorAddrs struct {
+	Predictor string `json:"predictor"`
+	HTTP      string `json:"http"`
+	GRPC      string `json:"grpc"`
+}
+
+// component is one Deployment being realised.
+type component struct {
+	rt         *Runtime
+	name       string // componentSpec name
+	deployment string // Deployment name
+	predictor  int
+
+	// plan is replaced by Apply; guarded by rt.mu.
+	plan *ComponentPlan
+
+	// Guarded by rt.mu.
+	desired     int32
+	replicas    []*replica // live, in creation order
+	terminating []*replica
+	nextID      int
+	state       autoscale.State
+	// rollGeneration identifies the latest rolling replacement; stopped is
+	// set when the runtime shuts down.
+	rollGeneration int
+	stopped        bool
+	last           *autoscale.Decision
+	utilization    float64 // latest average CPU utilisation, -1 if unknown
+}
+
+func (c *component) label() string {
+	return fmt.Sprintf("%s (%s)", c.name, c.deployment)
+}
+
+// New prepares a Runtime; Run starts it.
+func New(plan *Plan, opts Options) (*Runtime, error) {
+	if opts.Host == "" {
+		opts.Host = "127.0.0.1"
+	}
+	if opts.SyncPeriod <= 0 {
+		opts.SyncPeriod = 15 * time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = os.Stderr
+	}
+	if opts.ChildOutput == nil {
+		opts.ChildOutput = os.Stderr
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	rt := &Runtime{plan: plan, opts: opts}
+	for i, p := range plan.Predictors {
+		ex, err := executor.New(p.Spec, executor.WithEmptyEndpointSets(),
+			executor.WithDeploymentName(plan.SeldonDeployment.Name),
+			executor.WithNamespace(plan.SeldonDeployment.Namespace))
+		if err != nil {
+			return nil, fmt.Errorf("spec.predictors[%d] (%s): executor: %w", i, p.Spec.Name, err)
+		}
+		rt.executors = append(rt.executors, ex)
+		for _, cp := range p.Components {
+			rt.components = append(rt.components, &component{rt: rt, name: cp.Name, deployment: cp.Deployment,
+				plan: cp, predictor: i, utilization: -1})
+		}
+	}
+	return rt, nil
+}
+
+func (rt *Runtime) now() time.Time { return rt.opts.Now() }
+
+func (rt *Runtime) endpointSet(predictor int, node string) (*executor.EndpointSet, bool) {
+	return rt.executors[predictor].EndpointSet(node)
+}
+
+// Run serves until ctx is cancelled, then drains and stops every replica.
+// It returns once everything has stopped.
+func (rt *Runtime) Run(ctx context.Context) error {
+	servers, err := rt.listen()
+	if err != nil {
+		return err
+	}
+	rt.mu.Lock()
+	var startErr error
+	for _, c := range rt.components {
+		if startErr = c.addExternalLocked(); startErr != nil {
+			break
+		}
+		if c.plan.Scaled() {
+			if startErr = c.scaleToLocked(c.plan.Replicas); startErr != nil {
+				break
+			}
+		} else if c.plan.HPA != nil {
+			rt.eventf("%s: every container is an --endpoint server: its hpaSpec is not acted on", c.label())
+		}
+		if c.plan.KEDA {
+			rt.eventf("%s: kedaSpec is not acted on locally; the component keeps %d replica(s)", c.label(), c.plan.Replicas)
+		}
+	}
+	rt.mu.Unlock()
+	if startErr != nil {
+		servers.stop()
+		rt.stopAll()
+		for _, ex := range rt.executors {
+			ex.Close()
+		}
+		return startErr
+	}
+	for _, a := range rt.Addrs() {
+		rt.eventf("predictor %s: REST on http://%s, gRPC on %s", a.Predictor, a.HTTP, a.GRPC)
+	}
+	if addr := rt.StatusAddr(); addr != "" {
+		rt.eventf("status on http://%s/status", addr)
+	}
+
+	ticker := time.NewTicker(rt.opts.SyncPeriod)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			servers.stop()
+			rt.stopAll()
+			for _, ex := range rt.executors {
+				ex.Close()
+			}
+			return nil
+		case <-ticker.C:
+			rt.sync()
+		}
+	}
+}
+
+// servers are the executors' REST and gRPC servers and the status server.
+type servers struct {
+	https []*http.Server
+	stops []func()
+}
+
+func (s *servers) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, h := range s.https {
+		_ = h.Shutdown(ctx)
+	}
+	for _, f := range s.stops {
+		f()
+	}
+}
+
+func (rt *Runtime) listen() (*servers, error) {
+	s := &servers{}
+	fail := func(err error) (*servers, error) {
+		s.stop()
+		return nil, err
+	}
+	port := func(base, i int) string {
+		if base == 0 {
+			return net.JoinHostPort(rt.opts.Host, "0")
+		}
+		return net.JoinHostPort(rt.opts.Host, strconv.Itoa(base+i))
+	}
+	for i, ex := range rt.executors {
+		hl, err := net.Listen("tcp", port(rt.opts.HTTPPort, i))
+		if err != nil {
+			return fail(fmt.Errorf("executor REST port (sdep serve --http-port): %w", err))
+		}
+		gl, err := net.Listen("tcp", port(rt.opts.GRPCPort, i))
+		if err != nil {
+			_ = hl.Close()
+			return fail(fmt.Errorf("executor gRPC port (sdep serve --grpc-port): %w", err))
+		}
+		hs := &http.Server{Handler: ex.Handler(executor.HandlerOptions{MetricsPath: "/prometheus"}),
+			ReadHeaderTimeout: 10 * time.Second}
+		gs := ex.NewGRPCServer()
+		go func() { _ = hs.Serve(hl) }()
+		go func() { _ = gs.Serve(gl) }()
+		s.https = append(s.https, hs)
+		s.stops = append(s.stops, gs.GracefulStop)
+		rt.mu.Lock()
+		rt.addrs = append(rt.addrs, PredictorAddrs{Predictor: rt.plan.Predictors[i].Spec.Name,
+			HTTP: hl.Addr().String(), GRPC: gl.Addr().String()})
+		rt.mu.Unlock()
+	}
+	if rt.opts.StatusPort >= 0 {
+		sl, err := net.Listen("tcp", net.JoinHostPort(rt.opts.Host, strconv.Itoa(rt.opts.StatusPort)))
+		if err != nil {
+			return fail(fmt.Errorf("status port (sdep serve --status-port): %w", err))
+		}
+		ss := &http.Server{Handler: rt.StatusHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ss.Serve(sl) }()
+		s.https = append(s.https, ss)
+		rt.mu.Lock()
+		rt.statusAddr = sl.Addr().String()
+		rt.mu.Unlock()
+	}
+	return s, nil
+}
+
+// Addrs lists where each predictor's executor listens (once Run has
+// started them).
+func (rt *Runtime) Addrs() []PredictorAddrs {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return append([]PredictorAddrs(nil), rt.addrs...)
+}
+
+// StatusAddr is where the status server listens, or "".
+func (rt *Runtime) StatusAddr() string {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.statusAddr
+}
+
+// addExternalLocked adds --endpoint servers to their nodes' endpoint sets.
+func (c *component) addExternalLocked() error {
+	for _, ct := range c.plan.Containers {
+		if ct.External == "" {
+			continue
+		}
+		host, port, err := splitHostPort(ct.External)
+		if err != nil {
+			return err
+		}
+		set, ok := c.rt.endpointSet(c.predictor, ct.Name)
+		if !ok {
+			continue
+		}
+		if err := set.Add(executor.Endpoint{Host: host, HTTPPort: port, GRPCPort: port}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scaleToLocked starts or stops replicas so that n are live. Stopped
+// replicas are chosen as a ReplicaSet chooses pods to delete: not-ready
+// ones first, then the newest.
+func (c *component) scaleToLocked(n int32) error {
+	c.desired = n
+	for int32(len(c.replicas)) < n {
+		c.nextID++
+		rep, err := c.newReplica(c.nextID)
+		if err != nil {
+			return err
+		}
+		c.replicas = append(c.replicas, rep)
+		c.rt.wg.Add(1)
+		go func() {
+			defer c.rt.wg.Done()
+			rep.start()
+		}()
+	}
+	if excess := len(c.replicas) - int(n); excess > 0 {
+		order := append([]*replica(nil), c.replicas...)
+		sort.SliceStable(order, func(i, j int) bool {
+			if order[i].ready != order[j].ready {
+				return !order[i].ready
+			}
+			if oldI, oldJ := order[i].plan != c.plan, order[j].plan != c.plan; oldI != oldJ {
+				return oldI // replicas of a replaced template go first
+			}
+			return order[i].seq > order[j].seq // then the newest
+		})
+		for _, r := range order[:excess] {
+			c.removeLocked(r)
+		}
+	}
+	return nil
+}
+
+// stopAll drains and stops every replica and waits for them.
+func (rt *Runtime) stopAll() {
+	rt.mu.Lock()
+	for _, c := range rt.components {
+		c.stopped = true
+		_ = c.scaleToLocked(0)
+	}
+	rt.mu.Unlock()
+	rt.wg.Wait()
+}
+
+// sync is one autoscaler round: sample every replica's CPU, then let each
+// component's HPA decide and apply the decision.
+func (rt *Runtime) sync() {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	now := rt.now()
+	for _, c := range rt.components {
+		if !c.plan.Scaled() {
+			continue
+		}
+		obs := c.observeLocked(now)
+		sample := Sample{Time: now, Component: c.name, Deployment: c.deployment, Utilization: c.utilization, Target: -1}
+		if c.plan.HPA != nil {
+			prev := c.state
+			d, next := rt.opts.Autoscale.Decide(*c.plan.HPA, c.state, obs, now)
+			c.state = next
+			c.last = &d
+			sample.Target = cpuTarget(c.plan)
+			if d.Changed() {
+				rt.eventfLocked("%s %d→%d: %s", c.label(), d.CurrentReplicas, d.DesiredReplicas, d.Reason)
+				if err := c.scaleToLocked(d.DesiredReplicas); err != nil {
+					// As upstream: a failed scale is not a scale event.
+					c.state.ScaleUpEvents, c.state.ScaleDownEvents = prev.ScaleUpEvents, prev.ScaleDownEvents
+					rt.eventfLocked("%s: scaling to %d failed: %v", c.label(), d.DesiredReplicas, err)
+				}
+				rt.decisions = append(rt.decisions, newDecisionRecord(c, d))
+			}
+		}
+		// After the decision, so the plot shows a change at the sync that made it.
+		sample.Replicas, sample.Ready, sample.Desired = int32(len(c.replicas)), c.readyCountLocked(), c.desired
+		rt.samples = append(rt.samples, sample)
+	}
+}
+
+// observeLocked samples each replica's processes and builds the HPA's view.
+func (c *component) observeLocked(now time.Time) autoscale.Observation {
+	obs := autoscale.Observation{CurrentReplicas: c.desired}
+	var usedMilli, requestedMilli int64
+	add := func(r *replica, terminating bool) {
+		ar := autoscale.Replica{
+			Name:        r.name,
+			Terminating: terminating,
+			Ready:       r.ready,
+			StartTime:   r.started,
+			ReadySince:  r.readySince,
+			SampleTime:  now,
+		}
+		complete := true
+		for _, pr := range r.procs {
+			if pr.pid == 0 && pr.restarts == 0 {
+				ar.Pending = true // never started yet, like a pod still being scheduled
+			}
+			pr.sampleLocked(now)
+			ct := autoscale.Container{Name: pr.container.Name, Requests: pr.container.Requests}
+			if pr.usageMilli >= 0 {
+				ct.Usage = corev1.ResourceList{corev1.ResourceCPU: *resource.NewMilliQuantity(pr.usageMilli, resource.DecimalSI)}
+				ar.SampleWindow = max(ar.SampleWindow, pr.window)
+			} else {
+				complete = false
+			}
+			ar.Containers = append(ar.Containers, ct)
+		}
+		if complete && !terminating && r.ready {
+			for _, pr := range r.procs {
+				usedMilli += pr.usageMilli
+				if q, ok := pr.container.Requests[corev1.ResourceCPU]; ok {
+					requestedMilli += q.MilliValue()
+				}
+			}
+		}
+		obs.Replicas = append(obs.Replicas, ar)
+	}
+	for _, r := range c.replicas {
+		add(r, false)
+	}
+	for _, r := range c.terminating {
+		add(r, true)
+	}
+	c.utilization = -1
+	if requestedMilli > 0 {
+		c.utilization = float64(usedMilli) / float64(requestedMilli) * 100
+	}
+	return obs
+}
+
+// sampleLocked reads the process's CPU time and turns the change since the
+// previous sample into a usage. The first sample of a process (and of each
+// restart) only sets the baseline.
+func (pr *process) sampleLocked(now time.Time) {
+	if pr.pid == 0 {
+		pr.usageMilli = -1
+		return
+	}
+	cpu, err := CPUSeconds(pr.pid)
+	if err != nil {
+		pr.usageMilli = -1
+		return
+	}
+	if pr.samplePid == pr.pid && !pr.sampleAt.IsZero() {
+		wall := now.Sub(pr.sampleAt)
+		q := autoscale.CPUUsage(cpu-pr.sampleCPU, wall.Seconds())
+		pr.usageMilli = q.MilliValue()
+		pr.window = wall
+	} else {
+		pr.usageMilli = -1
+	}
+	pr.samplePid, pr.sampleCPU, pr.sampleAt = pr.pid, cpu, now
+}
+
+func (c *component) readyCountLocked() int32 {
+	var n int32
+	for _, r := range c.replicas {
+		if r.ready {
+			n++
+		}
+	}
+	return n
+}
+
+// cpuTarget is the HPA's CPU utilisation target in percent, or -1.
+func cpuTarget(c *ComponentPlan) float64 {
+	if c.HPA == nil {
+		return -1
+	}
+	for _, m := range c.HPA.Metrics {
+		if m.Resource != nil && m.Resource.Name == corev1.ResourceCPU && m.Resource.Target.AverageUtilization != nil {
+			return float64(*m.Resource.Target.AverageUtilization)
+		}
+	}
+	if len(c.HPA.Metrics) == 0 {
+		return 80 // the HPA default
+	}
+	return -1
+}
+
+// eventf logs one event line.
+func (rt *Runtime) eventf(format string, args ...any) {
+	rt.outMu.Lock()
+	defer rt.outMu.Unlock()
+	fmt.Fprintf(rt.opts.Log, "%s %s\n", rt.now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// eventfLocked is eventf for callers holding rt.mu (the output has its own
+// lock, so this is the same; the name documents that it is safe).
+func (rt *Runtime) eventfLocked(format string, args ...any) { rt.eventf(format, args...) }

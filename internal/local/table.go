@@ -1,0 +1,42 @@
+package local
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteTable prints the status as a table: one row per component with its
+// replicas, CPU against target, desired count and last decision.
+func WriteTable(w io.Writer, st Status) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COMPONENT\tDEPLOYMENT\tREADY/REPLICAS\tMETRICS\tDESIRED\tRESTARTS\tLAST DECISION")
+	for _, c := range st.Components {
+		var ms []string
+		for _, m := range c.Metrics {
+			if m.Error != "" {
+				ms = append(ms, m.Name+" unavailable")
+				continue
+			}
+			ms = append(ms, fmt.Sprintf("%s %s / %s", m.Name, strings.TrimSuffix(m.Current, " of request"), m.Target))
+		}
+		metrics := strings.Join(ms, ", ")
+		if metrics == "" {
+			metrics = "-"
+		}
+		last := "-"
+		if d := c.LastDecision; d != nil {
+			last = fmt.Sprintf("%s %d→%d: %s", d.Time.Format("15:04:05"), d.From, d.To, d.Reason)
+		}
+		reps := fmt.Sprintf("%d/%d", c.Ready, c.Replicas)
+		if c.Terminating > 0 {
+			reps += fmt.Sprintf(" (+%d stopping)", c.Terminating)
+		}
+		if len(c.External) > 0 && c.Replicas == 0 {
+			reps = "external"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", c.Component, c.Deployment, reps, metrics, c.Desired, c.Restarts, last)
+	}
+	return tw.Flush()
+}
