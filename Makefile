@@ -31,8 +31,8 @@ vet: ## go vet and gofmt check.
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 .PHONY: unit
-unit: ## Unit and integration tests with the race detector.
-	$(GO) test -race -count=1 ./...
+unit: ## Unit, integration and control-plane tests with the race detector.
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) test -race -count=1 ./...
 
 .PHONY: fuzz
 fuzz: ## Run every Fuzz target for FUZZTIME.
@@ -55,7 +55,7 @@ generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code and the CRD from the API
 	$(GO) run ./hack/crdtrim $(CRD)
 
 .PHONY: verify-generated
-verify-generated: generate ## Fail if generated files are not up to date.
+verify-generated: generate manifests ## Fail if generated files (deepcopy, CRD, RBAC, webhook) are not up to date.
 	@git diff --exit-code -- api config || { echo "generated files are stale: run make generate and commit"; exit 1; }
 
 .PHONY: lint

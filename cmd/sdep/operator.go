@@ -1,0 +1,65 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/sdep-dev/sdep/internal/operator"
+	"github.com/sdep-dev/sdep/internal/resources"
+)
+
+func init() {
+	opts := operator.Options{Resources: resources.DefaultOptions()}
+	var kubeconfig string
+	var apiQPS float32
+	var apiBurst int
+	var development bool
+	cmd := &cobra.Command{
+		Use:   "operator",
+		Short: "Run the SeldonDeployment operator against a Kubernetes cluster",
+		Long: `Operator reconciles SeldonDeployments into Deployments, Services,
+HorizontalPodAutoscalers, PodDisruptionBudgets and (when KEDA is installed)
+ScaledObjects, and serves the validating webhook. An autoscaled Deployment's
+replicas belong to its autoscaler: the operator never writes them.
+
+It uses --kubeconfig, else $KUBECONFIG, else the in-cluster config.`,
+		Example: "  sdep operator --kubeconfig ~/.kube/config --webhook=false\n" +
+			"  sdep operator --watch-namespace models --leader-elect",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctrl.SetLogger(zap.New(zap.UseDevMode(development)))
+			cfg, err := restConfig(kubeconfig)
+			if err != nil {
+				return err
+			}
+			cfg.QPS, cfg.Burst = apiQPS, apiBurst
+			return operator.Run(ctrl.SetupSignalHandler(), cfg, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then in-cluster)")
+	// client-go's own default (5/10) applies to a --kubeconfig config; 20/30 is controller-runtime's in-cluster default.
+	f.Float32Var(&apiQPS, "kube-api-qps", 20, "requests per second to the API server (client-side limit)")
+	f.IntVar(&apiBurst, "kube-api-burst", 30, "burst of requests to the API server above --kube-api-qps")
+	f.StringVar(&opts.Resources.ExecutorImage, "executor-image", opts.Resources.ExecutorImage, "image of the executor container injected into predictor pods")
+	f.StringVar(&opts.WatchNamespace, "watch-namespace", "", "reconcile SeldonDeployments in this namespace only (default: all)")
+	f.BoolVar(&opts.LeaderElection, "leader-elect", false, "elect a leader among operator replicas")
+	f.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's)")
+	f.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", `address of /metrics ("0" disables)`)
+	f.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":8081", `address of /healthz and /readyz ("0" disables)`)
+	f.BoolVar(&opts.Webhook, "webhook", true, "serve the validating webhook")
+	f.IntVar(&opts.WebhookPort, "webhook-port", 9443, "port of the webhook server")
+	f.StringVar(&opts.WebhookCertDir, "webhook-cert-dir", "", "folder with tls.crt and tls.key for the webhook (default: the system temp folder's k8s-webhook-server/serving-certs)")
+	f.BoolVar(&development, "dev-logs", false, "human-readable logs instead of JSON")
+	addCommand(cmd)
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
+	return ctrl.GetConfig()
+}

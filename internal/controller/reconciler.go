@@ -1,0 +1,240 @@
+// Package controller holds the SeldonDeployment reconciler. It reads a
+// SeldonDeployment, asks internal/validation whether it is usable and
+// internal/resources what it should produce, and then makes the cluster
+// match: one sub-reconciler per owned kind (Deployments, Services,
+// HorizontalPodAutoscalers, PodDisruptionBudgets, KEDA ScaledObjects), then
+// status. It builds no object itself.
+//
+// Two promises shape it. It never fights an autoscaler: an autoscaled
+// Deployment is created without spec.replicas and no write carries it
+// afterwards. And a converged SeldonDeployment costs no writes: every
+// object is compared with the live one before anything is sent, and status
+// and events are written only when they change.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	sdepv1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/resources"
+	"github.com/sdep-dev/sdep/internal/validation"
+)
+
+// conflictRetry is how soon a reconcile that lost a write race runs again.
+const conflictRetry = 100 * time.Millisecond
+
+// Name is the controller's name in logs, metrics and events.
+const Name = "seldondeployment"
+
+// Reconciler reconciles SeldonDeployments.
+type Reconciler struct {
+	Client   client.Client
+	Recorder events.EventRecorder
+	// Options are passed to the builders; Options.Validation to the validator.
+	Options resources.Options
+	// ScaledObjectsServed is true when the KEDA ScaledObject CRD is
+	// installed; without it a kedaSpec yields a KedaReady=False condition.
+	ScaledObjectsServed bool
+}
+
+// +kubebuilder:rbac:groups=machinelearning.seldon.io,resources=seldondeployments,verbs=get;list;watch
+// +kubebuilder:rbac:groups=machinelearning.seldon.io,resources=seldondeployments/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=keda.sh,resources=scaledobjects,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// SetupWithManager registers the controller: it watches SeldonDeployments
+// and every kind they own, HPAs included, so a child changed or deleted by
+// someone else is put back.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&sdepv1.SeldonDeployment{}).
+		Named(Name).
+		WithOptions(opts).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
+		Owns(&policyv1.PodDisruptionBudget{})
+	if r.ScaledObjectsServed {
+		b = b.Owns(scaledObjectKind.newObject())
+	}
+	return b.Complete(r)
+}
+
+// Reconcile makes one SeldonDeployment's children and status match its spec.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	sd := &sdepv1.SeldonDeployment{}
+	if err := r.Client.Get(ctx, req.NamespacedName, sd); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !sd.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // children go with it through their owner references
+	}
+	before := sd.Status.DeepCopy()
+	status := sd.Status.DeepCopy()
+
+	res := validation.Validate(sd, r.Options.Validation)
+	setWarnings(status, sd.Generation, res.Warnings)
+	if len(res.Errors) > 0 {
+		fail(status, sd.Generation, "InvalidSpec", "invalid SeldonDeployment:\n"+res.Errors.Error())
+		return ctrl.Result{}, r.writeStatus(ctx, sd, before, status)
+	}
+	objs, err := resources.Build(sd, r.Options)
+	if err != nil {
+		fail(status, sd.Generation, "BuildFailed", err.Error())
+		return ctrl.Result{}, r.writeStatus(ctx, sd, before, status)
+	}
+	handBackReplicas(objs)
+
+	live, err := r.reconcileChildren(ctx, sd, objs)
+	if err != nil {
+		if apierrors.IsConflict(err) {
+			// Someone (often the HPA) wrote a child since we read it: retry with fresh data.
+			return ctrl.Result{RequeueAfter: conflictRetry}, nil
+		}
+		fail(status, sd.Generation, "ReconcileFailed", err.Error())
+		if serr := r.writeStatus(ctx, sd, before, status); serr != nil {
+			return ctrl.Result{}, errors.Join(err, serr)
+		}
+		return ctrl.Result{}, err
+	}
+	r.observe(sd, objs, live, status)
+	return ctrl.Result{}, r.writeStatus(ctx, sd, before, status)
+}
+
+// handBackReplicas gives a Deployment without an autoscaler an explicit
+// count. The builders leave replicas unset when nothing in the spec sets
+// it (the API server's default is 1), but after an hpaSpec is removed the
+// live count is whatever the HPA chose; the spec's count must win again.
+func handBackReplicas(objs *resources.Objects) {
+	autoscaled := map[string]bool{}
+	for _, h := range objs.HPAs {
+		autoscaled[h.Spec.ScaleTargetRef.Name] = true
+	}
+	for _, so := range objs.ScaledObjects {
+		name, _, _ := unstructured.NestedString(so.Object, "spec", "scaleTargetRef", "name")
+		autoscaled[name] = true
+	}
+	for _, d := range objs.Deployments {
+		if d.Spec.Replicas == nil && !autoscaled[d.Name] {
+			one := int32(1)
+			d.Spec.Replicas = &one
+		}
+	}
+}
+
+// liveChildren are the live objects after the sub-reconcilers ran, by kind and name.
+type liveChildren struct {
+	deployments, services, hpas, pdbs, scaledObjects childResult
+}
+
+func (r *Reconciler) reconcileChildren(ctx context.Context, sd *sdepv1.SeldonDeployment, objs *resources.Objects) (*liveChildren, error) {
+	var live liveChildren
+	var err error
+	// Services first so the executor's peers resolve as soon as pods start;
+	// autoscalers before Deployments so a new Deployment is scaled at once.
+	if live.services, err = r.reconcileKind(ctx, sd, serviceKind, asObjects(objs.Services)); err != nil {
+		return nil, err
+	}
+	if live.hpas, err = r.reconcileKind(ctx, sd, hpaKind, asObjects(objs.HPAs)); err != nil {
+		return nil, err
+	}
+	if r.ScaledObjectsServed {
+		if live.scaledObjects, err = r.reconcileKind(ctx, sd, scaledObjectKind, asObjects(objs.ScaledObjects)); err != nil {
+			return nil, err
+		}
+	}
+	if live.pdbs, err = r.reconcileKind(ctx, sd, pdbKind, asObjects(objs.PDBs)); err != nil {
+		return nil, err
+	}
+	if live.deployments, err = r.reconcileKind(ctx, sd, deploymentKind, asObjects(objs.Deployments)); err != nil {
+		return nil, err
+	}
+	return &live, nil
+}
+
+func asObjects[T client.Object](in []T) []client.Object {
+	out := make([]client.Object, len(in))
+	for i, o := range in {
+		out[i] = o
+	}
+	return out
+}
+
+// writeStatus writes status only when it changed, and records an event
+// for each change worth telling a user about.
+func (r *Reconciler) writeStatus(ctx context.Context, sd *sdepv1.SeldonDeployment, before, after *sdepv1.SeldonDeploymentStatus) error {
+	after.ObservedGeneration = sd.Generation
+	if statusEqual(before, after) {
+		return nil
+	}
+	if debug := r.log(ctx).V(1); debug.Enabled() {
+		debug.Info("status changed", "diff", cmp.Diff(normalize(before), normalize(after)))
+	}
+	r.statusEvents(sd, before, after)
+	patched := sd.DeepCopy()
+	patched.Status = *after
+	if err := r.Client.Status().Patch(ctx, patched, client.MergeFromWithOptions(sd, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsConflict(err) {
+			return nil // a newer generation or status is coming; its reconcile writes
+		}
+		return fmt.Errorf("writing status: %w", err)
+	}
+	return nil
+}
+
+func (r *Reconciler) statusEvents(sd *sdepv1.SeldonDeployment, before, after *sdepv1.SeldonDeploymentStatus) {
+	if after.State == sdepv1.StateFailed && (before.State != after.State || before.Description != after.Description) {
+		r.event(sd, nil, corev1.EventTypeWarning, "Failed", "Reconcile", "%s", after.Description)
+	}
+	if after.State == sdepv1.StateAvailable && before.State != after.State {
+		r.event(sd, nil, corev1.EventTypeNormal, "Available", "Reconcile", "SeldonDeployment %q is available", sd.Name)
+	}
+	for _, t := range []string{sdepv1.ConditionSpecWarnings, sdepv1.ConditionHpasReady, sdepv1.ConditionKedaReady} {
+		b, a := meta.FindStatusCondition(before.Conditions, t), meta.FindStatusCondition(after.Conditions, t)
+		if a == nil || (b != nil && b.Status == a.Status && b.Message == a.Message) {
+			continue
+		}
+		bad := (t == sdepv1.ConditionSpecWarnings) == (a.Status == "True")
+		if bad {
+			r.event(sd, nil, corev1.EventTypeWarning, a.Reason, "Reconcile", "%s: %s", t, a.Message)
+		}
+	}
+}
+
+func (r *Reconciler) event(sd *sdepv1.SeldonDeployment, related runtime.Object, eventType, reason, action, note string, args ...any) {
+	if r.Recorder == nil {
+		return
+	}
+	// The events API caps a note at 1 kB.
+	msg := fmt.Sprintf(note, args...)
+	if len(msg) > 1000 {
+		msg = msg[:997] + "..."
+	}
+	r.Recorder.Eventf(sd, related, eventType, reason, action, "%s", strings.TrimSpace(msg))
+}
+
+func (r *Reconciler) log(ctx context.Context) logr.Logger { return log.FromContext(ctx) }

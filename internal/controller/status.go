@@ -1,0 +1,242 @@
+package controller
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	sdepv1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/naming"
+	"github.com/sdep-dev/sdep/internal/resources"
+	"github.com/sdep-dev/sdep/internal/validation"
+)
+
+// The condition types that make up Ready.
+var readyParts = []string{
+	sdepv1.ConditionDeploymentsReady,
+	sdepv1.ConditionServicesReady,
+	sdepv1.ConditionHpasReady,
+	sdepv1.ConditionPdbsReady,
+	sdepv1.ConditionKedaReady,
+}
+
+func setCondition(s *sdepv1.SeldonDeploymentStatus, gen int64, t string, ok bool, reason, msg string) {
+	status := metav1.ConditionFalse
+	if ok {
+		status = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&s.Conditions, metav1.Condition{
+		Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: gen,
+	})
+}
+
+// setWarnings reports fields the validator accepts but sdep does not act on.
+func setWarnings(s *sdepv1.SeldonDeploymentStatus, gen int64, warnings validation.Problems) {
+	if len(warnings) == 0 {
+		meta.RemoveStatusCondition(&s.Conditions, sdepv1.ConditionSpecWarnings)
+		return
+	}
+	setCondition(s, gen, sdepv1.ConditionSpecWarnings, true, "FieldsIgnored", warnings.Error())
+}
+
+// fail marks the SeldonDeployment Failed with a description a user can act on.
+func fail(s *sdepv1.SeldonDeploymentStatus, gen int64, reason, description string) {
+	s.State = sdepv1.StateFailed
+	s.Description = description
+	setCondition(s, gen, sdepv1.ConditionReady, false, reason, description)
+}
+
+// observe fills status from the live children.
+func (r *Reconciler) observe(sd *sdepv1.SeldonDeployment, objs *resources.Objects, live *liveChildren, s *sdepv1.SeldonDeploymentStatus) {
+	gen := sd.Generation
+	opts := r.Options.Validation
+
+	// Deployments.
+	s.DeploymentStatus = map[string]sdepv1.DeploymentStatus{}
+	var notReady, failed []string
+	for i, want := range objs.Deployments {
+		d, _ := live.deployments[want.Name].(*appsv1.Deployment)
+		ds := sdepv1.DeploymentStatus{Name: want.Name, Status: string(sdepv1.StateCreating)}
+		if d != nil {
+			ds.Replicas, ds.AvailableReplicas = d.Status.Replicas, d.Status.AvailableReplicas
+			switch {
+			case deploymentReady(d):
+				ds.Status = string(sdepv1.StateAvailable)
+			case deploymentStalled(d):
+				ds.Status = string(sdepv1.StateFailed)
+				ds.Description = "Deployment is no longer progressing and not available."
+				failed = append(failed, want.Name)
+			}
+			if i == 0 {
+				s.Replicas = d.Status.Replicas
+			}
+		}
+		if ds.Status != string(sdepv1.StateAvailable) {
+			notReady = append(notReady, want.Name)
+		}
+		s.DeploymentStatus[want.Name] = ds
+	}
+	if len(notReady) == 0 {
+		setCondition(s, gen, sdepv1.ConditionDeploymentsReady, true, "DeploymentsReady", "All Deployments are available")
+	} else {
+		setCondition(s, gen, sdepv1.ConditionDeploymentsReady, false, "DeploymentsNotReady", "Not available: "+strings.Join(notReady, ", "))
+	}
+
+	// Services.
+	s.ServiceStatus = map[string]sdepv1.ServiceStatus{}
+	for _, want := range objs.Services {
+		st := sdepv1.ServiceStatus{SvcName: want.Name}
+		for _, p := range want.Spec.Ports {
+			endpoint := fmt.Sprintf("%s.%s:%d", want.Name, sd.Namespace, p.Port)
+			switch p.Name {
+			case validation.PortNameHTTP:
+				st.HTTPEndpoint = endpoint
+			case validation.PortNameGRPC:
+				st.GRPCEndpoint = endpoint
+			}
+		}
+		s.ServiceStatus[want.Name] = st
+	}
+	setCondition(s, gen, sdepv1.ConditionServicesReady, true, "ServicesReady", "All Services created")
+
+	// HPAs: present, and not reporting that they cannot scale.
+	if len(objs.HPAs) == 0 {
+		setCondition(s, gen, sdepv1.ConditionHpasReady, true, "NoHPAs", "No HPAs defined")
+	} else {
+		ok, reason, msg := hpasHealthy(objs, live)
+		setCondition(s, gen, sdepv1.ConditionHpasReady, ok, reason, msg)
+	}
+
+	if len(objs.PDBs) == 0 {
+		setCondition(s, gen, sdepv1.ConditionPdbsReady, true, "NoPDBs", "No PDBs defined")
+	} else {
+		setCondition(s, gen, sdepv1.ConditionPdbsReady, true, "PDBsReady", "All PDBs created")
+	}
+
+	switch {
+	case len(objs.ScaledObjects) == 0:
+		setCondition(s, gen, sdepv1.ConditionKedaReady, true, "NoKEDA", "No KEDA resources defined")
+	case !r.ScaledObjectsServed:
+		setCondition(s, gen, sdepv1.ConditionKedaReady, false, "KEDANotInstalled",
+			"kedaSpec needs KEDA: the ScaledObject CRD (keda.sh/v1alpha1) is not installed; the Deployment keeps its current replicas")
+	default:
+		setCondition(s, gen, sdepv1.ConditionKedaReady, true, "ScaledObjectsReady", "All ScaledObjects created")
+	}
+
+	ready := true
+	var pending []string
+	for _, t := range readyParts {
+		if !meta.IsStatusConditionTrue(s.Conditions, t) {
+			ready = false
+			pending = append(pending, t)
+		}
+	}
+	switch {
+	case len(failed) > 0:
+		fail(s, gen, "DeploymentFailed", "Deployment is no longer progressing and not available: "+strings.Join(failed, ", "))
+	case ready:
+		s.State, s.Description = sdepv1.StateAvailable, ""
+		setCondition(s, gen, sdepv1.ConditionReady, true, "Ready", "SeldonDeployment is available")
+	default:
+		s.State, s.Description = sdepv1.StateCreating, ""
+		setCondition(s, gen, sdepv1.ConditionReady, false, "NotReady", "Waiting for "+strings.Join(pending, ", "))
+	}
+
+	if len(sd.Spec.Predictors) > 0 {
+		p := &sd.Spec.Predictors[0]
+		s.Address = &sdepv1.Addressable{URL: fmt.Sprintf("http://%s.%s.svc.%s:%d%s",
+			naming.PredictorServiceName(sd, p), sd.Namespace, opts.ClusterDomain, opts.ExecutorHTTPPort, predictPath(sd))}
+	}
+}
+
+func predictPath(sd *sdepv1.SeldonDeployment) string {
+	graph := sd.Spec.Predictors[0].Graph.Name
+	switch sd.Spec.Protocol {
+	case sdepv1.ProtocolTensorflow:
+		return "/v1/models/" + graph + ":predict"
+	case sdepv1.ProtocolV2, sdepv1.ProtocolKFServing:
+		return "/v2/models/" + graph + "/infer"
+	}
+	return "/api/v1.0/predictions"
+}
+
+// hpasHealthy reads the HPAs' own conditions: an HPA that exists but
+// cannot scale (for example its target's pods have no cpu request) is not
+// ready, and its reason and message are passed on to the user.
+func hpasHealthy(objs *resources.Objects, live *liveChildren) (bool, string, string) {
+	var problems, limited []string
+	reason := "HPAsNotReady"
+	for _, want := range objs.HPAs {
+		h, _ := live.hpas[want.Name].(*autoscalingv2.HorizontalPodAutoscaler)
+		if h == nil {
+			problems = append(problems, want.Name+": not created")
+			continue
+		}
+		for _, c := range h.Status.Conditions {
+			switch {
+			case (c.Type == autoscalingv2.AbleToScale || c.Type == autoscalingv2.ScalingActive) && c.Status == corev1.ConditionFalse:
+				problems = append(problems, fmt.Sprintf("%s: %s=False %s: %s", want.Name, c.Type, c.Reason, c.Message))
+				reason = c.Reason
+			case c.Type == autoscalingv2.ScalingLimited && c.Status == corev1.ConditionTrue:
+				limited = append(limited, fmt.Sprintf("%s: ScalingLimited %s: %s", want.Name, c.Reason, c.Message))
+			}
+		}
+	}
+	sort.Strings(problems)
+	if len(problems) > 0 {
+		return false, reason, strings.Join(append(problems, limited...), "; ")
+	}
+	msg := "All HPAs resources ready"
+	if len(limited) > 0 {
+		msg += "; " + strings.Join(limited, "; ")
+	}
+	return true, "HPAsReady", msg
+}
+
+// deploymentReady: the latest spec is rolled out and every wanted replica is available.
+func deploymentReady(d *appsv1.Deployment) bool {
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	st := d.Status
+	return st.ObservedGeneration >= d.Generation && st.UpdatedReplicas >= want &&
+		st.AvailableReplicas >= want && st.UnavailableReplicas == 0
+}
+
+// deploymentStalled: the Deployment controller gave up on the rollout.
+func deploymentStalled(d *appsv1.Deployment) bool {
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse {
+			return true
+		}
+	}
+	return false
+}
+
+// statusEqual compares statuses as the API server stores them (times at
+// second precision).
+func statusEqual(a, b *sdepv1.SeldonDeploymentStatus) bool {
+	return equality.Semantic.DeepEqual(normalize(a), normalize(b))
+}
+
+func normalize(s *sdepv1.SeldonDeploymentStatus) *sdepv1.SeldonDeploymentStatus {
+	out := s.DeepCopy()
+	for i := range out.Conditions {
+		out.Conditions[i].LastTransitionTime = metav1.NewTime(out.Conditions[i].LastTransitionTime.Rfc3339Copy().Time)
+	}
+	if len(out.DeploymentStatus) == 0 {
+		out.DeploymentStatus = nil
+	}
+	if len(out.ServiceStatus) == 0 {
+		out.ServiceStatus = nil
+	}
+	return out
+}

@@ -1,0 +1,151 @@
+// Package operator wires the SeldonDeployment reconciler and validating
+// webhook into a controller-runtime manager: caches (optionally for one
+// namespace), leader election, metrics, health probes and the webhook
+// server. `sdep operator` and the control-plane tests both start it here.
+package operator
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	sdepv1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/controller"
+	"github.com/sdep-dev/sdep/internal/resources"
+	sdepwebhook "github.com/sdep-dev/sdep/internal/webhook"
+)
+
+// LeaderElectionID names the Lease replicas of the operator compete for.
+const LeaderElectionID = "sdep-operator.sdep.dev"
+
+// Options configure the operator. The zero value of each field means its default.
+type Options struct {
+	// Resources are the builders' settings (executor image, ports).
+	Resources resources.Options
+	// WatchNamespace limits the operator to one namespace; empty watches all.
+	WatchNamespace string
+	// LeaderElection makes replicas of the operator take turns.
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	// MetricsAddr serves Prometheus metrics ("0" disables); HealthAddr
+	// serves /healthz and /readyz ("0" disables).
+	MetricsAddr, HealthAddr string
+	// Webhook serves the validating webhook when true, on WebhookHost:WebhookPort
+	// with the certificate tls.crt/tls.key in WebhookCertDir.
+	Webhook        bool
+	WebhookHost    string
+	WebhookPort    int
+	WebhookCertDir string
+	// Controller are the controller's options (for example
+	// SkipNameValidation when a test starts a second manager in one process).
+	Controller crcontroller.Options
+}
+
+// Scheme holds every type the operator reads or writes.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(apiextensionsv1.AddToScheme(s))
+	utilruntime.Must(sdepv1.AddToScheme(s))
+	return s
+}
+
+// NewManager builds a manager with the reconciler and (if asked) the webhook registered.
+func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
+	mgrOpts := ctrl.Options{
+		Scheme:                  Scheme(),
+		LeaderElection:          opts.LeaderElection,
+		LeaderElectionID:        LeaderElectionID,
+		LeaderElectionNamespace: opts.LeaderElectionNamespace,
+		// Step down at once on shutdown so a new replica takes over quickly.
+		LeaderElectionReleaseOnCancel: true,
+		Metrics:                       metricsserver.Options{BindAddress: orDefault(opts.MetricsAddr, ":8080")},
+		HealthProbeBindAddress:        orDefault(opts.HealthAddr, ":8081"),
+	}
+	if opts.WatchNamespace != "" {
+		mgrOpts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{opts.WatchNamespace: {}}}
+	}
+	if opts.Webhook {
+		mgrOpts.WebhookServer = webhook.NewServer(webhook.Options{
+			Host: opts.WebhookHost, Port: opts.WebhookPort, CertDir: opts.WebhookCertDir,
+		})
+	}
+	mgr, err := ctrl.NewManager(cfg, mgrOpts)
+	if err != nil {
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+
+	kedaServed, err := served(mgr.GetRESTMapper(), controller.ScaledObjectGVK)
+	if err != nil {
+		return nil, err
+	}
+	if !kedaServed {
+		mgr.GetLogger().Info("the KEDA ScaledObject CRD is not installed: kedaSpecs will be reported in KedaReady and not acted on")
+	}
+	r := &controller.Reconciler{
+		Client:              mgr.GetClient(),
+		Recorder:            mgr.GetEventRecorder("sdep-operator"),
+		Options:             opts.Resources,
+		ScaledObjectsServed: kedaServed,
+	}
+	if err := r.SetupWithManager(mgr, opts.Controller); err != nil {
+		return nil, fmt.Errorf("setting up the controller: %w", err)
+	}
+	if opts.Webhook {
+		v := &sdepwebhook.Validator{Options: opts.Resources.Validation}
+		if err := v.SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("setting up the webhook: %w", err)
+		}
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	ready := healthz.Ping
+	if opts.Webhook {
+		ready = func(req *http.Request) error { return mgr.GetWebhookServer().StartedChecker()(req) }
+	}
+	if err := mgr.AddReadyzCheck("readyz", ready); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+// Run starts the operator and blocks until ctx is done.
+func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
+	mgr, err := NewManager(cfg, opts)
+	if err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+// served reports whether the API server serves gvk.
+func served(mapper meta.RESTMapper, gvk schema.GroupVersionKind) (bool, error) {
+	_, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if meta.IsNoMatchError(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
