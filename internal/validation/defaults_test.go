@@ -1,4 +1,4 @@
-package validation
+package validation_test
 
 import (
 	"testing"
@@ -9,12 +9,14 @@ import (
 	"k8s.io/utils/ptr"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/validation"
+	"github.com/sdep-dev/sdep/internal/validation/validationtest"
 )
 
 func TestDefaultSeed(t *testing.T) {
-	sd := base()
-	Default(sd, DefaultOptions())
-	p := pred(sd)
+	sd := validationtest.Base()
+	validation.Default(sd, validation.DefaultOptions())
+	p := validationtest.Pred(sd)
 	if sd.Namespace != "default" {
 		t.Errorf("namespace %q", sd.Namespace)
 	}
@@ -24,8 +26,8 @@ func TestDefaultSeed(t *testing.T) {
 	if len(p.HpaSpecs) != 0 {
 		t.Errorf("legacy hpaSpecs not mapped: %v", p.HpaSpecs)
 	}
-	want := &sdepv1.SeldonHpaSpec{MinReplicas: ptr.To[int32](1), MaxReplicas: 4, Metrics: []sdepv1.MetricSpec{cpuUtilization(10)}}
-	if diff := cmp.Diff(want, comp(sd).HpaSpec); diff != "" {
+	want := &sdepv1.SeldonHpaSpec{MinReplicas: ptr.To[int32](1), MaxReplicas: 4, Metrics: []sdepv1.MetricSpec{validationtest.CPUUtilization(10)}}
+	if diff := cmp.Diff(want, validationtest.Comp(sd).HpaSpec); diff != "" {
 		t.Errorf("hpaSpec of my-dep (-want +got):\n%s", diff)
 	}
 	wantPorts := []corev1.ContainerPort{
@@ -33,7 +35,7 @@ func TestDefaultSeed(t *testing.T) {
 		{Name: "grpc", ContainerPort: 9500, Protocol: corev1.ProtocolTCP},
 		{Name: "metrics", ContainerPort: 6000, Protocol: corev1.ProtocolTCP},
 	}
-	if diff := cmp.Diff(wantPorts, comp(sd).Spec.Containers[0].Ports); diff != "" {
+	if diff := cmp.Diff(wantPorts, validationtest.Comp(sd).Spec.Containers[0].Ports); diff != "" {
 		t.Errorf("classifier ports (-want +got):\n%s", diff)
 	}
 	wantEndpoint := &sdepv1.Endpoint{ServiceHost: "localhost", ServicePort: 9000, Type: sdepv1.EndpointREST, HTTPPort: 9000, GRPCPort: 9500}
@@ -46,20 +48,20 @@ func TestDefaultSeed(t *testing.T) {
 }
 
 func TestDefaultIsIdempotent(t *testing.T) {
-	once := base()
-	Default(once, DefaultOptions())
+	once := validationtest.Base()
+	validation.Default(once, validation.DefaultOptions())
 	twice := once.DeepCopy()
-	Default(twice, DefaultOptions())
+	validation.Default(twice, validation.DefaultOptions())
 	if diff := cmp.Diff(once, twice); diff != "" {
 		t.Errorf("second Default changed the document:\n%s", diff)
 	}
 }
 
 func TestDefaultPortsAcrossComponentsAndPredictors(t *testing.T) {
-	sd := base()
+	sd := validationtest.Base()
 	sd.Namespace = "models"
 	sd.Spec.Transport = sdepv1.TransportGrpc
-	p := pred(sd)
+	p := validationtest.Pred(sd)
 	p.HpaSpecs = nil
 	p.Graph = sdepv1.PredictiveUnit{Name: "router", Type: sdepv1.Router, Children: []sdepv1.PredictiveUnit{
 		{Name: "classifier"}, {Name: "second"},
@@ -75,11 +77,11 @@ func TestDefaultPortsAcrossComponentsAndPredictors(t *testing.T) {
 	other.Name = "canary"
 	sd.Spec.Predictors = append(sd.Spec.Predictors, other)
 
-	Default(sd, DefaultOptions())
+	validation.Default(sd, validation.DefaultOptions())
 
 	endpoints := map[string]sdepv1.Endpoint{}
 	for i := range sd.Spec.Predictors {
-		WalkGraph(&sd.Spec.Predictors[i].Graph, sd.Spec.Predictors[i].Name, func(_ string, n *sdepv1.PredictiveUnit) {
+		validation.WalkGraph(&sd.Spec.Predictors[i].Graph, sd.Spec.Predictors[i].Name, func(_ string, n *sdepv1.PredictiveUnit) {
 			endpoints[sd.Spec.Predictors[i].Name+"/"+n.Name] = *n.Endpoint
 		})
 	}
@@ -97,7 +99,7 @@ func TestDefaultPortsAcrossComponentsAndPredictors(t *testing.T) {
 	if diff := cmp.Diff(want, endpoints); diff != "" {
 		t.Errorf("endpoints (-want +got):\n%s", diff)
 	}
-	if n := len(pred(sd).ComponentSpecs[0].Spec.Containers[2].Ports); n != 0 {
+	if n := len(validationtest.Pred(sd).ComponentSpecs[0].Spec.Containers[2].Ports); n != 0 {
 		t.Errorf("a container outside the graph got %d ports", n)
 	}
 }

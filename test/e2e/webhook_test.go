@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/rest"
@@ -18,6 +19,7 @@ import (
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/operator"
 	"github.com/sdep-dev/sdep/internal/validation"
+	"github.com/sdep-dev/sdep/internal/validation/validationtest"
 )
 
 // invalidDocuments break the seed in ways only sdep's validator catches.
@@ -100,6 +102,51 @@ func TestWebhookRejectsInvalidDocuments(t *testing.T) {
 			})
 			check("update", err)
 		})
+	}
+}
+
+// Every case of the validator's own rule table is refused on create: by the
+// webhook with exactly the validator's messages, or, for the few rules the
+// CRD schema or the API server's name rules already enforce, by the API
+// server with an error naming the same field.
+func TestWebhookRejectsEveryValidatorCase(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	startManager(t, ns)
+	byWebhook, bySchema := 0, 0
+	for i, tc := range validationtest.InvalidCases() {
+		t.Run(tc.Name, func(t *testing.T) {
+			sd := validationtest.Base()
+			sd.Namespace = ns
+			sd.Name = fmt.Sprintf("case-%d", i)
+			tc.Mutate(sd)
+			res := validation.Validate(sd, validation.DefaultOptions())
+			if len(res.Errors) == 0 {
+				t.Fatal("the validator accepts this document: the case is wrong")
+			}
+			err := k8s.Create(ctx, sd)
+			if err == nil {
+				t.Fatal("admitted")
+			}
+			msg := err.Error()
+			if strings.Contains(msg, `admission webhook "vseldondeployment.sdep.dev" denied the request`) {
+				byWebhook++
+				for _, p := range res.Errors {
+					if !strings.Contains(msg, p.Error()) {
+						t.Errorf("the refusal lacks %q:\n%s", p.Error(), msg)
+					}
+				}
+				return
+			}
+			bySchema++
+			if !apierrors.IsInvalid(err) || !strings.Contains(msg, tc.Want.Field) {
+				t.Errorf("refused, but neither by the webhook nor as invalid at %s: %v", tc.Want.Field, err)
+			}
+		})
+	}
+	t.Logf("%d cases refused by the webhook, %d by the API server's schema or name rules", byWebhook, bySchema)
+	if byWebhook == 0 {
+		t.Error("no case reached the webhook")
 	}
 }
 
