@@ -1,8 +1,10 @@
 # Operator targets (manifests from markers, control-plane tests); included by the root Makefile.
 
-# kube-apiserver and etcd for envtest, built once from the Go module proxy
-# by hack/control-plane.sh (a no-op when present).
-ENVTEST_ASSETS = $$(hack/control-plane.sh kube-apiserver etcd | tail -n1)
+# The control plane the tests run on, built once from the Go module proxy by
+# hack/control-plane.sh (a no-op when present): kube-apiserver and etcd for
+# envtest, and for test/hpa the controller manager, scheduler, kubectl and kwok.
+# metrics-server is left out: only the optional make e2e-metrics-server needs it.
+ENVTEST_ASSETS = $$(hack/control-plane.sh kube-apiserver etcd kube-controller-manager kube-scheduler kubectl kwok | tail -n1)
 
 .PHONY: manifests verify-manifests envtest
 
