@@ -41,9 +41,12 @@ It uses --kubeconfig, else $KUBECONFIG, else the in-cluster config.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then in-cluster)")
-	// client-go's own default (5/10) applies to a --kubeconfig config; 20/30 is controller-runtime's in-cluster default.
-	f.Float32Var(&apiQPS, "kube-api-qps", 20, "requests per second to the API server (client-side limit)")
-	f.IntVar(&apiBurst, "kube-api-burst", 30, "burst of requests to the API server above --kube-api-qps")
+	// client-go's default (5/10) and controller-runtime's in-cluster one (20/30)
+	// make 1,000 SeldonDeployments take minutes to converge; the API server's
+	// priority and fairness still protects it at these rates.
+	f.Float32Var(&apiQPS, "kube-api-qps", 100, "requests per second to the API server (client-side limit)")
+	f.IntVar(&apiBurst, "kube-api-burst", 200, "burst of requests to the API server above --kube-api-qps")
+	f.IntVar(&opts.Controller.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "SeldonDeployments reconciled in parallel")
 	f.StringVar(&opts.Resources.ExecutorImage, "executor-image", opts.Resources.ExecutorImage, "image of the executor container injected into predictor pods")
 	f.StringVar(&opts.WatchNamespace, "watch-namespace", "", "reconcile SeldonDeployments in this namespace only (default: all)")
 	f.BoolVar(&opts.LeaderElection, "leader-elect", false, "elect a leader among operator replicas")

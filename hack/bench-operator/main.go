@@ -54,8 +54,8 @@ type config struct {
 	timeout  time.Duration
 	idle     time.Duration
 	keepLogs bool
-	// qps and burst are passed to the operator when set (its defaults otherwise).
-	qps, burst int
+	// qps, burst and concurrency are passed to the operator when set (its defaults otherwise).
+	qps, burst, concurrency int
 }
 
 func main() {
@@ -68,6 +68,7 @@ func main() {
 	flag.DurationVar(&cfg.idle, "idle", 10*time.Second, "how long to watch the converged operator for writes")
 	flag.IntVar(&cfg.qps, "kube-api-qps", 0, "the operator's --kube-api-qps (0: its default)")
 	flag.IntVar(&cfg.burst, "kube-api-burst", 0, "the operator's --kube-api-burst (0: its default)")
+	flag.IntVar(&cfg.concurrency, "max-concurrent-reconciles", 0, "the operator's --max-concurrent-reconciles (0: its default)")
 	flag.BoolVar(&cfg.keepLogs, "keep-logs", false, "keep the operator's and control plane's logs (the folder is printed)")
 	flag.Parse()
 	// Ctrl-C must still stop etcd and kube-apiserver, which outlive a killed parent.
@@ -187,8 +188,8 @@ func run(ctx context.Context, cfg config) error {
 	}
 
 	limits := "the operator's default API rate limits"
-	if cfg.qps > 0 || cfg.burst > 0 {
-		limits = fmt.Sprintf("--kube-api-qps=%d --kube-api-burst=%d (0: default)", cfg.qps, cfg.burst)
+	if cfg.qps > 0 || cfg.burst > 0 || cfg.concurrency > 0 {
+		limits = fmt.Sprintf("--kube-api-qps=%d --kube-api-burst=%d --max-concurrent-reconciles=%d (0: default)", cfg.qps, cfg.burst, cfg.concurrency)
 	}
 	fmt.Printf("sdep operator benchmark: %d SeldonDeployments (%s), each %d Deployment, %d Services, %d HPA; %s\n\n",
 		cfg.n, cfg.seed, perSDep.deployments, perSDep.services, perSDep.hpas, limits)
@@ -357,6 +358,9 @@ func startOperator(cfg config, kubeconfig, logPath string) (*operatorProcess, er
 	}
 	if cfg.burst > 0 {
 		args = append(args, fmt.Sprintf("--kube-api-burst=%d", cfg.burst))
+	}
+	if cfg.concurrency > 0 {
+		args = append(args, fmt.Sprintf("--max-concurrent-reconciles=%d", cfg.concurrency))
 	}
 	cmd := exec.Command(cfg.sdep, args...)
 	cmd.Stdout, cmd.Stderr = log, log

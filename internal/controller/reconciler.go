@@ -194,7 +194,6 @@ func (r *Reconciler) writeStatus(ctx context.Context, sd *sdepv1.SeldonDeploymen
 	if debug := r.log(ctx).V(1); debug.Enabled() {
 		debug.Info("status changed", "diff", cmp.Diff(normalize(before), normalize(after)))
 	}
-	r.statusEvents(sd, before, after)
 	patched := sd.DeepCopy()
 	patched.Status = *after
 	if err := r.Client.Status().Patch(ctx, patched, client.MergeFromWithOptions(sd, client.MergeFromWithOptimisticLock{})); err != nil {
@@ -203,6 +202,10 @@ func (r *Reconciler) writeStatus(ctx context.Context, sd *sdepv1.SeldonDeploymen
 		}
 		return fmt.Errorf("writing status: %w", err)
 	}
+	// Only after the write: a reconcile that read a stale SeldonDeployment
+	// from the cache loses the optimistic lock above and must not announce
+	// a change that was already announced.
+	r.statusEvents(sd, before, after)
 	return nil
 }
 

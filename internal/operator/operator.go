@@ -77,8 +77,11 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Metrics:                       metricsserver.Options{BindAddress: orDefault(opts.MetricsAddr, ":8080")},
 		HealthProbeBindAddress:        orDefault(opts.HealthAddr, ":8081"),
 	}
+	// managedFields are a large share of every cached object and the
+	// reconciler never reads them (it patches, it does not apply).
+	mgrOpts.Cache = cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
 	if opts.WatchNamespace != "" {
-		mgrOpts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{opts.WatchNamespace: {}}}
+		mgrOpts.Cache.DefaultNamespaces = map[string]cache.Config{opts.WatchNamespace: {}}
 	}
 	if opts.Webhook {
 		mgrOpts.WebhookServer = webhook.NewServer(webhook.Options{
