@@ -18,7 +18,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -342,7 +341,7 @@ type operatorProcess struct {
 }
 
 func startOperator(cfg config, kubeconfig, logPath string) (*operatorProcess, error) {
-	port, err := freePort()
+	port, err := devcluster.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -466,15 +465,6 @@ func parseMetrics(r io.Reader) (counts, error) {
 		return c, errors.New("no controller_runtime_reconcile_total for the SeldonDeployment controller yet")
 	}
 	return c, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func mib(b float64) float64 { return b / (1 << 20) }

@@ -313,7 +313,7 @@ func (c *Cluster) startProcesses() error {
 	scheduler := []string{"--kubeconfig=" + c.Kubeconfig, "--leader-elect=false", "--secure-port=0"}
 	kwok := []string{"--kubeconfig=" + c.Kubeconfig, "--manage-all-nodes=true", "--config=" + bin("kwok-stages.yaml")}
 	if c.opts.Metrics == MetricsServer {
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			return err
 		}

@@ -27,7 +27,7 @@ func (c *Cluster) startMetricsServer(ctx context.Context) error {
 	if err := c.allowAnonymousMetrics(ctx); err != nil {
 		return err
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return err
 	}

@@ -71,8 +71,8 @@ func (p *process) stop() error {
 	return fmt.Errorf("%s did not stop within 10s of SIGTERM and was killed", p.name)
 }
 
-// freePort asks the kernel for a free TCP port on the loopback interface.
-func freePort() (int, error) {
+// FreePort asks the kernel for a free TCP port on the loopback interface.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
