@@ -230,7 +230,9 @@ func planContainer(ct *corev1.Container, m Mappings) (ContainerPlan, error) {
 	return cp, nil
 }
 
-// imageRepository strips the tag or digest from an image reference.
+// imageRepository strips the registry, the tag and the digest from an image
+// reference: "host.example:5000/seldonio/mock_classifier:1.19" and
+// "seldonio/mock_classifier" both give "seldonio/mock_classifier".
 func imageRepository(image string) string {
 	if i := strings.IndexByte(image, '@'); i >= 0 {
 		image = image[:i]
@@ -238,7 +240,12 @@ func imageRepository(image string) string {
 	if i := strings.LastIndexByte(image, ':'); i > strings.LastIndexByte(image, '/') {
 		image = image[:i]
 	}
-	return strings.TrimPrefix(image, "docker.io/")
+	// As in the container image reference grammar, a first component with a
+	// dot or a port, or "localhost", names a registry.
+	if first, rest, ok := strings.Cut(image, "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		image = rest
+	}
+	return image
 }
 
 // isSdepImage reports whether image is sdep's own (the executor image the

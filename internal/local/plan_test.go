@@ -72,9 +72,9 @@ func TestNewPlanContainerMappings(t *testing.T) {
 	}{
 		{name: "mock classifier without tag", image: "seldonio/mock_classifier",
 			command: []string{"sdep", "model", "mock-classifier", "--host", "127.0.0.1"}},
-		{name: "mock classifier from docker.io", image: "docker.io/seldonio/mock_classifier:1.19",
+		{name: "mock classifier from a registry", image: "registry.example:5000/seldonio/mock_classifier:1.19",
 			command: []string{"sdep", "model", "mock-classifier", "--host", "127.0.0.1"}},
-		{name: "sdep's own image with model args", image: "ghcr.io/sdep-dev/sdep:0.1.0", args: []string{"model", "mock-classifier"},
+		{name: "sdep's own image with model args", image: "registry.example/sdep-dev/sdep:0.1.0", args: []string{"model", "mock-classifier"},
 			command: []string{"sdep", "model", "mock-classifier"}},
 		{name: "sdep's own image running something else", image: "sdep:0.1.0", args: []string{"executor"},
 			wantError: []string{"--run classifier="}},
