@@ -19,6 +19,7 @@ import (
 
 	v1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/executor"
+	"github.com/sdep-dev/sdep/internal/resources"
 )
 
 func init() { addCommand(newExecutorCommand()) }
@@ -48,7 +49,7 @@ it) or from --file (a SeldonDeployment, validated and defaulted) with --predicto
 				return fmt.Errorf("--transport %q: must be rest or grpc", transport)
 			}
 			var pred v1.PredictorSpec
-			switch env := os.Getenv("ENGINE_PREDICTOR"); {
+			switch env := os.Getenv(resources.EnvEnginePredictor); {
 			case file != "":
 				p, name, err := executor.PredictorFromFile(file, sdep, predictor)
 				if err != nil {
@@ -103,7 +104,7 @@ it) or from --file (a SeldonDeployment, validated and defaulted) with --predicto
 	f.StringVar(&file, "file", "", "SeldonDeployment file (JSON or YAML) to read the predictor from instead of ENGINE_PREDICTOR")
 	f.IntVar(&httpPort, "http-port", 8000, "REST port")
 	f.IntVar(&grpcPort, "grpc-port", 5001, "gRPC port")
-	f.StringVar(&metricsPath, "metrics-path", "/prometheus", "path of the Prometheus metrics on the REST port")
+	f.StringVar(&metricsPath, "metrics-path", resources.MetricsPath, "path of the Prometheus metrics on the REST port")
 	f.StringVar(&protocol, "protocol", "seldon", "prediction protocol (only seldon)")
 	f.StringVar(&transport, "transport", "rest", "rest or grpc; accepted for compatibility: the inbound transport picks the outbound one")
 	f.StringVar(&podInfo, "pod-annotations", "/etc/podinfo/annotations", "downward API annotations file (overrides predictor annotations)")

@@ -34,6 +34,7 @@ import (
 
 	"github.com/sdep-dev/sdep/internal/autoscale"
 	"github.com/sdep-dev/sdep/internal/executor"
+	"github.com/sdep-dev/sdep/internal/resources"
 )
 
 // Options configure a Runtime.
@@ -247,7 +248,7 @@ func (rt *Runtime) listen() (*servers, error) {
 			_ = hl.Close()
 			return fail(fmt.Errorf("executor gRPC port (sdep serve --grpc-port): %w", err))
 		}
-		hs := &http.Server{Handler: ex.Handler(executor.HandlerOptions{MetricsPath: "/prometheus"}),
+		hs := &http.Server{Handler: ex.Handler(executor.HandlerOptions{MetricsPath: resources.MetricsPath}),
 			ReadHeaderTimeout: 10 * time.Second}
 		gs := ex.NewGRPCServer()
 		go func() { _ = hs.Serve(hl) }()
