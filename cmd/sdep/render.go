@@ -39,7 +39,7 @@ belong to no SeldonDeployment object in a cluster.`,
 					if namespace != "" {
 						d.Object.Namespace = namespace
 					}
-					res := validation.Validate(d.Object, opts.Validation)
+					res := validation.Validate(d.Object)
 					for _, w := range res.Warnings {
 						fmt.Fprintf(cmd.ErrOrStderr(), "%s:%d: warning: %s\n", f, d.LineOf(w.Field), w.Error())
 					}

@@ -97,7 +97,7 @@ func newRuntime(stderr io.Writer, stdin io.Reader, f serveFlags, childOutput io.
 		return nil, local.Mappings{}, fmt.Errorf("%s: has %d SeldonDeployments; sdep serve runs one at a time", f.file, len(docs))
 	}
 	d := docs[0]
-	res := validation.Validate(d.Object, validation.DefaultOptions())
+	res := validation.Validate(d.Object)
 	for _, w := range res.Warnings {
 		fmt.Fprintf(stderr, "%s:%d: warning: %s\n", f.file, d.LineOf(w.Field), w.Error())
 	}

@@ -8,10 +8,10 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 
-	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/decode"
-	"github.com/sdep-dev/sdep/internal/naming"
+	"github.com/sdep-dev/sdep/internal/resources"
 	"github.com/sdep-dev/sdep/internal/validation"
 )
 
@@ -78,7 +78,7 @@ func validateFile(stdout, stderr io.Writer, stdin io.Reader, name string) bool {
 		return false
 	}
 	for _, d := range docs {
-		res := validation.Validate(d.Object, validation.DefaultOptions())
+		res := validation.Validate(d.Object)
 		for _, w := range res.Warnings {
 			fmt.Fprintf(stderr, "%s:%d: warning: %s\n", name, d.LineOf(w.Field), w.Error())
 		}
@@ -90,27 +90,37 @@ func validateFile(stdout, stderr io.Writer, stdin io.Reader, name string) bool {
 			fmt.Fprintf(stdout, "%s: SeldonDeployment %q is invalid: %d error(s)\n", name, d.Object.Name, len(res.Errors))
 			continue
 		}
-		fmt.Fprintf(stdout, "%s: %s\n", name, summary(d))
+		line, err := summary(d, len(res.Warnings))
+		if err != nil {
+			ok = false
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: %s\n", name, line)
 	}
 	return ok
 }
 
-// summary describes a valid document in one line.
-func summary(d decode.Document) string {
-	sd := d.Object.DeepCopy()
-	validation.Default(sd, validation.DefaultOptions())
-	components, warnings := 0, len(validation.Validate(d.Object, validation.DefaultOptions()).Warnings)
-	var scaled []string
-	for i := range sd.Spec.Predictors {
-		p := &sd.Spec.Predictors[i]
+// summary describes a valid document in one line, from what the builders
+// decided: the same Deployments and autoscalers render and the operator
+// produce.
+func summary(d decode.Document, warnings int) (string, error) {
+	built, err := resources.Build(d.Object, resources.DefaultOptions())
+	if err != nil {
+		return "", err
+	}
+	sd := built.SeldonDeployment
+	components := 0
+	for _, p := range sd.Spec.Predictors {
 		components += len(p.ComponentSpecs)
-		for j := range p.ComponentSpecs {
-			if h := p.ComponentSpecs[j].HpaSpec; h != nil {
-				scaled = append(scaled, fmt.Sprintf("%s %s", naming.DeploymentName(sd, p, j), hpaRange(h)))
-			}
-			if p.ComponentSpecs[j].KedaSpec != nil {
-				scaled = append(scaled, naming.DeploymentName(sd, p, j)+" by KEDA")
-			}
+	}
+	var scaled []string
+	for _, c := range built.Components {
+		switch {
+		case c.HPA != nil:
+			scaled = append(scaled, c.Deployment.Name+" "+hpaRange(c.Replicas, c.HPA.Spec.Metrics))
+		case c.Replicas.AutoscaledBy == resources.KindScaledObject:
+			scaled = append(scaled, c.Deployment.Name+" by KEDA")
 		}
 	}
 	s := fmt.Sprintf("SeldonDeployment %q (%s) is valid: %s, %s", sd.Name, d.APIVersion,
@@ -121,32 +131,23 @@ func summary(d decode.Document) string {
 	if warnings > 0 {
 		s += fmt.Sprintf(" (%s)", plural(warnings, "warning"))
 	}
-	return s
+	return s, nil
 }
 
-func hpaRange(h *sdepv1.SeldonHpaSpec) string {
-	minReplicas := int32(1)
-	if h.MinReplicas != nil {
-		minReplicas = *h.MinReplicas
-	}
+// hpaRange describes an HPA's bounds and targets: "1-4 replicas on cpu 10%".
+func hpaRange(rp resources.ReplicaPolicy, metrics []autoscalingv2.MetricSpec) string {
 	var targets []string
-	for _, m := range h.Metrics {
-		if m.Resource != nil && m.Resource.TargetAverageUtilization != nil {
-			targets = append(targets, fmt.Sprintf("%s %d%%", m.Resource.Name, *m.Resource.TargetAverageUtilization))
+	for _, m := range metrics {
+		if m.Resource != nil && m.Resource.Target.AverageUtilization != nil {
+			targets = append(targets, fmt.Sprintf("%s %d%%", m.Resource.Name, *m.Resource.Target.AverageUtilization))
 		} else {
 			targets = append(targets, string(m.Type))
 		}
 	}
-	if len(h.Metrics) == 0 {
-		for _, m := range h.MetricsV2 {
-			if m.Resource != nil && m.Resource.Target.AverageUtilization != nil {
-				targets = append(targets, fmt.Sprintf("%s %d%%", m.Resource.Name, *m.Resource.Target.AverageUtilization))
-			} else {
-				targets = append(targets, string(m.Type))
-			}
-		}
+	if len(targets) == 0 {
+		targets = []string{"cpu 80% (the HPA default)"}
 	}
-	return fmt.Sprintf("%d-%d replicas on %s", minReplicas, h.MaxReplicas, strings.Join(targets, ", "))
+	return fmt.Sprintf("%d-%d replicas on %s", rp.Min, rp.Max, strings.Join(targets, ", "))
 }
 
 func plural(n int, word string) string {

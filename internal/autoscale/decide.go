@@ -1,7 +1,6 @@
 package autoscale
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -288,59 +287,6 @@ func DefaultMetric() autoscalingv2.MetricSpec {
 			Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: &target},
 		},
 	}
-}
-
-// validate rejects what the API server would (scale-to-zero is not
-// supported here, so minReplicas must be at least 1).
-func validate(spec autoscalingv2.HorizontalPodAutoscalerSpec, minR int32) error {
-	switch {
-	case minR < 1:
-		return fmt.Errorf("minReplicas %d must be at least 1", minR)
-	case spec.MaxReplicas < minR:
-		return fmt.Errorf("maxReplicas %d must not be less than minReplicas %d", spec.MaxReplicas, minR)
-	}
-	if spec.Behavior == nil {
-		return nil
-	}
-	var errs []error
-	for dir, r := range map[string]*autoscalingv2.HPAScalingRules{"scaleUp": spec.Behavior.ScaleUp, "scaleDown": spec.Behavior.ScaleDown} {
-		if r == nil {
-			continue
-		}
-		if w := r.StabilizationWindowSeconds; w != nil && (*w < 0 || *w > 3600) {
-			errs = append(errs, fmt.Errorf("%s.stabilizationWindowSeconds %d must be within [0, 3600]", dir, *w))
-		}
-		if s := r.SelectPolicy; s != nil && *s != autoscalingv2.MaxChangePolicySelect && *s != autoscalingv2.MinChangePolicySelect && *s != autoscalingv2.DisabledPolicySelect {
-			errs = append(errs, fmt.Errorf("%s.selectPolicy %q is not Max, Min or Disabled", dir, *s))
-		}
-		if r.Policies != nil && len(r.Policies) == 0 {
-			errs = append(errs, fmt.Errorf("%s.policies must list at least one policy", dir))
-		}
-		for _, p := range r.Policies {
-			if p.Type != autoscalingv2.PodsScalingPolicy && p.Type != autoscalingv2.PercentScalingPolicy {
-				errs = append(errs, fmt.Errorf("%s policy type %q is not Pods or Percent", dir, p.Type))
-			}
-			if p.Value <= 0 {
-				errs = append(errs, fmt.Errorf("%s policy value %d must be positive", dir, p.Value))
-			}
-			if p.PeriodSeconds <= 0 || p.PeriodSeconds > 1800 {
-				errs = append(errs, fmt.Errorf("%s policy periodSeconds %d must be within [1, 1800]", dir, p.PeriodSeconds))
-			}
-		}
-		if t := r.Tolerance; t != nil && t.Sign() < 0 {
-			errs = append(errs, fmt.Errorf("%s.tolerance must not be negative", dir))
-		}
-	}
-	if len(errs) == 0 {
-		return nil
-	}
-	// Map iteration order is random; keep messages stable.
-	msgs := make([]string, len(errs))
-	for i, e := range errs {
-		msgs[i] = e.Error()
-	}
-	slices.Sort(msgs)
-	return errors.New(strings.Join(msgs, "; "))
 }
 
 func (s State) clone() State {

@@ -4,13 +4,10 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-
-	"github.com/sdep-dev/sdep/internal/resources"
 )
 
 func desiredDeployment() *appsv1.Deployment {
@@ -105,26 +102,5 @@ func TestUpToDateNeedsTheSameHash(t *testing.T) {
 	}
 	if ok, _, _ := upToDate(smaller, live); ok {
 		t.Error("a removed field went unnoticed")
-	}
-}
-
-func TestHandBackReplicas(t *testing.T) {
-	scaled, fixed, defaulted := desiredDeployment(), desiredDeployment(), desiredDeployment()
-	scaled.Name, fixed.Name, defaulted.Name = "scaled", "fixed", "defaulted"
-	fixed.Spec.Replicas = new(int32(2))
-	objs := &resources.Objects{
-		Deployments: []*appsv1.Deployment{scaled, fixed, defaulted},
-		HPAs: []*autoscalingv2.HorizontalPodAutoscaler{{Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "Deployment", Name: "scaled"}}}},
-	}
-	handBackReplicas(objs)
-	if scaled.Spec.Replicas != nil {
-		t.Errorf("autoscaled Deployment got replicas %d", *scaled.Spec.Replicas)
-	}
-	if *fixed.Spec.Replicas != 2 {
-		t.Errorf("fixed Deployment replicas %d, want 2", *fixed.Spec.Replicas)
-	}
-	if defaulted.Spec.Replicas == nil || *defaulted.Spec.Replicas != 1 {
-		t.Errorf("Deployment without replicas or autoscaler: %v, want an explicit 1", defaulted.Spec.Replicas)
 	}
 }

@@ -27,7 +27,6 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -96,18 +95,21 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	before := sd.Status.DeepCopy()
 	status := sd.Status.DeepCopy()
 
-	res := validation.Validate(sd, r.Options.Validation)
+	res := validation.Validate(sd)
 	setWarnings(status, sd.Generation, res.Warnings)
 	if len(res.Errors) > 0 {
 		fail(status, sd.Generation, "InvalidSpec", "invalid SeldonDeployment:\n"+res.Errors.Error())
 		return ctrl.Result{}, r.writeStatus(ctx, sd, before, status)
 	}
-	objs, err := resources.Build(sd, r.Options)
+	built, err := resources.Build(sd, r.Options)
 	if err != nil {
 		fail(status, sd.Generation, "BuildFailed", err.Error())
 		return ctrl.Result{}, r.writeStatus(ctx, sd, before, status)
 	}
-	handBackReplicas(objs)
+	// Build's replica policy is already in the Deployments: a fixed count
+	// (after an hpaSpec is removed the spec's count wins again over what the
+	// HPA chose), or no replicas field at all when autoscaled.
+	objs := &built.Objects
 
 	live, err := r.reconcileChildren(ctx, sd, objs)
 	if err != nil {
@@ -123,27 +125,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	r.observe(sd, objs, live, status)
 	return ctrl.Result{}, r.writeStatus(ctx, sd, before, status)
-}
-
-// handBackReplicas gives a Deployment without an autoscaler an explicit
-// count. The builders leave replicas unset when nothing in the spec sets
-// it (the API server's default is 1), but after an hpaSpec is removed the
-// live count is whatever the HPA chose; the spec's count must win again.
-func handBackReplicas(objs *resources.Objects) {
-	autoscaled := map[string]bool{}
-	for _, h := range objs.HPAs {
-		autoscaled[h.Spec.ScaleTargetRef.Name] = true
-	}
-	for _, so := range objs.ScaledObjects {
-		name, _, _ := unstructured.NestedString(so.Object, "spec", "scaleTargetRef", "name")
-		autoscaled[name] = true
-	}
-	for _, d := range objs.Deployments {
-		if d.Spec.Replicas == nil && !autoscaled[d.Name] {
-			one := int32(1)
-			d.Spec.Replicas = &one
-		}
-	}
 }
 
 // liveChildren are the live objects after the sub-reconcilers ran, by kind and name.

@@ -14,6 +14,7 @@ import (
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/naming"
+	"github.com/sdep-dev/sdep/internal/predictor"
 	"github.com/sdep-dev/sdep/internal/resources"
 	"github.com/sdep-dev/sdep/internal/validation"
 )
@@ -96,9 +97,9 @@ func (r *Reconciler) observe(sd *sdepv1.SeldonDeployment, objs *resources.Object
 		for _, p := range want.Spec.Ports {
 			endpoint := fmt.Sprintf("%s.%s:%d", want.Name, sd.Namespace, p.Port)
 			switch p.Name {
-			case validation.PortNameHTTP:
+			case predictor.PortNameHTTP:
 				st.HTTPEndpoint = endpoint
-			case validation.PortNameGRPC:
+			case predictor.PortNameGRPC:
 				st.GRPCEndpoint = endpoint
 			}
 		}

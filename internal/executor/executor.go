@@ -8,12 +8,10 @@
 package executor
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -22,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	v1 "github.com/sdep-dev/sdep/api/v1"
-	"github.com/sdep-dev/sdep/internal/validation"
+	"github.com/sdep-dev/sdep/internal/predictor"
 )
 
 // Annotations the executor reads (predictor annotations, overridable with
@@ -107,7 +105,9 @@ func WithEmptyEndpointSets() Option { return func(c *config) { c.emptySets = tru
 func WithMaxIdleConnsPerHost(n int) Option { return func(c *config) { c.idleConnsHost = n } }
 
 // New builds the executor for a defaulted predictor: every node that calls
-// a component needs an endpoint (unless WithEmptyEndpointSets).
+// a component needs an endpoint (unless WithEmptyEndpointSets). The graph
+// must compile (predictor.Compile): New reports the same problems the
+// validator does, with paths relative to the predictor.
 func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 	cfg := config{
 		annotations:   map[string]string{},
@@ -160,10 +160,13 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 		"predictor_name":    pred.Name,
 		"predictor_version": pred.Annotations["version"],
 	}
-	images := containerImages(pred)
-	b := builder{e: e, labels: labels, images: images, transport: tc,
+	graph, problems := predictor.Compile(&e.pred.Graph, "spec.graph")
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	b := builder{e: e, labels: labels, images: predictor.Images(&pred), transport: tc,
 		restTimeout: restTimeout, grpcTimeout: grpcTimeout}
-	root, err := b.build(&e.pred.Graph, "spec.graph", 1)
+	root, err := b.build(graph.Root)
 	if err != nil {
 		return nil, err
 	}
@@ -185,17 +188,6 @@ func msAnnotation(a map[string]string, key string) (time.Duration, error) {
 		return 0, fmt.Errorf("annotation %s: %q is not a number of milliseconds", key, v)
 	}
 	return time.Duration(ms) * time.Millisecond, nil
-}
-
-// containerImages maps container names (= graph node names) to images.
-func containerImages(pred v1.PredictorSpec) map[string]string {
-	out := map[string]string{}
-	for _, cs := range pred.ComponentSpecs {
-		for _, c := range cs.Spec.Containers {
-			out[c.Name] = c.Image
-		}
-	}
-	return out
 }
 
 // EndpointSet returns the replicas of the named node, or false when the node
@@ -265,23 +257,6 @@ var grpcMethods = [numOps]string{
 
 const grpcRouterFeedback = "/seldon.protos.Router/SendFeedback"
 
-type routerKind int
-
-const (
-	routeAll routerKind = iota // no router: every child
-	routeComponent
-	routeSimple // SIMPLE_ROUTER: always child 0
-	routeABTest // RANDOM_ABTEST: child 0 with probability ratioA
-)
-
-type aggregateKind int
-
-const (
-	aggregateFirst aggregateKind = iota // no combiner: first child's output
-	aggregateComponent
-	aggregateAverage // AVERAGE_COMBINER
-)
-
 // node is a graph node with every per-request decision made in advance.
 type node struct {
 	name     string
@@ -291,10 +266,10 @@ type node struct {
 
 	input       op // opNone, opPredict or opTransformInput
 	simpleModel bool
-	router      routerKind
+	router      predictor.Router
 	ratioA      float64
 	random      func() float64
-	aggregate   aggregateKind
+	aggregate   predictor.Combiner
 	output      bool
 	feedback    bool
 	grpcFbPath  string
@@ -315,79 +290,32 @@ type builder struct {
 	grpcTimeout time.Duration
 }
 
-func (b *builder) build(u *v1.PredictiveUnit, path string, depth int) (*node, error) {
-	if depth > v1.MaxGraphDepth {
-		return nil, fmt.Errorf("%s: graph is deeper than %d levels", path, v1.MaxGraphDepth)
+// build turns a compiled graph node into the executor's node: the
+// predictor package has decided what the node does; the executor adds its
+// endpoints and metrics.
+func (b *builder) build(g *predictor.Node) (*node, error) {
+	n := &node{name: g.Name, index: len(b.e.nodes), image: b.images[g.Name],
+		restTimeout: b.restTimeout, grpcTimeout: b.grpcTimeout, random: b.e.cfg.random,
+		simpleModel: g.SimpleModel, router: g.Router, ratioA: g.RatioA, aggregate: g.Combiner,
+		output: g.TransformOutput, feedback: g.Feedback, grpcFbPath: grpcMethods[opFeedback]}
+	switch g.Input {
+	case predictor.InputPredict:
+		n.input = opPredict
+	case predictor.InputTransformInput:
+		n.input = opTransformInput
 	}
-	if u.Name == "" {
-		return nil, fmt.Errorf("%s.name: must not be empty", path)
+	if g.RouterFeedback {
+		n.grpcFbPath = grpcRouterFeedback
 	}
-	if _, dup := b.e.byName[u.Name]; dup {
-		return nil, fmt.Errorf("%s.name: %q names two graph nodes", path, u.Name)
-	}
-	n := &node{name: u.Name, index: len(b.e.nodes), image: b.images[u.Name],
-		restTimeout: b.restTimeout, grpcTimeout: b.grpcTimeout, random: b.e.cfg.random}
 	b.e.nodes = append(b.e.nodes, n)
-	b.e.byName[u.Name] = n
+	b.e.byName[g.Name] = n
 
-	has := func(m v1.PredictiveUnitMethod) bool {
-		for _, x := range u.Methods {
-			if x == m {
-				return true
-			}
-		}
-		return false
-	}
-	typ := u.Type
-	if typ == "" && validation.IsPrepackaged(u.Implementation) {
-		typ = v1.Model
-	}
-	switch u.Implementation {
-	case v1.SimpleModel:
-		n.simpleModel = true
-	case v1.SimpleRouter:
-		n.router = routeSimple
-	case v1.RandomABTest:
-		n.router = routeABTest
-		if len(u.Children) != 2 {
-			return nil, fmt.Errorf("%s: RANDOM_ABTEST needs exactly 2 children, has %d", path, len(u.Children))
-		}
-		ratio, err := ratioA(u.Parameters)
-		if err != nil {
-			return nil, fmt.Errorf("%s.parameters: %w", path, err)
-		}
-		n.ratioA = ratio
-	case v1.AverageCombiner:
-		n.aggregate = aggregateAverage
-	default:
-		switch {
-		case typ == v1.Model:
-			n.input = opPredict
-		case typ == v1.Transformer || has(v1.TransformInput):
-			n.input = opTransformInput
-		}
-		if typ == v1.Router || has(v1.Route) {
-			n.router = routeComponent
-		}
-		if typ == v1.Combiner || has(v1.Aggregate) {
-			n.aggregate = aggregateComponent
-		}
-		n.output = typ == v1.OutputTransformer || has(v1.TransformOutput)
-		n.feedback = typ == v1.Model || typ == v1.Router || has(v1.SendFeedback)
-		n.grpcFbPath = grpcMethods[opFeedback]
-		if typ == v1.Router {
-			n.grpcFbPath = grpcRouterFeedback
-		}
-	}
-
-	calls := n.input != opNone || n.router == routeComponent || n.aggregate == aggregateComponent ||
-		n.output || n.feedback
-	if calls {
-		n.endpoints = newEndpointSet(u.Name, b.transport)
+	if g.CallsComponent() {
+		n.endpoints = newEndpointSet(g.Name, b.transport)
 		if !b.e.cfg.emptySets {
-			ep := u.Endpoint
+			ep := g.Unit.Endpoint
 			if ep == nil || ep.ServiceHost == "" || ep.HTTPPort == 0 && ep.GRPCPort == 0 && ep.ServicePort == 0 {
-				return nil, fmt.Errorf("%s.endpoint: node %q calls a component but has no endpoint (service_host and httpPort/grpcPort); apply defaulting first", path, u.Name)
+				return nil, fmt.Errorf("%s.endpoint: node %q calls a component but has no endpoint (service_host and httpPort/grpcPort); apply defaulting first", g.Path, g.Name)
 			}
 			httpPort, grpcPort := ep.HTTPPort, ep.GRPCPort
 			// 0.x specs only had service_port, whose transport was endpoint.type.
@@ -403,24 +331,18 @@ func (b *builder) build(u *v1.PredictiveUnit, path string, depth int) (*node, er
 		}
 		b.observers(n)
 	}
-	for i := range u.Children {
-		c, err := b.build(&u.Children[i], fmt.Sprintf("%s.children[%d]", path, i), depth+1)
+	for _, child := range g.Children {
+		c, err := b.build(child)
 		if err != nil {
 			return nil, err
 		}
 		n.children = append(n.children, c)
 	}
-	if n.router == routeSimple && len(n.children) == 0 {
-		return nil, fmt.Errorf("%s: SIMPLE_ROUTER needs at least one child", path)
-	}
 	return n, nil
 }
 
 func (b *builder) observers(n *node) {
-	imageName, imageVersion := n.image, ""
-	if i := strings.LastIndex(n.image, ":"); i >= 0 && !strings.Contains(n.image[i:], "/") {
-		imageName, imageVersion = n.image[:i], n.image[i+1:]
-	}
+	imageName, imageVersion := predictor.SplitImage(n.image)
 	for o := opPredict; o < numOps; o++ {
 		l := prometheus.Labels{"service": restPaths[o], "model_name": n.name,
 			"model_image": imageName, "model_version": imageVersion}
@@ -432,20 +354,6 @@ func (b *builder) observers(n *node) {
 		l["method"] = "GRPC"
 		n.grpcObs[o] = newObserver(b.e.metrics.client.MustCurryWith(l), "OK")
 	}
-}
-
-func ratioA(params []v1.Parameter) (float64, error) {
-	for _, p := range params {
-		if p.Name != "ratioA" {
-			continue
-		}
-		r, err := strconv.ParseFloat(p.Value, 64)
-		if err != nil || r < 0 || r > 1 || math.IsNaN(r) {
-			return 0, fmt.Errorf("ratioA: %q is not a number between 0 and 1", p.Value)
-		}
-		return r, nil
-	}
-	return 0, errors.New("parameter 'ratioA' is missing: RANDOM_ABTEST needs the share of requests for its first child")
 }
 
 // serverObservers are the ingress metrics per API and transport.

@@ -19,6 +19,7 @@ import (
 
 	v1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/decode"
+	"github.com/sdep-dev/sdep/internal/predictor"
 	"github.com/sdep-dev/sdep/internal/validation"
 )
 
@@ -42,7 +43,7 @@ func PredictorFromEnv(b64 string) (v1.PredictorSpec, error) {
 // validates and defaults it, and returns the named predictor (the only one
 // when predictor is empty) and the SeldonDeployment's name. sdep selects a
 // document by name when the file holds several.
-func PredictorFromFile(path, sdep, predictor string) (v1.PredictorSpec, string, error) {
+func PredictorFromFile(path, sdep, predictorName string) (v1.PredictorSpec, string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return v1.PredictorSpec{}, "", err
@@ -62,20 +63,19 @@ func PredictorFromFile(path, sdep, predictor string) (v1.PredictorSpec, string, 
 	if sd == nil {
 		return v1.PredictorSpec{}, "", fmt.Errorf("%s: no SeldonDeployment named %q (have: %s); choose one with --sdep", path, sdep, strings.Join(names, ", "))
 	}
-	opts := validation.DefaultOptions()
-	if err := validation.Validate(sd, opts).Err(); err != nil {
+	if err := validation.Validate(sd).Err(); err != nil {
 		return v1.PredictorSpec{}, "", fmt.Errorf("%s: %w", path, err)
 	}
-	validation.Default(sd, opts)
+	validation.Default(sd, predictor.DefaultOptions())
 	var preds []string
 	for _, p := range sd.Spec.Predictors {
 		preds = append(preds, p.Name)
-		if p.Name == predictor || predictor == "" && len(sd.Spec.Predictors) == 1 {
+		if p.Name == predictorName || predictorName == "" && len(sd.Spec.Predictors) == 1 {
 			return p, sd.Name, nil
 		}
 	}
 	return v1.PredictorSpec{}, "", fmt.Errorf("%s: SeldonDeployment %q has no predictor %q (have: %s); choose one with --predictor",
-		path, sd.Name, predictor, strings.Join(preds, ", "))
+		path, sd.Name, predictorName, strings.Join(preds, ", "))
 }
 
 // ReadPodAnnotations parses the downward API annotations file (key="value"

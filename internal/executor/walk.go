@@ -3,6 +3,8 @@ package executor
 import (
 	"context"
 	"sync"
+
+	"github.com/sdep-dev/sdep/internal/predictor"
 )
 
 // codec is what the walk needs from one transport: M is its message type,
@@ -47,7 +49,7 @@ func predict[M, F any, C codec[M, F]](ctx context.Context, c C, st *walkState, n
 		if out, err = predictChildren[M, F](ctx, c, st, n, out); err != nil {
 			return zero, err
 		}
-	} else if n.aggregate != aggregateFirst {
+	} else if n.aggregate != predictor.CombineFirst {
 		// A combiner without children has nothing to combine.
 		st.path.routes[n.index] = -1
 	}
@@ -64,7 +66,7 @@ func predictChildren[M, F any, C codec[M, F]](ctx context.Context, c C, st *walk
 	var zero M
 	branch := -1
 	switch n.router {
-	case routeComponent:
+	case predictor.RouteComponent:
 		routed, err := c.call(ctx, st, n, opRoute, in)
 		if err != nil {
 			return zero, err
@@ -75,9 +77,9 @@ func predictChildren[M, F any, C codec[M, F]](ctx context.Context, c C, st *walk
 		if branch < -2 || branch >= len(n.children) {
 			return zero, graphError(n, "router chose branch %d; valid are -2 (stop), -1 (all children) and 0..%d", branch, len(n.children)-1)
 		}
-	case routeSimple:
+	case predictor.RouteSimple:
 		branch = 0
-	case routeABTest:
+	case predictor.RouteABTest:
 		branch = 1
 		if n.randomBelowRatio() {
 			branch = 0
@@ -101,7 +103,7 @@ func predictChildren[M, F any, C codec[M, F]](ctx context.Context, c C, st *walk
 		if err != nil {
 			return zero, err
 		}
-		if n.aggregate == aggregateFirst {
+		if n.aggregate == predictor.CombineFirst {
 			return out, nil
 		}
 		return combine[M, F](ctx, c, st, n, []M{out})
@@ -110,9 +112,9 @@ func predictChildren[M, F any, C codec[M, F]](ctx context.Context, c C, st *walk
 
 func combine[M, F any, C codec[M, F]](ctx context.Context, c C, st *walkState, n *node, outs []M) (M, error) {
 	switch n.aggregate {
-	case aggregateComponent:
+	case predictor.CombineComponent:
 		return c.aggregate(ctx, st, n, outs)
-	case aggregateAverage:
+	case predictor.CombineAverage:
 		return c.average(n, outs)
 	}
 	return outs[0], nil

@@ -367,7 +367,9 @@ func TestRandomABTestDrawsAgainstRatio(t *testing.T) {
 	}
 }
 
-func TestRandomABTestNeedsRatioAndTwoChildren(t *testing.T) {
+// The executor refuses what the validator refuses, with the validator's
+// words: both read the rules from predictor.Compile.
+func TestNewRefusesBrokenBuiltins(t *testing.T) {
 	a := v1.PredictiveUnit{Name: "a", Implementation: v1.SimpleModel}
 	b := v1.PredictiveUnit{Name: "b", Implementation: v1.SimpleModel}
 	c := v1.PredictiveUnit{Name: "c", Implementation: v1.SimpleModel}
@@ -377,11 +379,13 @@ func TestRandomABTestNeedsRatioAndTwoChildren(t *testing.T) {
 		want string
 	}{
 		{"no ratioA", v1.PredictiveUnit{Name: "ab", Implementation: v1.RandomABTest, Children: []v1.PredictiveUnit{a, b}},
-			"spec.graph.parameters: parameter 'ratioA' is missing"},
+			"spec.graph.parameters: Parameter 'ratioA' is missing"},
 		{"three children", v1.PredictiveUnit{Name: "ab", Implementation: v1.RandomABTest, Children: []v1.PredictiveUnit{a, b, c},
-			Parameters: []v1.Parameter{{Name: "ratioA", Value: "0.5"}}}, "spec.graph: RANDOM_ABTEST needs exactly 2 children, has 3"},
+			Parameters: []v1.Parameter{{Name: "ratioA", Value: "0.5"}}}, "spec.graph.children: RANDOM_ABTEST routes to one of exactly 2 children, it has 3"},
 		{"ratio out of range", v1.PredictiveUnit{Name: "ab", Implementation: v1.RandomABTest, Children: []v1.PredictiveUnit{a, b},
-			Parameters: []v1.Parameter{{Name: "ratioA", Value: "1.5"}}}, `spec.graph.parameters: ratioA: "1.5" is not a number between 0 and 1`},
+			Parameters: []v1.Parameter{{Name: "ratioA", Value: "1.5"}}}, "spec.graph.parameters[0].value: ratioA 1.5 is the share of requests for the first child"},
+		{"simple router without children", v1.PredictiveUnit{Name: "r", Implementation: v1.SimpleRouter},
+			"spec.graph.children: SIMPLE_ROUTER sends every request to its first child"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(v1.PredictorSpec{Name: "p", Graph: tc.unit})

@@ -11,7 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
-	"github.com/sdep-dev/sdep/internal/naming"
+	"github.com/sdep-dev/sdep/internal/predictor"
 	"github.com/sdep-dev/sdep/internal/resources"
 	"github.com/sdep-dev/sdep/internal/validation"
 	"github.com/sdep-dev/sdep/internal/version"
@@ -88,90 +88,65 @@ type ContainerPlan struct {
 	Requests corev1.ResourceList
 }
 
-// port returns the container port with the given name, or 0.
-func (c *ContainerPlan) port(name string) int32 {
-	for _, p := range c.Ports {
-		if p.Name == name {
-			return p.ContainerPort
-		}
-	}
-	return 0
-}
-
 // mockClassifierImage is the upstream image sdep runs with its own
 // `sdep model mock-classifier`.
 const mockClassifierImage = "seldonio/mock_classifier"
 
-// NewPlan validates sd with the shared validator and builds its objects with
-// the shared builders, then decides how to run each container.
+// NewPlan validates sd with the shared validator and builds it with the
+// shared builders, then decides how to run each container of each
+// componentSpec's Deployment. Names, replica counts and HPA specs are the
+// builders' own decisions (resources.Result), not derived again here.
 func NewPlan(sd *sdepv1.SeldonDeployment, m Mappings) (*Plan, error) {
-	vopts := validation.DefaultOptions()
-	if err := validation.Validate(sd, vopts).Err(); err != nil {
+	if err := validation.Validate(sd).Err(); err != nil {
 		return nil, err
 	}
-	objs, err := resources.Build(sd, resources.DefaultOptions())
+	built, err := resources.Build(sd, resources.DefaultOptions())
 	if err != nil {
 		return nil, err
 	}
-	def := sd.DeepCopy()
-	validation.Default(def, vopts)
-	deployments := map[string]int{}
-	for i, d := range objs.Deployments {
-		deployments[d.Name] = i
-	}
-	hpas := map[string]*autoscalingv2.HorizontalPodAutoscalerSpec{}
-	for _, h := range objs.HPAs {
-		hpas[h.Spec.ScaleTargetRef.Name] = h.Spec.DeepCopy()
-	}
+	def := built.SeldonDeployment
 	plan := &Plan{SeldonDeployment: def}
+	for i := range def.Spec.Predictors {
+		plan.Predictors = append(plan.Predictors, PredictorPlan{Spec: *def.Spec.Predictors[i].DeepCopy()})
+	}
 	used := map[string]bool{}
 	var errs []error
-	for i := range def.Spec.Predictors {
-		p := &def.Spec.Predictors[i]
-		pp := PredictorPlan{Spec: *p.DeepCopy()}
-		for j := range p.ComponentSpecs {
-			name := naming.DeploymentName(def, p, j)
-			di, ok := deployments[name]
-			if !ok {
-				continue // nothing to run: the builders made no Deployment
-			}
-			d := objs.Deployments[di]
-			c := &ComponentPlan{
-				Name:        naming.ComponentName(&p.ComponentSpecs[j]),
-				Deployment:  name,
-				Replicas:    1,
-				HPA:         hpas[name],
-				GracePeriod: 30 * time.Second,
-				KEDA:        p.ComponentSpecs[j].KedaSpec != nil,
-			}
-			if d.Spec.Replicas != nil {
-				c.Replicas = *d.Spec.Replicas
-			}
-			if c.HPA != nil && c.HPA.MinReplicas != nil {
-				c.Replicas = *c.HPA.MinReplicas
-			}
-			if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g != nil {
-				c.GracePeriod = time.Duration(*g) * time.Second
-			}
-			field := fmt.Sprintf("spec.predictors[%d].componentSpecs[%d]", i, j)
-			for k := range d.Spec.Template.Spec.Containers {
-				ct := &d.Spec.Template.Spec.Containers[k]
-				if ct.Name == validation.ExecutorContainerName {
-					continue
-				}
-				cp, err := planContainer(ct, m)
-				if err != nil {
-					errs = append(errs, fmt.Errorf("%s (%s): %w", field, c.Name, err))
-					continue
-				}
-				used[ct.Name] = true
-				c.Containers = append(c.Containers, cp)
-			}
-			if len(c.Containers) > 0 {
-				pp.Components = append(pp.Components, c)
-			}
+	for _, bc := range built.Components {
+		if bc.ComponentSpec < 0 {
+			continue // the executor alone: it runs inside sdep serve
 		}
-		plan.Predictors = append(plan.Predictors, pp)
+		d := bc.Deployment
+		c := &ComponentPlan{
+			Name:        bc.Name,
+			Deployment:  d.Name,
+			Replicas:    bc.Replicas.Initial(),
+			GracePeriod: 30 * time.Second,
+			KEDA:        bc.Replicas.AutoscaledBy == resources.KindScaledObject,
+		}
+		if bc.HPA != nil {
+			c.HPA = bc.HPA.Spec.DeepCopy()
+		}
+		if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g != nil {
+			c.GracePeriod = time.Duration(*g) * time.Second
+		}
+		field := fmt.Sprintf("spec.predictors[%d].componentSpecs[%d]", bc.Predictor, bc.ComponentSpec)
+		for k := range d.Spec.Template.Spec.Containers {
+			ct := &d.Spec.Template.Spec.Containers[k]
+			if ct.Name == predictor.ExecutorContainerName {
+				continue
+			}
+			cp, err := planContainer(ct, m)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s (%s): %w", field, c.Name, err))
+				continue
+			}
+			used[ct.Name] = true
+			c.Containers = append(c.Containers, cp)
+		}
+		if len(c.Containers) > 0 {
+			pp := &plan.Predictors[bc.Predictor]
+			pp.Components = append(pp.Components, c)
+		}
 	}
 	for _, flag := range []struct {
 		name string
@@ -215,7 +190,7 @@ func planContainer(ct *corev1.Container, m Mappings) (ContainerPlan, error) {
 		if _, _, err := splitHostPort(cp.External); err != nil {
 			return cp, fmt.Errorf("--endpoint %s=%s: %w", ct.Name, cp.External, err)
 		}
-	case imageRepository(ct.Image) == mockClassifierImage:
+	case predictor.ImageRepository(ct.Image) == mockClassifierImage:
 		// In a pod it listens on every interface; on a workstation only
 		// the executor, on localhost, needs to reach it.
 		cp.Command = []string{m.Self, "model", "mock-classifier", "--host", "127.0.0.1"}
@@ -230,29 +205,11 @@ func planContainer(ct *corev1.Container, m Mappings) (ContainerPlan, error) {
 	return cp, nil
 }
 
-// imageRepository strips the registry, the tag and the digest from an image
-// reference: "host.example:5000/seldonio/mock_classifier:1.19" and
-// "seldonio/mock_classifier" both give "seldonio/mock_classifier".
-func imageRepository(image string) string {
-	if i := strings.IndexByte(image, '@'); i >= 0 {
-		image = image[:i]
-	}
-	if i := strings.LastIndexByte(image, ':'); i > strings.LastIndexByte(image, '/') {
-		image = image[:i]
-	}
-	// As in the container image reference grammar, a first component with a
-	// dot or a port, or "localhost", names a registry.
-	if first, rest, ok := strings.Cut(image, "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
-		image = rest
-	}
-	return image
-}
-
 // isSdepImage reports whether image is sdep's own (the executor image the
 // builders use, whatever its registry).
 func isSdepImage(image string) bool {
-	own := imageRepository(version.Image())
-	repo := imageRepository(image)
+	own := predictor.ImageRepository(version.Image())
+	repo := predictor.ImageRepository(image)
 	return repo == own || strings.HasSuffix(repo, "/"+own)
 }
 

@@ -10,6 +10,7 @@ import (
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/decode"
+	"github.com/sdep-dev/sdep/internal/predictor"
 )
 
 func seedDocument(t *testing.T, image string) *sdepv1.SeldonDeployment {
@@ -55,7 +56,7 @@ func TestNewPlanRunsTheSeedFromTheBuildersObjects(t *testing.T) {
 	if q := ct.Requests[corev1.ResourceCPU]; q.MilliValue() != 500 {
 		t.Errorf("cpu request %s, want 500m", q.String())
 	}
-	if ct.port("http") != 9000 || ct.port("grpc") != 9500 {
+	if predictor.NamedPort(ct.Ports, "http") != 9000 || predictor.NamedPort(ct.Ports, "grpc") != 9500 {
 		t.Errorf("ports %+v, want http 9000 and grpc 9500 as the pod has", ct.Ports)
 	}
 }

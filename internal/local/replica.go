@@ -16,7 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/sdep-dev/sdep/internal/executor"
-	"github.com/sdep-dev/sdep/internal/validation"
+	"github.com/sdep-dev/sdep/internal/predictor"
 )
 
 // Restart backoff for a replica process that exits on its own: like the
@@ -102,8 +102,8 @@ func (c *component) newReplica(seq int) (*replica, error) {
 		}
 		pr.endpoint = executor.Endpoint{
 			Host:     "127.0.0.1",
-			HTTPPort: ports[ct.port(validation.PortNameHTTP)],
-			GRPCPort: ports[ct.port(validation.PortNameGRPC)],
+			HTTPPort: ports[predictor.NamedPort(ct.Ports, predictor.PortNameHTTP)],
+			GRPCPort: ports[predictor.NamedPort(ct.Ports, predictor.PortNameGRPC)],
 		}
 		pr.probePort = pr.endpoint.HTTPPort
 		if pr.probePort == 0 {

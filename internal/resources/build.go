@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/naming"
+	"github.com/sdep-dev/sdep/internal/predictor"
 	"github.com/sdep-dev/sdep/internal/validation"
 )
 
@@ -56,18 +58,55 @@ func (o *Objects) All() []Object {
 	return all
 }
 
-// Build returns the objects sd asks for. It works on a deep copy of sd with
-// validation.Default applied, so sd itself is never changed. Build does not
-// validate (call validation.Validate first; on an invalid document Build
-// neither panics nor promises anything useful), but it refuses a document
-// whose objects it cannot name: one without metadata.name, or two objects
-// of the same kind with the same name.
+// Result is what Build decided for one SeldonDeployment: the defaulted
+// document it built from, every object, and a record per Deployment. The
+// operator applies the objects, `sdep render` prints them and `sdep serve`
+// runs the records; none of them re-derives a name, a default or a replica
+// count.
+type Result struct {
+	// SeldonDeployment is the document after validation.Default: the one
+	// the objects describe.
+	SeldonDeployment *sdepv1.SeldonDeployment
+	Objects
+	// Components has one record per Deployment, in Objects.Deployments order.
+	Components []Component
+}
+
+// Component is one Deployment and what belongs to it.
+type Component struct {
+	// Predictor indexes spec.predictors; ComponentSpec its componentSpecs,
+	// or is -1 for the executor-only Deployment of a predictor without
+	// componentSpecs.
+	Predictor, ComponentSpec int
+	// Name is the componentSpec's name (naming.ComponentName), or the
+	// Deployment's name for an executor-only Deployment.
+	Name       string
+	Deployment *appsv1.Deployment
+	// Services are the Services of the graph containers in this pod.
+	Services     []*corev1.Service
+	HPA          *autoscalingv2.HorizontalPodAutoscaler
+	PDB          *policyv1.PodDisruptionBudget
+	ScaledObject *unstructured.Unstructured
+	// EnginePredictor is the executor's ENGINE_PREDICTOR payload when this
+	// pod runs the executor, else "".
+	EnginePredictor string
+	// Replicas says who sets the Deployment's spec.replicas.
+	Replicas ReplicaPolicy
+}
+
+// Build returns what sd asks for. It works on a deep copy of sd with
+// validation.Default applied (returned as Result.SeldonDeployment), so sd
+// itself is never changed. Build does not validate (call
+// validation.Validate first; on an invalid document Build neither panics
+// nor promises anything useful), but it refuses a document whose objects
+// it cannot name: one without metadata.name, or two objects of the same
+// kind with the same name.
 //
 // Fields validation only warns about (traffic, shadow, explainer, logger,
 // ssl, other protocols, kafka, prepackaged servers, seldon.io/no-engine,
 // seldon.io/engine-separate-pod) build nothing of their own: the executor
 // always runs in componentSpecs[0]'s pods.
-func Build(in *sdepv1.SeldonDeployment, opts Options) (*Objects, error) {
+func Build(in *sdepv1.SeldonDeployment, opts Options) (*Result, error) {
 	if in == nil {
 		return nil, errors.New("no SeldonDeployment to build")
 	}
@@ -78,57 +117,81 @@ func Build(in *sdepv1.SeldonDeployment, opts Options) (*Objects, error) {
 	sd := in.DeepCopy()
 	validation.Default(sd, opts.Validation)
 
-	objs := &Objects{}
+	res := &Result{SeldonDeployment: sd}
 	for i := range sd.Spec.Predictors {
-		p := &sd.Spec.Predictors[i]
-		if err := objs.addPredictor(sd, p, opts); err != nil {
+		if err := res.addPredictor(sd, i, opts); err != nil {
 			return nil, fmt.Errorf("spec.predictors[%d]: %w", i, err)
 		}
 	}
-	if err := objs.checkNames(); err != nil {
+	if err := res.checkNames(); err != nil {
 		return nil, err
 	}
-	return objs, nil
+	return res, nil
 }
 
-func (o *Objects) addPredictor(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, opts Options) error {
-	o.Services = append(o.Services, MakePredictorService(sd, p, opts))
+func (r *Result) addPredictor(sd *sdepv1.SeldonDeployment, i int, opts Options) error {
+	p := &sd.Spec.Predictors[i]
+	r.Services = append(r.Services, MakePredictorService(sd, p, opts))
+	executorAt := predictor.ExecutorComponent(p)
+	engine := func(j int) (string, error) {
+		if j != executorAt {
+			return "", nil
+		}
+		return EnginePredictor(p)
+	}
 	if len(p.ComponentSpecs) == 0 {
 		d, err := MakeExecutorDeployment(sd, p, opts)
 		if err != nil {
 			return err
 		}
-		o.Deployments = append(o.Deployments, d)
+		payload, err := EnginePredictor(p)
+		if err != nil {
+			return err
+		}
+		r.Deployments = append(r.Deployments, d)
+		r.Components = append(r.Components, Component{
+			Predictor: i, ComponentSpec: -1, Name: d.Name, Deployment: d,
+			EnginePredictor: payload, Replicas: ExecutorReplicaPolicy(sd, p),
+		})
 		return nil
 	}
 	for j := range p.ComponentSpecs {
 		cs := &p.ComponentSpecs[j]
-		if len(cs.Spec.Containers) == 0 && j != validation.ExecutorComponent(p) {
+		if len(cs.Spec.Containers) == 0 && j != executorAt {
 			continue // a pod without containers cannot exist; validation reports it
 		}
 		d, err := MakeDeployment(sd, p, j, opts)
 		if err != nil {
 			return fmt.Errorf("componentSpecs[%d]: %w", j, err)
 		}
-		o.Deployments = append(o.Deployments, d)
+		payload, err := engine(j)
+		if err != nil {
+			return fmt.Errorf("componentSpecs[%d]: %w", j, err)
+		}
+		c := Component{
+			Predictor: i, ComponentSpec: j, Name: naming.ComponentName(cs), Deployment: d,
+			EnginePredictor: payload, Replicas: ComponentReplicaPolicy(sd, p, j),
+		}
+		r.Deployments = append(r.Deployments, d)
 		for k := range cs.Spec.Containers {
 			if svc := MakeContainerService(sd, p, &cs.Spec.Containers[k]); svc != nil {
-				o.Services = append(o.Services, svc)
+				r.Services = append(r.Services, svc)
+				c.Services = append(c.Services, svc)
 			}
 		}
-		if h := MakeHPA(sd, p, j); h != nil {
-			o.HPAs = append(o.HPAs, h)
+		if c.HPA = MakeHPA(sd, p, j); c.HPA != nil {
+			r.HPAs = append(r.HPAs, c.HPA)
 		}
-		if pdb := MakePDB(sd, p, j); pdb != nil {
-			o.PDBs = append(o.PDBs, pdb)
+		if c.PDB = MakePDB(sd, p, j); c.PDB != nil {
+			r.PDBs = append(r.PDBs, c.PDB)
 		}
-		so, err := MakeScaledObject(sd, p, j)
-		if err != nil {
+		if c.ScaledObject, err = MakeScaledObject(sd, p, j); err != nil {
 			return fmt.Errorf("componentSpecs[%d].kedaSpec: %w", j, err)
 		}
-		if so != nil {
-			o.ScaledObjects = append(o.ScaledObjects, so)
+		if c.ScaledObject != nil {
+			r.ScaledObjects = append(r.ScaledObjects, c.ScaledObject)
 		}
+		r.Components = append(r.Components, c)
 	}
 	return nil
 }

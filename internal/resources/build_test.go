@@ -16,6 +16,7 @@ import (
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/decode"
 	"github.com/sdep-dev/sdep/internal/naming"
+	"github.com/sdep-dev/sdep/internal/predictor"
 	"github.com/sdep-dev/sdep/internal/validation"
 	"github.com/sdep-dev/sdep/internal/version"
 )
@@ -34,7 +35,7 @@ func parse(t testing.TB, doc string) *sdepv1.SeldonDeployment {
 	return docs[0].Object
 }
 
-func mustBuild(t testing.TB, sd *sdepv1.SeldonDeployment) *Objects {
+func mustBuild(t testing.TB, sd *sdepv1.SeldonDeployment) *Result {
 	t.Helper()
 	objs, err := Build(sd, testOptions())
 	if err != nil {
@@ -426,7 +427,7 @@ func TestDefaultOptions(t *testing.T) {
 	if diff := cmp.Diff(o, Options{}.complete()); diff != "" {
 		t.Errorf("the zero Options do not complete to DefaultOptions (-want +got):\n%s", diff)
 	}
-	custom := Options{ExecutorImage: "registry.example.com/sdep:1", Validation: validation.Options{ExecutorHTTPPort: 8080}}.complete()
+	custom := Options{ExecutorImage: "registry.example.com/sdep:1", Validation: predictor.Options{ExecutorHTTPPort: 8080}}.complete()
 	if custom.ExecutorImage != "registry.example.com/sdep:1" || custom.Validation.ExecutorHTTPPort != 8080 || custom.Validation.ExecutorGRPCPort != 5001 {
 		t.Errorf("complete() = %+v, want the set fields kept and the others defaulted", custom)
 	}

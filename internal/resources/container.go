@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/predictor"
 	"github.com/sdep-dev/sdep/internal/validation"
 )
 
@@ -77,11 +78,11 @@ func MakeExecutorContainer(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec,
 		// containerPort and protocol), so metrics are served on "http" at
 		// MetricsPath, which the pod's prometheus.io annotations point at.
 		Ports: []corev1.ContainerPort{
-			{Name: validation.PortNameHTTP, ContainerPort: httpPort, Protocol: corev1.ProtocolTCP},
-			{Name: validation.PortNameGRPC, ContainerPort: grpcPort, Protocol: corev1.ProtocolTCP},
+			{Name: predictor.PortNameHTTP, ContainerPort: httpPort, Protocol: corev1.ProtocolTCP},
+			{Name: predictor.PortNameGRPC, ContainerPort: grpcPort, Protocol: corev1.ProtocolTCP},
 		},
 		Env:            env,
-		Resources:      validation.ExecutorResources(p),
+		Resources:      predictor.ExecutorResources(p),
 		ReadinessProbe: probe("/ready"),
 		LivenessProbe:  probe("/live"),
 		VolumeMounts:   []corev1.VolumeMount{{Name: PodInfoVolume, MountPath: PodInfoMountPath}},
@@ -136,13 +137,13 @@ func enginePredictorSpec(p *sdepv1.PredictorSpec) *sdepv1.PredictorSpec {
 // probes on its serving port and a preStop pause. Its ports were assigned
 // by validation.Default.
 func defaultGraphContainer(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, n *sdepv1.PredictiveUnit, c *corev1.Container) error {
-	httpPort := containerPort(c, validation.PortNameHTTP)
-	grpcPort := containerPort(c, validation.PortNameGRPC)
-	metricsPort := containerPort(c, validation.PortNameMetrics)
+	httpPort := predictor.NamedPort(c.Ports, predictor.PortNameHTTP)
+	grpcPort := predictor.NamedPort(c.Ports, predictor.PortNameGRPC)
+	metricsPort := predictor.NamedPort(c.Ports, predictor.PortNameMetrics)
 	grpc := sd.Spec.Transport == sdepv1.TransportGrpc || (n.Endpoint != nil && n.Endpoint.Type == sdepv1.EndpointGRPC)
-	servicePort, servicePortName := httpPort, validation.PortNameHTTP
+	servicePort, servicePortName := httpPort, predictor.PortNameHTTP
 	if grpc {
-		servicePort, servicePortName = grpcPort, validation.PortNameGRPC
+		servicePort, servicePortName = grpcPort, predictor.PortNameGRPC
 	}
 
 	if c.ImagePullPolicy == "" {
@@ -226,15 +227,6 @@ func appendMissingEnv(env []corev1.EnvVar, add ...corev1.EnvVar) []corev1.EnvVar
 		}
 	}
 	return env
-}
-
-func containerPort(c *corev1.Container, name string) int32 {
-	for _, p := range c.Ports {
-		if p.Name == name {
-			return p.ContainerPort
-		}
-	}
-	return 0
 }
 
 func hasVolumeMount(c *corev1.Container, name string) bool {

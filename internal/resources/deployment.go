@@ -8,18 +8,19 @@ import (
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/naming"
+	"github.com/sdep-dev/sdep/internal/predictor"
 	"github.com/sdep-dev/sdep/internal/validation"
 )
 
 // MakeDeployment builds the Deployment of componentSpecs[j] of predictor p:
 // the componentSpec's pod with graph containers filled in (reference §3.4)
-// and, in the componentSpec validation.ExecutorComponent names, the
+// and, in the componentSpec predictor.ExecutorComponent names, the
 // executor container appended (§3.5).
 func MakeDeployment(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, j int, opts Options) (*appsv1.Deployment, error) {
 	opts = opts.complete()
 	cs := &p.ComponentSpecs[j]
 	name := naming.DeploymentName(sd, p, j)
-	hostsExecutor := j == validation.ExecutorComponent(p)
+	hostsExecutor := j == predictor.ExecutorComponent(p)
 
 	pod := cs.Spec.DeepCopy()
 	nodes := graphNodes(p)
@@ -61,7 +62,7 @@ func MakeDeployment(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, j int,
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: objectMeta(sd, name, deploymentLabels, annotations),
 		Spec: appsv1.DeploymentSpec{
-			Replicas: ComponentReplicas(sd, p, j),
+			Replicas: ComponentReplicaPolicy(sd, p, j).Replicas(),
 			Selector: &metav1.LabelSelector{MatchLabels: selectorLabels(sd, name)},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: podAnnotations(annotations)},
@@ -81,8 +82,8 @@ func ExecutorDeploymentName(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec
 
 // MakeExecutorDeployment builds the Deployment <sdep>-<predictor>-svc-orch
 // for a predictor whose graph has only built-in nodes and so no
-// componentSpecs: its pods run the executor alone. Its replicas follow
-// svcOrchSpec.replicas, then the predictor's, then spec.replicas.
+// componentSpecs: its pods run the executor alone. ExecutorReplicaPolicy
+// decides its replicas.
 func MakeExecutorDeployment(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, opts Options) (*appsv1.Deployment, error) {
 	opts = opts.complete()
 	name := ExecutorDeploymentName(sd, p)
@@ -95,16 +96,12 @@ func MakeExecutorDeployment(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec
 	podLabels := merge(p.Labels, baseLabels(sd, p, name),
 		map[string]string{naming.LabelSeldonApp: naming.PredictorServiceName(sd, p)})
 	annotations := merge(sd.Spec.Annotations, p.Annotations)
-	var replicas *int32
-	if p.SvcOrchSpec != nil {
-		replicas = p.SvcOrchSpec.Replicas
-	}
 	return &appsv1.Deployment{
 		TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: objectMeta(sd, name,
 			merge(podLabels, map[string]string{naming.LabelContainsSvcOrch: "true"}), annotations),
 		Spec: appsv1.DeploymentSpec{
-			Replicas: copyInt32(firstSet(replicas, p.Replicas, sd.Spec.Replicas)),
+			Replicas: ExecutorReplicaPolicy(sd, p).Replicas(),
 			Selector: &metav1.LabelSelector{MatchLabels: selectorLabels(sd, name)},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: podAnnotations(annotations)},
@@ -116,17 +113,89 @@ func MakeExecutorDeployment(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec
 	}, nil
 }
 
-// ComponentReplicas is spec.replicas of componentSpecs[j]'s Deployment: nil
-// when an hpaSpec or kedaSpec autoscales it (the autoscaler owns the count
-// and the operator never writes it), else the first set of the
-// componentSpec's, the predictor's and the SeldonDeployment's replicas, else
-// nil (the API server's default, 1).
-func ComponentReplicas(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, j int) *int32 {
-	cs := &p.ComponentSpecs[j]
-	if cs.HpaSpec != nil || cs.KedaSpec != nil {
+// ReplicaPolicy says who sets a Deployment's spec.replicas. It is the one
+// place that decides it: the builders write it into the Deployment, the
+// operator never writes spec.replicas of an autoscaled Deployment, and the
+// local runtime starts that many replicas.
+type ReplicaPolicy struct {
+	// AutoscaledBy is the kind that owns the count (KindHPA or
+	// KindScaledObject), or "" when the document fixes it.
+	AutoscaledBy string
+	// Fixed is the count when nothing autoscales the Deployment: the first
+	// set of the componentSpec's, the predictor's and the SeldonDeployment's
+	// replicas, else 1.
+	Fixed int32
+	// Min and Max bound an HPA's count (Min defaults to 1, as the API
+	// server's). A KEDA ScaledObject's bounds are KEDA's business: 0 and 0.
+	Min, Max int32
+}
+
+// Kinds that can own a Deployment's replicas.
+const (
+	KindHPA = "HorizontalPodAutoscaler"
+)
+
+// Autoscaled reports whether an autoscaler owns the count.
+func (rp ReplicaPolicy) Autoscaled() bool { return rp.AutoscaledBy != "" }
+
+// Replicas is spec.replicas of the Deployment: nil when autoscaled (the
+// autoscaler owns the field and no write of sdep's carries it), else the
+// fixed count.
+func (rp ReplicaPolicy) Replicas() *int32 {
+	if rp.Autoscaled() {
 		return nil
 	}
-	return copyInt32(firstSet(cs.Replicas, p.Replicas, sd.Spec.Replicas))
+	return new(rp.Fixed)
+}
+
+// Initial is how many replicas a new Deployment runs before any
+// autoscaler acts: the fixed count, an HPA's minReplicas (what its first
+// sync sets), or 1 under KEDA.
+func (rp ReplicaPolicy) Initial() int32 {
+	switch rp.AutoscaledBy {
+	case "":
+		return rp.Fixed
+	case KindHPA:
+		return rp.Min
+	}
+	return 1
+}
+
+// ComponentReplicaPolicy decides the replicas of componentSpecs[j]'s
+// Deployment: a kedaSpec or hpaSpec autoscales it (KEDA wins, as in Seldon
+// Core), else the replicas fields fix it.
+func ComponentReplicaPolicy(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, j int) ReplicaPolicy {
+	cs := &p.ComponentSpecs[j]
+	switch {
+	case cs.KedaSpec != nil:
+		return ReplicaPolicy{AutoscaledBy: KindScaledObject}
+	case cs.HpaSpec != nil:
+		rp := ReplicaPolicy{AutoscaledBy: KindHPA, Min: 1, Max: cs.HpaSpec.MaxReplicas}
+		if cs.HpaSpec.MinReplicas != nil {
+			rp.Min = *cs.HpaSpec.MinReplicas
+		}
+		return rp
+	}
+	return fixedReplicas(cs.Replicas, p.Replicas, sd.Spec.Replicas)
+}
+
+// ExecutorReplicaPolicy decides the replicas of the executor-only
+// Deployment of a predictor without componentSpecs: svcOrchSpec.replicas,
+// then the predictor's, then spec.replicas, else 1.
+func ExecutorReplicaPolicy(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec) ReplicaPolicy {
+	var own *int32
+	if p.SvcOrchSpec != nil {
+		own = p.SvcOrchSpec.Replicas
+	}
+	return fixedReplicas(own, p.Replicas, sd.Spec.Replicas)
+}
+
+func fixedReplicas(vs ...*int32) ReplicaPolicy {
+	rp := ReplicaPolicy{Fixed: 1}
+	if v := firstSet(vs...); v != nil {
+		rp.Fixed = *v
+	}
+	return rp
 }
 
 // baseLabels are the labels every pod of predictor p carries.

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/predictor"
 	"github.com/sdep-dev/sdep/internal/validation"
 )
 
@@ -19,7 +20,7 @@ import (
 func defaulted(t testing.TB, doc string) *sdepv1.SeldonDeployment {
 	t.Helper()
 	sd := parse(t, doc)
-	validation.Default(sd, validation.DefaultOptions())
+	validation.Default(sd, predictor.DefaultOptions())
 	return sd
 }
 
@@ -151,27 +152,36 @@ func TestMakeDeploymentMetadata(t *testing.T) {
 	}
 }
 
-func TestComponentReplicas(t *testing.T) {
+func TestComponentReplicaPolicy(t *testing.T) {
 	r := func(v int32) *int32 { return new(v) }
 	tests := []struct {
 		name                     string
 		spec, predictor, compont *int32
+		hpaMin                   *int32
 		hpa, keda                bool
-		want                     *int32
+		want                     ReplicaPolicy
+		replicas                 *int32
+		initial                  int32
 	}{
-		{name: "none set", want: nil},
-		{name: "spec", spec: r(4), want: r(4)},
-		{name: "predictor over spec", spec: r(4), predictor: r(3), want: r(3)},
-		{name: "componentSpec over predictor", spec: r(4), predictor: r(3), compont: r(2), want: r(2)},
-		{name: "zero is a value", predictor: r(3), compont: r(0), want: r(0)},
-		{name: "hpaSpec: unset whatever is set", spec: r(4), predictor: r(3), compont: r(2), hpa: true, want: nil},
-		{name: "kedaSpec: unset whatever is set", spec: r(4), compont: r(2), keda: true, want: nil},
+		{name: "none set: 1, explicitly", want: ReplicaPolicy{Fixed: 1}, replicas: r(1), initial: 1},
+		{name: "spec", spec: r(4), want: ReplicaPolicy{Fixed: 4}, replicas: r(4), initial: 4},
+		{name: "predictor over spec", spec: r(4), predictor: r(3), want: ReplicaPolicy{Fixed: 3}, replicas: r(3), initial: 3},
+		{name: "componentSpec over predictor", spec: r(4), predictor: r(3), compont: r(2), want: ReplicaPolicy{Fixed: 2}, replicas: r(2), initial: 2},
+		{name: "zero is a value", predictor: r(3), compont: r(0), want: ReplicaPolicy{Fixed: 0}, replicas: r(0), initial: 0},
+		{name: "hpaSpec: unset whatever is set", spec: r(4), predictor: r(3), compont: r(2), hpa: true,
+			want: ReplicaPolicy{AutoscaledBy: KindHPA, Min: 1, Max: 3}, replicas: nil, initial: 1},
+		{name: "hpaSpec minReplicas is where it starts", hpa: true, hpaMin: r(2),
+			want: ReplicaPolicy{AutoscaledBy: KindHPA, Min: 2, Max: 3}, replicas: nil, initial: 2},
+		{name: "kedaSpec: unset whatever is set", spec: r(4), compont: r(2), keda: true,
+			want: ReplicaPolicy{AutoscaledBy: KindScaledObject}, replicas: nil, initial: 1},
+		{name: "kedaSpec wins over hpaSpec", keda: true, hpa: true,
+			want: ReplicaPolicy{AutoscaledBy: KindScaledObject}, replicas: nil, initial: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cs := sdepv1.SeldonPodSpec{Replicas: tt.compont}
 			if tt.hpa {
-				cs.HpaSpec = &sdepv1.SeldonHpaSpec{MaxReplicas: 3}
+				cs.HpaSpec = &sdepv1.SeldonHpaSpec{MinReplicas: tt.hpaMin, MaxReplicas: 3}
 			}
 			if tt.keda {
 				cs.KedaSpec = &sdepv1.SeldonScaledObjectSpec{}
@@ -180,12 +190,18 @@ func TestComponentReplicas(t *testing.T) {
 				Replicas:   tt.spec,
 				Predictors: []sdepv1.PredictorSpec{{Replicas: tt.predictor, ComponentSpecs: []sdepv1.SeldonPodSpec{cs}}},
 			}}
-			got := ComponentReplicas(sd, &sd.Spec.Predictors[0], 0)
+			got := ComponentReplicaPolicy(sd, &sd.Spec.Predictors[0], 0)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("ComponentReplicas (-want +got):\n%s", diff)
+				t.Errorf("ComponentReplicaPolicy (-want +got):\n%s", diff)
 			}
-			if got != nil && (got == tt.compont || got == tt.predictor || got == tt.spec) {
-				t.Error("ComponentReplicas returned a pointer into the SeldonDeployment")
+			if diff := cmp.Diff(tt.replicas, got.Replicas()); diff != "" {
+				t.Errorf("Replicas() (-want +got):\n%s", diff)
+			}
+			if got.Initial() != tt.initial {
+				t.Errorf("Initial() = %d, want %d", got.Initial(), tt.initial)
+			}
+			if p := got.Replicas(); p != nil && (p == tt.compont || p == tt.predictor || p == tt.spec) {
+				t.Error("Replicas() returned a pointer into the SeldonDeployment")
 			}
 		})
 	}

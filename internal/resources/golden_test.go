@@ -12,6 +12,7 @@ import (
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/decode"
+	"github.com/sdep-dev/sdep/internal/predictor"
 	"github.com/sdep-dev/sdep/internal/validation"
 )
 
@@ -23,7 +24,7 @@ func testOptions() Options {
 	return Options{
 		ExecutorImage:      "sdep:test",
 		ExecutorPullPolicy: "IfNotPresent",
-		Validation:         validation.DefaultOptions(),
+		Validation:         predictor.DefaultOptions(),
 	}
 }
 
@@ -95,11 +96,21 @@ func TestGolden(t *testing.T) {
 	if len(cases) < 9 {
 		t.Fatalf("found %d golden cases, want at least 9: inputs missing?", len(cases))
 	}
+	// Every golden file must belong to an input, so none goes stale unread.
+	goldens, err := filepath.Glob(filepath.Join("testdata", "*.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range goldens {
+		if name := strings.TrimSuffix(filepath.Base(g), ".golden"); cases[name] == "" {
+			t.Errorf("%s has no input (testdata/%s.yaml or .json, or an example): delete it or add its input", g, name)
+		}
+	}
 	for name, input := range cases {
 		t.Run(name, func(t *testing.T) {
 			sds := decodeFile(t, input)
 			for _, sd := range sds {
-				if res := validation.Validate(sd.DeepCopy(), validation.DefaultOptions()); len(res.Errors) > 0 {
+				if res := validation.Validate(sd.DeepCopy()); len(res.Errors) > 0 {
 					t.Fatalf("golden inputs must be valid documents; %s: %v", sd.Name, res.Errors)
 				}
 			}

@@ -8,7 +8,7 @@ import (
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/naming"
-	"github.com/sdep-dev/sdep/internal/validation"
+	"github.com/sdep-dev/sdep/internal/predictor"
 )
 
 // Labels and annotations the builders write besides those in naming.
@@ -89,7 +89,7 @@ func selectorLabels(sd *sdepv1.SeldonDeployment, deployment string) map[string]s
 // (invalid) the first in depth-first order wins.
 func graphNodes(p *sdepv1.PredictorSpec) map[string]*sdepv1.PredictiveUnit {
 	nodes := map[string]*sdepv1.PredictiveUnit{}
-	validation.WalkGraph(&p.Graph, "graph", func(_ string, n *sdepv1.PredictiveUnit) {
+	predictor.Walk(&p.Graph, "graph", func(_ string, n *sdepv1.PredictiveUnit) {
 		if _, seen := nodes[n.Name]; !seen {
 			nodes[n.Name] = n
 		}

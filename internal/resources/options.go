@@ -3,7 +3,7 @@ package resources
 import (
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/sdep-dev/sdep/internal/validation"
+	"github.com/sdep-dev/sdep/internal/predictor"
 	"github.com/sdep-dev/sdep/internal/version"
 )
 
@@ -16,7 +16,7 @@ type Options struct {
 	// ExecutorPullPolicy is the executor container's imagePullPolicy.
 	ExecutorPullPolicy corev1.PullPolicy
 	// Validation holds the ports and cluster domain defaulting uses.
-	Validation validation.Options
+	Validation predictor.Options
 }
 
 // DefaultOptions returns the image of this sdep build (sdep:<version>),
@@ -25,7 +25,7 @@ func DefaultOptions() Options {
 	return Options{
 		ExecutorImage:      version.Image(),
 		ExecutorPullPolicy: corev1.PullIfNotPresent,
-		Validation:         validation.DefaultOptions(),
+		Validation:         predictor.DefaultOptions(),
 	}
 }
 
@@ -38,24 +38,6 @@ func (o Options) complete() Options {
 	if o.ExecutorPullPolicy == "" {
 		o.ExecutorPullPolicy = d.ExecutorPullPolicy
 	}
-	v, dv := &o.Validation, d.Validation
-	if v.HTTPPortBase == 0 {
-		v.HTTPPortBase = dv.HTTPPortBase
-	}
-	if v.GRPCPortBase == 0 {
-		v.GRPCPortBase = dv.GRPCPortBase
-	}
-	if v.MetricsPortBase == 0 {
-		v.MetricsPortBase = dv.MetricsPortBase
-	}
-	if v.ExecutorHTTPPort == 0 {
-		v.ExecutorHTTPPort = dv.ExecutorHTTPPort
-	}
-	if v.ExecutorGRPCPort == 0 {
-		v.ExecutorGRPCPort = dv.ExecutorGRPCPort
-	}
-	if v.ClusterDomain == "" {
-		v.ClusterDomain = dv.ClusterDomain
-	}
+	o.Validation = o.Validation.Complete()
 	return o
 }

@@ -7,6 +7,7 @@ import (
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/naming"
+	"github.com/sdep-dev/sdep/internal/predictor"
 	"github.com/sdep-dev/sdep/internal/validation"
 )
 
@@ -54,7 +55,7 @@ func MakeContainerService(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, 
 	if !inGraph || c.Name == validation.ExecutorContainerName {
 		return nil
 	}
-	ports := servicePorts(containerPort(c, validation.PortNameHTTP), containerPort(c, validation.PortNameGRPC))
+	ports := servicePorts(predictor.NamedPort(c.Ports, predictor.PortNameHTTP), predictor.NamedPort(c.Ports, predictor.PortNameGRPC))
 	if len(ports) == 0 {
 		return nil
 	}
@@ -86,7 +87,7 @@ func servicePorts(httpPort, grpcPort int32) []corev1.ServicePort {
 	for _, p := range []struct {
 		name string
 		port int32
-	}{{validation.PortNameHTTP, httpPort}, {validation.PortNameGRPC, grpcPort}} {
+	}{{predictor.PortNameHTTP, httpPort}, {predictor.PortNameGRPC, grpcPort}} {
 		if p.port == 0 {
 			continue
 		}

@@ -9,13 +9,14 @@ import (
 	"k8s.io/utils/ptr"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/predictor"
 	"github.com/sdep-dev/sdep/internal/validation"
 	"github.com/sdep-dev/sdep/internal/validation/validationtest"
 )
 
 func TestDefaultSeed(t *testing.T) {
 	sd := validationtest.Base()
-	validation.Default(sd, validation.DefaultOptions())
+	validation.Default(sd, predictor.DefaultOptions())
 	p := validationtest.Pred(sd)
 	if sd.Namespace != "default" {
 		t.Errorf("namespace %q", sd.Namespace)
@@ -49,9 +50,9 @@ func TestDefaultSeed(t *testing.T) {
 
 func TestDefaultIsIdempotent(t *testing.T) {
 	once := validationtest.Base()
-	validation.Default(once, validation.DefaultOptions())
+	validation.Default(once, predictor.DefaultOptions())
 	twice := once.DeepCopy()
-	validation.Default(twice, validation.DefaultOptions())
+	validation.Default(twice, predictor.DefaultOptions())
 	if diff := cmp.Diff(once, twice); diff != "" {
 		t.Errorf("second Default changed the document:\n%s", diff)
 	}
@@ -77,11 +78,11 @@ func TestDefaultPortsAcrossComponentsAndPredictors(t *testing.T) {
 	other.Name = "canary"
 	sd.Spec.Predictors = append(sd.Spec.Predictors, other)
 
-	validation.Default(sd, validation.DefaultOptions())
+	validation.Default(sd, predictor.DefaultOptions())
 
 	endpoints := map[string]sdepv1.Endpoint{}
 	for i := range sd.Spec.Predictors {
-		validation.WalkGraph(&sd.Spec.Predictors[i].Graph, sd.Spec.Predictors[i].Name, func(_ string, n *sdepv1.PredictiveUnit) {
+		predictor.Walk(&sd.Spec.Predictors[i].Graph, sd.Spec.Predictors[i].Name, func(_ string, n *sdepv1.PredictiveUnit) {
 			endpoints[sd.Spec.Predictors[i].Name+"/"+n.Name] = *n.Endpoint
 		})
 	}

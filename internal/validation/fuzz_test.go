@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sdep-dev/sdep/internal/decode"
+	"github.com/sdep-dev/sdep/internal/predictor"
 )
 
 // FuzzDecodeValidate feeds arbitrary documents through the strict decoder,
@@ -27,16 +28,16 @@ func FuzzDecodeValidate(f *testing.F) {
 		}
 		for _, d := range docs {
 			before := d.Object.DeepCopy()
-			res := Validate(d.Object, DefaultOptions())
+			res := Validate(d.Object)
 			if !cmp.Equal(before, d.Object) {
 				t.Fatal("Validate modified its input")
 			}
 			if len(res.Errors) > 0 {
 				continue
 			}
-			Default(d.Object, DefaultOptions())
+			Default(d.Object, predictor.DefaultOptions())
 			again := d.Object.DeepCopy()
-			Default(again, DefaultOptions())
+			Default(again, predictor.DefaultOptions())
 			if diff := cmp.Diff(d.Object, again); diff != "" {
 				t.Fatalf("Default is not idempotent:\n%s", diff)
 			}

@@ -11,31 +11,20 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/autoscale"
 	"github.com/sdep-dev/sdep/internal/naming"
+	"github.com/sdep-dev/sdep/internal/predictor"
 )
 
 // ExecutorContainerName is the name of the container sdep injects to run the
 // executor; no user container may take it.
-const ExecutorContainerName = "seldon-container-engine"
+const ExecutorContainerName = predictor.ExecutorContainerName
 
 // Problem is one finding about a document: the field path and what to do.
-type Problem struct {
-	Field   string
-	Message string
-}
-
-func (p Problem) Error() string { return p.Field + ": " + p.Message }
+type Problem = predictor.Problem
 
 // Problems is a list of findings; as an error it prints one per line.
-type Problems []Problem
-
-func (ps Problems) Error() string {
-	lines := make([]string, len(ps))
-	for i, p := range ps {
-		lines[i] = p.Error()
-	}
-	return strings.Join(lines, "\n")
-}
+type Problems = predictor.Problems
 
 // Result is everything Validate found. Errors make a document unusable;
 // warnings name fields sdep accepts but does not act on yet.
@@ -56,8 +45,8 @@ func (r Result) Err() error {
 // every problem at once, each with its field path and a hint. It applies
 // Seldon Core 1.x's rules and messages plus the autoscaling rules upstream
 // never had. Validate does not modify sd.
-func Validate(sd *sdepv1.SeldonDeployment, opts Options) Result {
-	v := &validator{sd: sd, opts: opts}
+func Validate(sd *sdepv1.SeldonDeployment) Result {
+	v := &validator{sd: sd}
 	v.metadata()
 	v.spec()
 	for i := range sd.Spec.Predictors {
@@ -68,7 +57,6 @@ func Validate(sd *sdepv1.SeldonDeployment, opts Options) Result {
 
 type validator struct {
 	sd          *sdepv1.SeldonDeployment
-	opts        Options
 	errs, warns Problems
 }
 
@@ -219,12 +207,12 @@ func (v *validator) predictor(i int) {
 		v.warn(field+".ssl", notActedOn+"sdep does not mount TLS certificates into graph containers")
 	}
 	if p.Annotations[AnnotationNoEngine] == "true" {
-		if graphSize(&p.Graph) > 1 {
+		if predictor.Size(&p.Graph) > 1 {
 			v.fail(field+".annotations["+AnnotationNoEngine+"]", "Running without engine only valid for single element graphs")
 		}
 		v.warn(field+".annotations["+AnnotationNoEngine+"]", notActedOn+"sdep always runs the executor in front of the graph")
 	}
-	if p.SvcOrchSpec != nil && p.SvcOrchSpec.Replicas != nil && ExecutorComponent(p) >= 0 {
+	if p.SvcOrchSpec != nil && p.SvcOrchSpec.Replicas != nil && predictor.ExecutorComponent(p) >= 0 {
 		v.warn(field+".svcOrchSpec.replicas", notActedOn+"the executor runs inside componentSpecs[0]'s pods and scales with them")
 	}
 	containers := v.componentSpecs(i)
@@ -388,7 +376,7 @@ func (v *validator) legacyHpaSpecs(i int) {
 	for k, h := range p.HpaSpecs {
 		field := fmt.Sprintf("spec.predictors[%d].hpaSpecs[%d]", i, k)
 		ref := h.ScaleTargetRef
-		switch n := countComponents(p, ref.Name); {
+		switch n := predictor.ComponentsNamed(p, ref.Name); {
 		case ref.Name == "":
 			v.fail(field+".scaleTargetRef.name", "HorizontalPodAutoscalerSpec %d has no target reference: set it to a componentSpecs[].metadata.name (have: %s)", k, haveList)
 		case n == 0:
@@ -396,7 +384,7 @@ func (v *validator) legacyHpaSpecs(i int) {
 		case n > 1:
 			v.fail(field+".scaleTargetRef.name", "%q matches %d componentSpecs: componentSpec names must be unique", ref.Name, n)
 		default:
-			j := componentByName(p, ref.Name)
+			j := predictor.ComponentByName(p, ref.Name)
 			v.legacyMetrics(field+".metrics", i, j, h.Metrics)
 		}
 		if ref.Kind != "Deployment" {
@@ -407,16 +395,6 @@ func (v *validator) legacyHpaSpecs(i int) {
 		}
 		v.hpaBounds(field, h.MinReplicas, h.MaxReplicas)
 	}
-}
-
-func countComponents(p *sdepv1.PredictorSpec, name string) int {
-	n := 0
-	for _, cs := range p.ComponentSpecs {
-		if name != "" && cs.Metadata.Name == name {
-			n++
-		}
-	}
-	return n
 }
 
 // legacyMetrics checks v2beta1-shaped metrics of the HPA on componentSpec j
@@ -610,9 +588,9 @@ func (v *validator) resourceRequests(field string, i, j int, res corev1.Resource
 				c.Name, res, res, res)
 		}
 	}
-	if j == ExecutorComponent(p) && (container == "" || container == ExecutorContainerName) {
+	if j == predictor.ExecutorComponent(p) && (container == "" || container == ExecutorContainerName) {
 		found = true
-		if !hasRequest(ExecutorResources(p), res) {
+		if !hasRequest(predictor.ExecutorResources(p), res) {
 			v.fail(fmt.Sprintf("spec.predictors[%d].svcOrchSpec.resources.requests.%s", i, res),
 				"the executor container %q that sdep adds to this pod has no %s request, so the HPA cannot compute %s utilisation: add svcOrchSpec.resources.requests.%s",
 				ExecutorContainerName, res, res, res)
@@ -633,39 +611,10 @@ func hasRequest(r corev1.ResourceRequirements, res corev1.ResourceName) bool {
 	return ok
 }
 
+// behavior applies the HPA behavior rules internal/autoscale owns.
 func (v *validator) behavior(field string, b *autoscalingv2.HorizontalPodAutoscalerBehavior) {
-	if b == nil {
-		return
-	}
-	v.scalingRules(field+".scaleUp", b.ScaleUp)
-	v.scalingRules(field+".scaleDown", b.ScaleDown)
-}
-
-func (v *validator) scalingRules(field string, r *autoscalingv2.HPAScalingRules) {
-	if r == nil {
-		return
-	}
-	if w := r.StabilizationWindowSeconds; w != nil && (*w < 0 || *w > 3600) {
-		v.fail(field+".stabilizationWindowSeconds", "%d: must be between 0 and 3600", *w)
-	}
-	if r.SelectPolicy != nil {
-		switch *r.SelectPolicy {
-		case autoscalingv2.MaxChangePolicySelect, autoscalingv2.MinChangePolicySelect, autoscalingv2.DisabledPolicySelect:
-		default:
-			v.fail(field+".selectPolicy", "%q: use Max, Min or Disabled", *r.SelectPolicy)
-		}
-	}
-	for k, pol := range r.Policies {
-		pf := fmt.Sprintf("%s.policies[%d]", field, k)
-		if pol.Type != autoscalingv2.PodsScalingPolicy && pol.Type != autoscalingv2.PercentScalingPolicy {
-			v.fail(pf+".type", "%q: use Pods or Percent", pol.Type)
-		}
-		if pol.Value <= 0 {
-			v.fail(pf+".value", "%d: must be greater than 0", pol.Value)
-		}
-		if pol.PeriodSeconds <= 0 || pol.PeriodSeconds > 1800 {
-			v.fail(pf+".periodSeconds", "%d: must be between 1 and 1800", pol.PeriodSeconds)
-		}
+	for _, p := range autoscale.BehaviorProblems(b) {
+		v.fail(field+strings.TrimPrefix(p.Field, "behavior"), "%s", p.Message)
 	}
 }
 
@@ -679,14 +628,6 @@ func (v *validator) keda(field string, k *sdepv1.SeldonScaledObjectSpec) {
 	if k.MinReplicaCount != nil && k.MaxReplicaCount != nil && *k.MinReplicaCount > *k.MaxReplicaCount {
 		v.fail(field+".minReplicaCount", "%d is greater than maxReplicaCount %d", *k.MinReplicaCount, *k.MaxReplicaCount)
 	}
-}
-
-func graphSize(n *sdepv1.PredictiveUnit) int {
-	size := 1
-	for i := range n.Children {
-		size += graphSize(&n.Children[i])
-	}
-	return size
 }
 
 var (
@@ -703,9 +644,14 @@ var (
 func (v *validator) graph(i int, containers map[string]containerRef) {
 	p := &v.sd.Spec.Predictors[i]
 	root := fmt.Sprintf("spec.predictors[%d].graph", i)
-	seen := map[string]string{}
+	// Depth, names, and what the built-ins need: the rules the executor
+	// relies on, checked once by the predictor package.
+	_, structural := predictor.Compile(&p.Graph, root)
+	v.errs = append(v.errs, structural...)
 	endpointTypes := map[sdepv1.EndpointType]string{}
-	v.node(root, &p.Graph, 1, containers, seen, endpointTypes)
+	predictor.Walk(&p.Graph, root, func(field string, n *sdepv1.PredictiveUnit) {
+		v.node(field, n, containers, endpointTypes)
+	})
 	if len(endpointTypes) > 1 {
 		v.fail(root, "Multiple endpoint.types found - can only have 1 type in graph. Please use spec.transport")
 	}
@@ -723,19 +669,9 @@ func (v *validator) graph(i int, containers map[string]containerRef) {
 	}
 }
 
-func (v *validator) node(field string, n *sdepv1.PredictiveUnit, depth int, containers map[string]containerRef,
-	seen map[string]string, endpointTypes map[sdepv1.EndpointType]string) {
-	if depth > sdepv1.MaxGraphDepth {
-		v.fail(field, "the graph is deeper than %d levels: flatten it", sdepv1.MaxGraphDepth)
-		return
-	}
-	if n.Name == "" {
-		v.fail(field+".name", "required: a graph node is matched to its container by name")
-	} else if prev, dup := seen[n.Name]; dup {
-		v.fail(field+".name", "%q is also the name of %s: graph node names must be unique", n.Name, prev)
-	} else {
-		seen[n.Name] = field
-	}
+// node checks one graph node's own fields; Compile has checked the graph's shape.
+func (v *validator) node(field string, n *sdepv1.PredictiveUnit, containers map[string]containerRef,
+	endpointTypes map[sdepv1.EndpointType]string) {
 	if !knownTypes[n.Type] {
 		v.fail(field+".type", "%q: use MODEL, ROUTER, COMBINER, TRANSFORMER, OUTPUT_TRANSFORMER or UNKNOWN_TYPE", n.Type)
 	}
@@ -754,9 +690,8 @@ func (v *validator) node(field string, n *sdepv1.PredictiveUnit, depth int, cont
 		if !hasContainer && n.Name != "" {
 			v.fail(field+".name", "Can't find container for Predictive Unit %q: add a container named %q to a componentSpec, or set a built-in implementation", n.Name, n.Name)
 		}
-	case IsBuiltin(impl):
-		v.builtin(field, n)
-	case IsPrepackaged(impl):
+	case predictor.IsBuiltin(impl):
+	case predictor.IsPrepackaged(impl):
 		v.prepackaged(field, n, hasContainer)
 	default:
 		v.fail(field+".implementation", "%q: use a built-in (SIMPLE_MODEL, SIMPLE_ROUTER, RANDOM_ABTEST, AVERAGE_COMBINER), a prepackaged server (SKLEARN_SERVER, XGBOOST_SERVER, TENSORFLOW_SERVER, MLFLOW_SERVER, TRITON_SERVER, HUGGINGFACE_SERVER, TEMPO_SERVER) or UNKNOWN_IMPLEMENTATION with a container of the node's name", impl)
@@ -780,32 +715,6 @@ func (v *validator) node(field string, n *sdepv1.PredictiveUnit, depth int, cont
 		}
 	}
 	v.parameters(field+".parameters", n.Parameters)
-	for k := range n.Children {
-		v.node(fmt.Sprintf("%s.children[%d]", field, k), &n.Children[k], depth+1, containers, seen, endpointTypes)
-	}
-}
-
-func (v *validator) builtin(field string, n *sdepv1.PredictiveUnit) {
-	if n.Implementation != sdepv1.RandomABTest {
-		return
-	}
-	if len(n.Children) != 2 {
-		v.fail(field+".children", "RANDOM_ABTEST routes to one of exactly 2 children, it has %d", len(n.Children))
-	}
-	hasRatio := false
-	for k, prm := range n.Parameters {
-		if prm.Name != "ratioA" {
-			continue
-		}
-		hasRatio = true
-		r, err := strconv.ParseFloat(prm.Value, 64)
-		if err == nil && (r < 0 || r > 1) {
-			v.fail(fmt.Sprintf("%s.parameters[%d].value", field, k), "ratioA %s is the share of requests for the first child: use a number between 0 and 1", prm.Value)
-		}
-	}
-	if !hasRatio {
-		v.fail(field+".parameters", "Parameter 'ratioA' is missing: RANDOM_ABTEST needs {name: ratioA, type: FLOAT, value: <share of requests for the first child>}")
-	}
 }
 
 var tensorflowIncompatible = map[sdepv1.PredictiveUnitImplementation]bool{

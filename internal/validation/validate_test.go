@@ -17,7 +17,7 @@ import (
 )
 
 func TestBaseIsValid(t *testing.T) {
-	res := validation.Validate(validationtest.Base(), validation.DefaultOptions())
+	res := validation.Validate(validationtest.Base())
 	if len(res.Errors)+len(res.Warnings) != 0 {
 		t.Fatalf("base document: %v %v", res.Errors, res.Warnings)
 	}
@@ -34,7 +34,7 @@ func TestExamplesAreValid(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, d := range docs {
-			res := validation.Validate(d.Object, validation.DefaultOptions())
+			res := validation.Validate(d.Object)
 			if len(res.Errors)+len(res.Warnings) != 0 {
 				t.Errorf("%s: %v %v", f, res.Errors, res.Warnings)
 			}
@@ -49,7 +49,7 @@ func TestRules(t *testing.T) {
 		t.Run(tt.Name, func(t *testing.T) {
 			sd := validationtest.Base()
 			tt.Mutate(sd)
-			res := validation.Validate(sd, validation.DefaultOptions())
+			res := validation.Validate(sd)
 			for _, p := range res.Errors {
 				if p.Field == tt.Want.Field && strings.Contains(p.Message, tt.Want.Message) {
 					return
@@ -65,7 +65,7 @@ func TestAllProblemsReportedAtOnce(t *testing.T) {
 	sd.Spec.Protocol = "http"
 	validationtest.Pred(sd).HpaSpecs[0].ScaleTargetRef.Name = "my-depp"
 	validationtest.Pred(sd).Graph.Name = "classifer"
-	res := validation.Validate(sd, validation.DefaultOptions())
+	res := validation.Validate(sd)
 	var fields []string
 	for _, p := range res.Errors {
 		fields = append(fields, p.Field)
@@ -123,7 +123,7 @@ func TestWarnings(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			sd := validationtest.Base()
 			tt.mutate(sd)
-			res := validation.Validate(sd, validation.DefaultOptions())
+			res := validation.Validate(sd)
 			if len(res.Errors) > 0 {
 				t.Fatalf("a warning case must stay valid: %v", res.Errors)
 			}
@@ -140,7 +140,7 @@ func TestWarnings(t *testing.T) {
 func TestValidateDoesNotModify(t *testing.T) {
 	sd := validationtest.Base()
 	before := sd.DeepCopy()
-	validation.Validate(sd, validation.DefaultOptions())
+	validation.Validate(sd)
 	if diff := cmp.Diff(before, sd); diff != "" {
 		t.Errorf("Validate changed its input:\n%s", diff)
 	}

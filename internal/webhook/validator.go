@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/predictor"
 	"github.com/sdep-dev/sdep/internal/validation"
 )
 
@@ -21,7 +22,7 @@ const Path = "/validate-machinelearning-seldon-io-v1-seldondeployment"
 
 // Validator admits a SeldonDeployment when internal/validation finds no errors.
 type Validator struct {
-	Options validation.Options
+	Options predictor.Options
 }
 
 var _ admission.Validator[*sdepv1.SeldonDeployment] = (*Validator)(nil)
@@ -54,7 +55,7 @@ func (v *Validator) ValidateDelete(context.Context, *sdepv1.SeldonDeployment) (a
 }
 
 func (v *Validator) validate(sd *sdepv1.SeldonDeployment) (admission.Warnings, error) {
-	res := validation.Validate(sd, v.Options)
+	res := validation.Validate(sd)
 	var warnings admission.Warnings
 	for _, w := range res.Warnings {
 		warnings = append(warnings, w.Error())

@@ -126,7 +126,7 @@ func TestSeedIsStoredIntactAndYieldsTheRenderedObjects(t *testing.T) {
 		}
 	}
 	// Nothing else carries the SeldonDeployment's label.
-	if got, wantNames := ownedNames(t, ns, "seldon-model"), renderedNames(want); !equality.Semantic.DeepEqual(got, wantNames) {
+	if got, wantNames := ownedNames(t, ns, "seldon-model"), renderedNames(&want.Objects); !equality.Semantic.DeepEqual(got, wantNames) {
 		t.Errorf("objects in the namespace: %v, render: %v", got, wantNames)
 	}
 }

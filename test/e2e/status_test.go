@@ -69,7 +69,7 @@ func TestStatusFailedWithTheValidatorsMessages(t *testing.T) {
 	sd := example(t, "seed-v1.yaml", ns)
 	sd.Spec.Protocol = "http"
 	sd.Spec.Predictors[0].Graph.Name = "nothing"
-	res := validation.Validate(sd, validation.DefaultOptions())
+	res := validation.Validate(sd)
 	if err := k8s.Create(ctx, sd); err != nil {
 		t.Fatal(err)
 	}

@@ -70,7 +70,7 @@ func TestWebhookRejectsInvalidDocuments(t *testing.T) {
 			sd := example(t, "seed-v1.yaml", ns)
 			sd.Name = "invalid"
 			tc.mutate(sd)
-			res := validation.Validate(sd, validation.DefaultOptions())
+			res := validation.Validate(sd)
 			if len(res.Errors) == 0 {
 				t.Fatal("the validator accepts this document: the case is wrong")
 			}
@@ -120,7 +120,7 @@ func TestWebhookRejectsEveryValidatorCase(t *testing.T) {
 			sd.Namespace = ns
 			sd.Name = fmt.Sprintf("case-%d", i)
 			tc.Mutate(sd)
-			res := validation.Validate(sd, validation.DefaultOptions())
+			res := validation.Validate(sd)
 			if len(res.Errors) == 0 {
 				t.Fatal("the validator accepts this document: the case is wrong")
 			}
@@ -158,7 +158,7 @@ func TestWebhookReturnsWarnings(t *testing.T) {
 	startManager(t, ns)
 	sd := example(t, "seed-v1.yaml", ns)
 	sd.Spec.Predictors[0].Explainer = &sdepv1.Explainer{Type: "AnchorTabular"}
-	res := validation.Validate(sd, validation.DefaultOptions())
+	res := validation.Validate(sd)
 	if len(res.Errors) != 0 || len(res.Warnings) == 0 {
 		t.Fatalf("the case needs a valid document with warnings: %v", res)
 	}

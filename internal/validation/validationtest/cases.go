@@ -313,6 +313,14 @@ func InvalidCases() []Case {
 				Parameters: []sdepv1.Parameter{{Name: "ratioA", Value: "1.5", Type: sdepv1.ParameterFloat}},
 				Children:   []sdepv1.PredictiveUnit{{Name: "a", Implementation: sdepv1.SimpleModel}, {Name: "b", Implementation: sdepv1.SimpleModel}}}}
 		}, Problem{Field: "spec.predictors[0].graph.children[0].parameters[0].value", Message: "ratioA 1.5 is the share of requests for the first child"}},
+		{"abtest ratio not a number", func(sd *sdepv1.SeldonDeployment) {
+			Pred(sd).Graph.Children = []sdepv1.PredictiveUnit{{Name: "ab", Implementation: sdepv1.RandomABTest,
+				Parameters: []sdepv1.Parameter{{Name: "ratioA", Value: "half", Type: sdepv1.ParameterString}},
+				Children:   []sdepv1.PredictiveUnit{{Name: "a", Implementation: sdepv1.SimpleModel}, {Name: "b", Implementation: sdepv1.SimpleModel}}}}
+		}, Problem{Field: "spec.predictors[0].graph.children[0].parameters[0].value", Message: "ratioA half is the share of requests for the first child"}},
+		{"simple router needs a child", func(sd *sdepv1.SeldonDeployment) {
+			Pred(sd).Graph.Children = []sdepv1.PredictiveUnit{{Name: "r", Implementation: sdepv1.SimpleRouter}}
+		}, Problem{Field: "spec.predictors[0].graph.children[0].children", Message: "SIMPLE_ROUTER sends every request to its first child, and it has none"}},
 		{"graph depth", func(sd *sdepv1.SeldonDeployment) {
 			n := &Pred(sd).Graph
 			for i := 0; i < sdepv1.MaxGraphDepth; i++ {
