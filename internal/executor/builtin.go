@@ -10,7 +10,7 @@ import (
 	pb "github.com/sdep-dev/sdep/internal/proto/seldonpb"
 )
 
-// The built-in implementations behave as the 0.x Java engine's did (§4.6).
+// The built-in implementations behave as the 0.x Java engine's did (docs/compatibility.md#built-in-implementations).
 
 // SIMPLE_MODEL's fixed answer.
 var (

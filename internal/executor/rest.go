@@ -36,7 +36,7 @@ type HandlerOptions struct {
 	Gatherer prometheus.Gatherer
 }
 
-// Handler serves the REST API of §4.2 (seldon protocol).
+// Handler serves the REST API of the seldon protocol (docs/compatibility.md#rest-and-grpc-api).
 func (e *Executor) Handler(opts HandlerOptions) http.Handler {
 	h := &restHandler{e: e, metricsPath: opts.MetricsPath}
 	g := opts.Gatherer

@@ -29,7 +29,7 @@ type codec[M, F any] interface {
 	empty(st *walkState) M
 }
 
-// predict walks the graph below n for one message (§4.5): transform the
+// predict walks the graph below n for one message (docs/compatibility.md#graph-walk): transform the
 // input, route to children and combine their outputs, transform the output.
 func predict[M, F any, C codec[M, F]](ctx context.Context, c C, st *walkState, n *node, in M) (M, error) {
 	var zero M

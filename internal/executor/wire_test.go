@@ -18,9 +18,10 @@ import (
 	pb "github.com/sdep-dev/sdep/internal/proto/seldonpb"
 )
 
-// The bytes below are built by hand from the field numbers of the protocol
-// (reference §10), not by sdep's generated code, so these tests catch a
-// .proto that drifts from what upstream clients send.
+// The bytes below are built by hand from the protocol's field numbers (as
+// upstream clients send them; docs/compatibility.md#rest-and-grpc-api), not
+// by sdep's generated code, so these tests catch a .proto that drifts from
+// what upstream clients send.
 
 func field(b []byte, num protowire.Number, msg []byte) []byte {
 	b = protowire.AppendTag(b, num, protowire.BytesType)

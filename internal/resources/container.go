@@ -132,7 +132,7 @@ func enginePredictorSpec(p *sdepv1.PredictorSpec) *sdepv1.PredictorSpec {
 }
 
 // defaultGraphContainer fills in, in place, what a container running graph
-// node n needs and the user left out (reference §3.4): pull policy, the
+// node n needs and the user left out (docs/compatibility.md#model-containers): pull policy, the
 // pod-info mount, the PREDICTIVE_UNIT_* / MLSERVER_* environment, TCP
 // probes on its serving port and a preStop pause. Its ports were assigned
 // by validation.Default.

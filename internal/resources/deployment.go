@@ -13,9 +13,9 @@ import (
 )
 
 // MakeDeployment builds the Deployment of componentSpecs[j] of predictor p:
-// the componentSpec's pod with graph containers filled in (reference §3.4)
+// the componentSpec's pod with graph containers filled in (docs/compatibility.md#model-containers)
 // and, in the componentSpec predictor.ExecutorComponent names, the
-// executor container appended (§3.5).
+// executor container appended (docs/compatibility.md#executor-container).
 func MakeDeployment(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, j int, opts Options) (*appsv1.Deployment, error) {
 	opts = opts.complete()
 	cs := &p.ComponentSpecs[j]

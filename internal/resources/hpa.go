@@ -60,7 +60,7 @@ func MetricsToV2(metrics []sdepv1.MetricSpec) []autoscalingv2.MetricSpec {
 }
 
 // MetricToV2 converts one autoscaling/v2beta1 metric to autoscaling/v2
-// (reference §2.3):
+// (docs/compatibility.md#autoscaling):
 //
 //   - Resource, ContainerResource: target AverageValue when
 //     targetAverageValue is set, else Utilization of targetAverageUtilization;
