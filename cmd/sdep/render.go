@@ -5,8 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sdep-dev/sdep/internal/document"
 	"github.com/sdep-dev/sdep/internal/resources"
-	"github.com/sdep-dev/sdep/internal/validation"
 )
 
 func init() {
@@ -31,29 +31,19 @@ belong to no SeldonDeployment object in a cluster.`,
 				opts.ExecutorImage = executorImage
 			}
 			for _, f := range files {
-				docs, ok := loadDocuments(cmd.ErrOrStderr(), cmd.InOrStdin(), f)
-				if !ok {
+				docs, err := document.Load(cmd.ErrOrStderr(), cmd.InOrStdin(), f)
+				if err != nil {
 					return errSilent
 				}
 				for _, d := range docs {
 					if namespace != "" {
 						d.Object.Namespace = namespace
 					}
-					res := validation.Validate(d.Object)
-					for _, w := range res.Warnings {
-						fmt.Fprintf(cmd.ErrOrStderr(), "%s:%d: warning: %s\n", f, d.LineOf(w.Field), w.Error())
-					}
-					if len(res.Errors) > 0 {
-						for _, e := range res.Errors {
-							fmt.Fprintf(cmd.ErrOrStderr(), "%s:%d: %s\n", f, d.LineOf(e.Field), e.Error())
-						}
-						return errSilent
-					}
-					objs, err := resources.Build(d.Object, opts)
+					built, err := resources.Build(d.Object, opts)
 					if err != nil {
 						return fmt.Errorf("%s: %w", f, err)
 					}
-					out, err := objs.YAML()
+					out, err := built.YAML()
 					if err != nil {
 						return err
 					}

@@ -15,9 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sdep-dev/sdep/internal/autoscale"
-	"github.com/sdep-dev/sdep/internal/decode"
+	"github.com/sdep-dev/sdep/internal/document"
 	"github.com/sdep-dev/sdep/internal/local"
-	"github.com/sdep-dev/sdep/internal/validation"
 )
 
 // serveFlags are sdep serve's flags.
@@ -89,23 +88,13 @@ its request do not count in the replicas' utilisation.`,
 // sdep serve and sdep demo share it. Problems with the document are printed
 // as sdep validate prints them.
 func newRuntime(stderr io.Writer, stdin io.Reader, f serveFlags, childOutput io.Writer) (*local.Runtime, local.Mappings, error) {
-	docs, ok := loadDocuments(stderr, stdin, f.file)
-	if !ok {
+	docs, err := document.Load(stderr, stdin, f.file)
+	if err != nil {
 		return nil, local.Mappings{}, errSilent
 	}
-	if len(docs) != 1 {
-		return nil, local.Mappings{}, fmt.Errorf("%s: has %d SeldonDeployments; sdep serve runs one at a time", f.file, len(docs))
-	}
-	d := docs[0]
-	res := validation.Validate(d.Object)
-	for _, w := range res.Warnings {
-		fmt.Fprintf(stderr, "%s:%d: warning: %s\n", f.file, d.LineOf(w.Field), w.Error())
-	}
-	if len(res.Errors) > 0 {
-		for _, e := range res.Errors {
-			fmt.Fprintf(stderr, "%s:%d: %s\n", f.file, d.LineOf(e.Field), e.Error())
-		}
-		return nil, local.Mappings{}, errSilent
+	d, err := document.One(f.file, docs, "sdep serve")
+	if err != nil {
+		return nil, local.Mappings{}, err
 	}
 	m, err := mappings(f.runs, f.endpoints)
 	if err != nil {
@@ -190,15 +179,19 @@ func watchFile(ctx context.Context, stderr io.Writer, name string, last []byte, 
 	}
 }
 
+// applyEdit checks an edit as sdep validate would, so its problems carry
+// their lines, and applies it when it is valid.
 func applyEdit(name string, data []byte, m local.Mappings, rt *local.Runtime) error {
-	docs, err := decode.Documents(name, data)
+	var report bytes.Buffer
+	docs, err := document.Check(&report, name, data)
+	if err != nil {
+		return errors.New("\n" + strings.TrimRight(report.String(), "\n"))
+	}
+	d, err := document.One(name, docs, "sdep serve")
 	if err != nil {
 		return err
 	}
-	if len(docs) != 1 {
-		return fmt.Errorf("has %d SeldonDeployments; sdep serve runs one", len(docs))
-	}
-	plan, err := local.NewPlan(docs[0].Object, m)
+	plan, err := local.NewPlan(d.Object, m)
 	if err != nil {
 		return err
 	}

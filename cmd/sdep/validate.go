@@ -4,15 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 
 	"github.com/sdep-dev/sdep/internal/decode"
+	"github.com/sdep-dev/sdep/internal/document"
 	"github.com/sdep-dev/sdep/internal/resources"
-	"github.com/sdep-dev/sdep/internal/validation"
 )
 
 func init() {
@@ -50,55 +49,22 @@ line as FILE:LINE: FIELD: MESSAGE, and exits 1.`,
 // errSilent makes the command exit 1 after it has printed its own report.
 var errSilent = errors.New("")
 
-func readInput(stdin io.Reader, name string) ([]byte, error) {
-	if name == "-" {
-		return io.ReadAll(stdin)
-	}
-	return os.ReadFile(name)
-}
-
-// loadDocuments reads and strictly decodes a file, printing decode errors.
-func loadDocuments(stderr io.Writer, stdin io.Reader, name string) ([]decode.Document, bool) {
-	data, err := readInput(stdin, name)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return nil, false
-	}
-	docs, err := decode.Documents(name, data)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return nil, false
-	}
-	return docs, true
-}
-
 func validateFile(stdout, stderr io.Writer, stdin io.Reader, name string) bool {
-	docs, ok := loadDocuments(stderr, stdin, name)
-	if !ok {
-		return false
-	}
+	docs, err := document.Load(stderr, stdin, name)
 	for _, d := range docs {
-		res := validation.Validate(d.Object)
-		for _, w := range res.Warnings {
-			fmt.Fprintf(stderr, "%s:%d: warning: %s\n", name, d.LineOf(w.Field), w.Error())
-		}
-		for _, e := range res.Errors {
-			fmt.Fprintf(stderr, "%s:%d: %s\n", name, d.LineOf(e.Field), e.Error())
-		}
-		if len(res.Errors) > 0 {
-			ok = false
-			fmt.Fprintf(stdout, "%s: SeldonDeployment %q is invalid: %d error(s)\n", name, d.Object.Name, len(res.Errors))
+		if len(d.Errors) > 0 {
+			fmt.Fprintf(stdout, "%s: SeldonDeployment %q is invalid: %d error(s)\n", name, d.Object.Name, len(d.Errors))
 			continue
 		}
-		line, err := summary(d, len(res.Warnings))
-		if err != nil {
-			ok = false
-			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		line, serr := summary(d.Document, len(d.Warnings))
+		if serr != nil {
+			err = serr
+			fmt.Fprintf(stderr, "%s: %v\n", name, serr)
 			continue
 		}
 		fmt.Fprintf(stdout, "%s: %s\n", name, line)
 	}
-	return ok
+	return err == nil
 }
 
 // summary describes a valid document in one line, from what the builders
