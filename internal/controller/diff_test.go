@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -68,6 +69,44 @@ func TestMatches(t *testing.T) {
 		}, false},
 		{"port removed", func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Ports = nil }, false},
 	}
+	// Zero values desired sets count: false, 0 and "" must be live too.
+	zeros := []struct {
+		name    string
+		desired func(*appsv1.Deployment)
+		live    func(*appsv1.Deployment)
+		want    bool
+	}{
+		{"allowPrivilegeEscalation false, live true", func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: new(false)}
+		}, func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: new(true)}
+		}, false},
+		{"allowPrivilegeEscalation false, live false", func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: new(false)}
+		}, func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: new(false)}
+		}, true},
+		{"replicas 0, live 3", func(d *appsv1.Deployment) { d.Spec.Replicas = new(int32(0)) }, func(*appsv1.Deployment) {}, false},
+		{"replicas 0, live 0", func(d *appsv1.Deployment) { d.Spec.Replicas = new(int32(0)) },
+			func(d *appsv1.Deployment) { d.Spec.Replicas = new(int32(0)) }, true},
+		{"empty label value, live set", func(d *appsv1.Deployment) { d.Labels["empty"] = "" },
+			func(d *appsv1.Deployment) { d.Labels["empty"] = "x" }, false},
+		{"empty label value, live unset", func(d *appsv1.Deployment) { d.Labels["empty"] = "" }, func(*appsv1.Deployment) {}, false},
+	}
+	for _, tc := range zeros {
+		t.Run(tc.name, func(t *testing.T) {
+			want, live := desiredDeployment(), serverDefaulted()
+			tc.desired(want)
+			tc.live(live)
+			got, why, err := Matches(want, live)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("Matches = %v (%s), want %v", got, why, tc.want)
+			}
+		})
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			live := serverDefaulted()
@@ -83,7 +122,42 @@ func TestMatches(t *testing.T) {
 	}
 }
 
+// Where the API server is known to store another value than desired sets,
+// that value is expected instead; elsewhere zero values still count.
+func TestMatchesStored(t *testing.T) {
+	want, live := desiredDeployment(), serverDefaulted()
+	// Say the server stores 600 where desired sets 0.
+	want.Spec.ProgressDeadlineSeconds = new(int32(0))
+	live.Spec.ProgressDeadlineSeconds = new(int32(600))
+	if ok, _, _ := Matches(want, live); ok {
+		t.Fatal("0 matches 600 without knowing how the server stores it")
+	}
+	stored, err := storedOverrides(want, live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 1 || stored[".spec.progressDeadlineSeconds"] != float64(600) {
+		t.Errorf("overrides %v, want only .spec.progressDeadlineSeconds: 600", stored)
+	}
+	if ok, why, err := matchesStored(want, live, stored); !ok || err != nil {
+		t.Errorf("the stored form of desired does not match: %s %v", why, err)
+	}
+	live.Spec.ProgressDeadlineSeconds = new(int32(300))
+	if ok, _, _ := matchesStored(want, live, stored); ok {
+		t.Error("a value changed after storing matches")
+	}
+	live.Spec.ProgressDeadlineSeconds = new(int32(600))
+	live.Spec.Template.Spec.Containers[0].Image = "img:2"
+	if ok, _, _ := matchesStored(want, live, stored); ok {
+		t.Error("an override hides a difference elsewhere")
+	}
+}
+
 func TestUpToDateNeedsTheSameHash(t *testing.T) {
+	r := &Reconciler{}
+	upToDate := func(want, live *appsv1.Deployment) (bool, string, error) {
+		return r.upToDate(context.Background(), deploymentKind, want, live)
+	}
 	want := desiredDeployment()
 	if err := withHash(want); err != nil {
 		t.Fatal(err)
@@ -108,23 +182,24 @@ func TestUpToDateNeedsTheSameHash(t *testing.T) {
 	}
 }
 
-func TestHandBackReplicas(t *testing.T) {
-	scaled, fixed, defaulted := desiredDeployment(), desiredDeployment(), desiredDeployment()
-	scaled.Name, fixed.Name, defaulted.Name = "scaled", "fixed", "defaulted"
+func TestReplicaPolicies(t *testing.T) {
+	scaled, fixed, defaulted, zero := desiredDeployment(), desiredDeployment(), desiredDeployment(), desiredDeployment()
+	scaled.Name, fixed.Name, defaulted.Name, zero.Name = "scaled", "fixed", "defaulted", "zero"
 	fixed.Spec.Replicas = new(int32(2))
+	zero.Spec.Replicas = new(int32(0))
 	objs := &resources.Objects{
-		Deployments: []*appsv1.Deployment{scaled, fixed, defaulted},
+		Deployments: []*appsv1.Deployment{scaled, fixed, defaulted, zero},
 		HPAs: []*autoscalingv2.HorizontalPodAutoscaler{{Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
 			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "Deployment", Name: "scaled"}}}},
 	}
-	handBackReplicas(objs)
-	if scaled.Spec.Replicas != nil {
-		t.Errorf("autoscaled Deployment got replicas %d", *scaled.Spec.Replicas)
+	p := replicaPolicies(objs)
+	live := new(int32(7))
+	if got := replicasToWrite(p["scaled"], live); got != nil {
+		t.Errorf("autoscaled Deployment got replicas %d", *got)
 	}
-	if *fixed.Spec.Replicas != 2 {
-		t.Errorf("fixed Deployment replicas %d, want 2", *fixed.Spec.Replicas)
-	}
-	if defaulted.Spec.Replicas == nil || *defaulted.Spec.Replicas != 1 {
-		t.Errorf("Deployment without replicas or autoscaler: %v, want an explicit 1", defaulted.Spec.Replicas)
+	for name, want := range map[string]int32{"fixed": 2, "defaulted": 1, "zero": 0} {
+		if got := replicasToWrite(p[name], live); got == nil || *got != want {
+			t.Errorf("%s: replicas %v, want an explicit %d", name, got, want)
+		}
 	}
 }

@@ -27,7 +27,6 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -55,6 +54,9 @@ type Reconciler struct {
 	// ScaledObjectsServed is true when the KEDA ScaledObject CRD is
 	// installed; without it a kedaSpec yields a KedaReady=False condition.
 	ScaledObjectsServed bool
+
+	// stored is how the API server stores what the reconciler writes.
+	stored storedForms
 }
 
 // +kubebuilder:rbac:groups=machinelearning.seldon.io,resources=seldondeployments,verbs=get;list;watch
@@ -102,78 +104,73 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		fail(status, sd.Generation, "InvalidSpec", "invalid SeldonDeployment:\n"+res.Errors.Error())
 		return ctrl.Result{}, r.writeStatus(ctx, sd, before, status)
 	}
-	objs, err := resources.Build(sd, r.Options)
+	want, err := buildDesired(sd, r.Options)
 	if err != nil {
 		fail(status, sd.Generation, "BuildFailed", err.Error())
 		return ctrl.Result{}, r.writeStatus(ctx, sd, before, status)
 	}
-	handBackReplicas(objs)
 
-	live, err := r.reconcileChildren(ctx, sd, objs)
+	live := r.reconcileChildren(ctx, sd, want)
+	err = live.err()
+	if apierrors.IsConflict(err) {
+		// Someone (often the HPA) wrote a child since we read it: retry with fresh data.
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
+	}
+	r.observe(sd, want.objs, live, status)
 	if err != nil {
-		if apierrors.IsConflict(err) {
-			// Someone (often the HPA) wrote a child since we read it: retry with fresh data.
-			return ctrl.Result{RequeueAfter: conflictRetry}, nil
-		}
 		fail(status, sd.Generation, "ReconcileFailed", err.Error())
 		if serr := r.writeStatus(ctx, sd, before, status); serr != nil {
 			return ctrl.Result{}, errors.Join(err, serr)
 		}
 		return ctrl.Result{}, err
 	}
-	r.observe(sd, objs, live, status)
 	return ctrl.Result{}, r.writeStatus(ctx, sd, before, status)
 }
 
-// handBackReplicas gives a Deployment without an autoscaler an explicit
-// count. The builders leave replicas unset when nothing in the spec sets
-// it (the API server's default is 1), but after an hpaSpec is removed the
-// live count is whatever the HPA chose; the spec's count must win again.
-func handBackReplicas(objs *resources.Objects) {
-	autoscaled := map[string]bool{}
-	for _, h := range objs.HPAs {
-		autoscaled[h.Spec.ScaleTargetRef.Name] = true
-	}
-	for _, so := range objs.ScaledObjects {
-		name, _, _ := unstructured.NestedString(so.Object, "spec", "scaleTargetRef", "name")
-		autoscaled[name] = true
-	}
-	for _, d := range objs.Deployments {
-		if d.Spec.Replicas == nil && !autoscaled[d.Name] {
-			one := int32(1)
-			d.Spec.Replicas = &one
-		}
-	}
-}
-
-// liveChildren are the live objects after the sub-reconcilers ran, by kind and name.
+// liveChildren are the live objects after the sub-reconcilers ran, by kind
+// and name, and each sub-reconciler's failures.
 type liveChildren struct {
 	deployments, services, hpas, pdbs, scaledObjects childResult
+	// errs are the failures by kind; a kind without failures has no entry.
+	errs map[string]error
 }
 
-func (r *Reconciler) reconcileChildren(ctx context.Context, sd *sdepv1.SeldonDeployment, objs *resources.Objects) (*liveChildren, error) {
-	var live liveChildren
-	var err error
-	// Services first so the executor's peers resolve as soon as pods start;
-	// autoscalers before Deployments so a new Deployment is scaled at once.
-	if live.services, err = r.reconcileKind(ctx, sd, serviceKind, asObjects(objs.Services)); err != nil {
-		return nil, err
-	}
-	if live.hpas, err = r.reconcileKind(ctx, sd, hpaKind, asObjects(objs.HPAs)); err != nil {
-		return nil, err
-	}
-	if r.ScaledObjectsServed {
-		if live.scaledObjects, err = r.reconcileKind(ctx, sd, scaledObjectKind, asObjects(objs.ScaledObjects)); err != nil {
-			return nil, err
+// err joins every kind's failures.
+func (l *liveChildren) err() error {
+	var errs []error
+	for _, k := range []string{serviceKind.kind, hpaKind.kind, scaledObjectKind.kind, pdbKind.kind, deploymentKind.kind} {
+		if err := l.errs[k]; err != nil {
+			errs = append(errs, err)
 		}
 	}
-	if live.pdbs, err = r.reconcileKind(ctx, sd, pdbKind, asObjects(objs.PDBs)); err != nil {
-		return nil, err
+	return errors.Join(errs...)
+}
+
+// reconcileChildren runs one sub-reconciler per kind. Each runs even when
+// another failed, so every kind's condition says how that kind fares.
+func (r *Reconciler) reconcileChildren(ctx context.Context, sd *sdepv1.SeldonDeployment, want *desiredState) *liveChildren {
+	objs := want.objs
+	live := &liveChildren{errs: map[string]error{}}
+	run := func(k ownedKind, desired []client.Object, prepare func(want, live client.Object)) childResult {
+		got, err := r.reconcileKind(ctx, sd, k, desired, prepare)
+		if err != nil {
+			live.errs[k.kind] = err
+		}
+		return got
 	}
-	if live.deployments, err = r.reconcileKind(ctx, sd, deploymentKind, asObjects(objs.Deployments)); err != nil {
-		return nil, err
+	// Services first so the executor's peers resolve as soon as pods start;
+	// autoscalers before Deployments so a new Deployment is scaled at once.
+	live.services = run(serviceKind, asObjects(objs.Services), nil)
+	live.hpas = run(hpaKind, asObjects(objs.HPAs), nil)
+	if r.ScaledObjectsServed {
+		live.scaledObjects = run(scaledObjectKind, asObjects(objs.ScaledObjects), nil)
 	}
-	return &live, nil
+	live.pdbs = run(pdbKind, asObjects(objs.PDBs), nil)
+	live.deployments = run(deploymentKind, asObjects(objs.Deployments), func(w, l client.Object) {
+		d, _ := l.(*appsv1.Deployment)
+		want.withReplicas(w.(*appsv1.Deployment), d)
+	})
+	return live
 }
 
 func asObjects[T client.Object](in []T) []client.Object {
@@ -216,7 +213,7 @@ func (r *Reconciler) statusEvents(sd *sdepv1.SeldonDeployment, before, after *sd
 	if after.State == sdepv1.StateAvailable && before.State != after.State {
 		r.event(sd, nil, corev1.EventTypeNormal, "Available", "Reconcile", "SeldonDeployment %q is available", sd.Name)
 	}
-	for _, t := range []string{sdepv1.ConditionSpecWarnings, sdepv1.ConditionHpasReady, sdepv1.ConditionKedaReady} {
+	for _, t := range []string{sdepv1.ConditionSpecWarnings, sdepv1.ConditionHpasReady, sdepv1.ConditionPdbsReady, sdepv1.ConditionKedaReady} {
 		b, a := meta.FindStatusCondition(before.Conditions, t), meta.FindStatusCondition(after.Conditions, t)
 		if a == nil || (b != nil && b.Status == a.Status && b.Message == a.Message) {
 			continue
