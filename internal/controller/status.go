@@ -59,6 +59,7 @@ func fail(s *sdepv1.SeldonDeploymentStatus, gen int64, reason, description strin
 func (r *Reconciler) observe(sd *sdepv1.SeldonDeployment, objs *resources.Objects, live *liveChildren, s *sdepv1.SeldonDeploymentStatus) {
 	gen := sd.Generation
 	opts := r.Options.Validation
+	s.Selector = podSelector(sd)
 
 	// Deployments.
 	s.DeploymentStatus = map[string]sdepv1.DeploymentStatus{}
@@ -173,6 +174,13 @@ func (r *Reconciler) observe(sd *sdepv1.SeldonDeployment, objs *resources.Object
 		s.Address = &sdepv1.Addressable{URL: fmt.Sprintf("http://%s.%s.svc.%s:%d%s",
 			naming.PredictorServiceName(sd, p), sd.Namespace, opts.ClusterDomain, opts.ExecutorHTTPPort, predictPath(sd))}
 	}
+}
+
+// podSelector selects every pod of sd, as the scale subresource returns it.
+func podSelector(sd *sdepv1.SeldonDeployment) string {
+	return metav1.FormatLabelSelector(&metav1.LabelSelector{
+		MatchLabels: map[string]string{naming.LabelSeldonID: naming.SeldonID(sd)},
+	})
 }
 
 func predictPath(sd *sdepv1.SeldonDeployment) string {
