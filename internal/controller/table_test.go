@@ -19,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -615,7 +616,7 @@ func TestStatusSelectorSelectsThePods(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range objs.Deployments {
-		if !s.Matches(labelSet(d.Spec.Template.Labels)) {
+		if !s.Matches(labels.Set(d.Spec.Template.Labels)) {
 			t.Errorf("status.selector %q does not select %s's pods %v", podSelector(sd), d.Name, d.Spec.Template.Labels)
 		}
 	}
@@ -623,9 +624,3 @@ func TestStatusSelectorSelectsThePods(t *testing.T) {
 		t.Errorf("selector %v", sel)
 	}
 }
-
-type labelSet map[string]string
-
-func (l labelSet) Has(k string) bool              { _, ok := l[k]; return ok }
-func (l labelSet) Get(k string) string            { return l[k] }
-func (l labelSet) Lookup(k string) (string, bool) { v, ok := l[k]; return v, ok }
