@@ -5,11 +5,14 @@
 // HorizontalPodAutoscalers, PodDisruptionBudgets, KEDA ScaledObjects), then
 // status. It builds no object itself.
 //
-// Two promises shape it. It never fights an autoscaler: an autoscaled
+// Three promises shape it. It never fights an autoscaler: an autoscaled
 // Deployment is created without spec.replicas and no write carries it
-// afterwards. And a converged SeldonDeployment costs no writes: every
-// object is compared with the live one before anything is sent, and status
-// and events are written only when they change.
+// afterwards (replicasToWrite is the one place that decides replicas). A
+// child changed or deleted by someone else is put back: every field the
+// operator sets, zero values included, is compared with the value the API
+// server stores for it (see storedForms). And a converged SeldonDeployment
+// costs no request that writes, dry-runs included: that comparison is local,
+// and status and events are written only when they change.
 package controller
 
 import (

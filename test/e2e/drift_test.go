@@ -434,4 +434,26 @@ func TestNoRequestsAfterARestart(t *testing.T) {
 		t.Errorf("the restarted operator made %d requests other than reads: %v", n, second.writes.snapshot())
 	}
 	t.Logf("after a restart: %d requests other than reads", second.writes.total.Load())
+
+	// Drift the new operator has not seen written: one dry-run tells it the
+	// difference is not the server's doing, then one patch puts it back.
+	depName := deploymentName(sd)
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: depName}}
+	patch := fmt.Sprintf(`{"spec":{"template":{"spec":{"containers":[{"name":%q,"securityContext":{"allowPrivilegeEscalation":true}}]}}}}`,
+		validation.ExecutorContainerName)
+	if err := k8s.Patch(ctx, dep, client.RawPatch(types.StrategicMergePatchType, []byte(patch))); err != nil {
+		t.Fatal(err)
+	}
+	waitForObject(t, "allowPrivilegeEscalation back to false", dep, func() error {
+		if ape := executorOf(dep).SecurityContext.AllowPrivilegeEscalation; ape == nil || *ape {
+			return fmt.Errorf("allowPrivilegeEscalation %v", ape)
+		}
+		return nil
+	})
+	waitForEventNote(t, ns, sd.Name, "UpdateDeployment", depName, "allowPrivilegeEscalation")
+	key := "PATCH /apis/apps/v1/namespaces/" + ns + "/deployments/" + depName
+	// The dry-run and the patch; the counter counts both as PATCHes.
+	if got := second.writes.snapshot()[key]; got != 2 {
+		t.Errorf("%d PATCHes of the Deployment, want a dry-run and a patch: %v", got, second.writes.snapshot())
+	}
 }
