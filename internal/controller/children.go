@@ -148,6 +148,15 @@ const (
 	opNotControlled = "NotControlled"
 )
 
+// isChildFailure reports whether a condition reason is a childError's.
+func isChildFailure(reason string) bool {
+	switch reason {
+	case "NotControlled", opList + "Failed", opGet + "Failed", opCreate + "Failed", opUpdate + "Failed", opDelete + "Failed", opCompare + "Failed":
+		return true
+	}
+	return false
+}
+
 // reason is the condition reason for a failed operation.
 func (e *childError) reason() string {
 	if e.op == opNotControlled {

@@ -222,7 +222,9 @@ func (r *Reconciler) statusEvents(sd *sdepv1.SeldonDeployment, before, after *sd
 			continue
 		}
 		bad := (t == sdepv1.ConditionSpecWarnings) == (a.Status == "True")
-		if bad {
+		// A failed read or write has its own event already, and makes the
+		// SeldonDeployment Failed, which has one too.
+		if bad && !isChildFailure(a.Reason) {
 			r.event(sd, nil, corev1.EventTypeWarning, a.Reason, "Reconcile", "%s: %s", t, a.Message)
 		}
 	}

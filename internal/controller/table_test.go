@@ -14,11 +14,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -71,6 +73,8 @@ type tableRow struct {
 	fail map[string]error
 	// wantErr: the reconcile returns an error (it does whenever fail is set).
 	wantErr bool
+	// keda: the ScaledObject CRD is served.
+	keda bool
 
 	// Out: the writes ("Create Deployment/name"), dry-runs the same way,
 	// event reasons ("Normal CreateService"), conditions as a prefix of
@@ -94,7 +98,7 @@ type recorded struct {
 }
 
 func (r *recorded) add(verb string, obj client.Object, dryRun bool, body string) {
-	gvk, _ := apiutil.GVKForObject(obj, tableScheme)
+	gvk := kindOf(obj)
 	key := fmt.Sprintf("%s %s/%s", verb, gvk.Kind, obj.GetName())
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -112,8 +116,7 @@ func (r *recorded) add(verb string, obj client.Object, dryRun bool, body string)
 // interceptors record every write and fail those the row asks to.
 func (r *recorded) interceptors(fail map[string]error) interceptor.Funcs {
 	failure := func(verb string, obj client.Object) error {
-		gvk, _ := apiutil.GVKForObject(obj, tableScheme)
-		return fail[verb+" "+gvk.Kind]
+		return fail[verb+" "+kindOf(obj).Kind]
 	}
 	return interceptor.Funcs{
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
@@ -174,6 +177,14 @@ func (r *recorded) interceptors(fail map[string]error) interceptor.Funcs {
 	}
 }
 
+func kindOf(obj client.Object) schema.GroupVersionKind {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		return u.GroupVersionKind()
+	}
+	gvk, _ := apiutil.GVKForObject(obj, tableScheme)
+	return gvk
+}
+
 func seedSD(t *testing.T, file string) *sdepv1.SeldonDeployment {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "..", "examples", file))
@@ -210,10 +221,26 @@ func fixedSeed(t *testing.T, n int32) func() *sdepv1.SeldonDeployment {
 	}
 }
 
-func newTableReconciler(c client.Client, rec events.EventRecorder) *Reconciler {
+func newTableReconciler(c client.Client, rec events.EventRecorder, keda bool) *Reconciler {
 	opts := resources.DefaultOptions()
 	opts.ExecutorImage = "sdep:test"
-	return &Reconciler{Client: c, Recorder: rec, Options: opts}
+	return &Reconciler{Client: c, Recorder: rec, Options: opts, ScaledObjectsServed: keda}
+}
+
+// kedaSeed is the seed scaled by KEDA instead of an HPA.
+func kedaSeed(t *testing.T) func() *sdepv1.SeldonDeployment {
+	return func() *sdepv1.SeldonDeployment {
+		sd := seedSD(t, "seed-v1.yaml")
+		comp := &sd.Spec.Predictors[0].ComponentSpecs[0]
+		comp.HpaSpec = nil
+		comp.KedaSpec = &sdepv1.SeldonScaledObjectSpec{
+			MinReplicaCount: new(int32(1)), MaxReplicaCount: new(int32(5)),
+			Triggers: []sdepv1.KedaScaleTrigger{{Type: "prometheus", Metadata: map[string]string{
+				"serverAddress": "http://prometheus:9090", "threshold": "10", "query": "sum(rate(x[1m]))",
+			}}},
+		}
+		return sd
+	}
 }
 
 func reconcileOnce(t *testing.T, r *Reconciler, sd *sdepv1.SeldonDeployment) error {
@@ -250,7 +277,7 @@ func runRow(t *testing.T, row tableRow) {
 		WithInterceptorFuncs(rec.interceptors(row.fail)).
 		Build()
 	events := events.NewFakeRecorder(100)
-	r := newTableReconciler(c, events)
+	r := newTableReconciler(c, events, row.keda)
 	if row.converged {
 		if err := reconcileOnce(t, r, sd); err != nil {
 			t.Fatalf("converging: %v", err)
@@ -264,7 +291,7 @@ func runRow(t *testing.T, row tableRow) {
 		row.edit(t, c, sd)
 	}
 	if !row.warm {
-		r = newTableReconciler(c, events)
+		r = newTableReconciler(c, events, row.keda)
 	}
 	rec.mu.Lock()
 	rec.writes, rec.dryRuns, rec.bodies = nil, nil, nil
@@ -545,7 +572,7 @@ func TestReconcileTable(t *testing.T) {
 		},
 		wantDryRuns: []string{"Patch PodDisruptionBudget/" + seedDeployment},
 		wantWrites:  []string{"Patch PodDisruptionBudget/" + seedDeployment, "Patch SeldonDeployment/seldon-model"},
-		wantEvents:  []string{"Warning UpdatePodDisruptionBudgetFailed", "Warning UpdateFailed", "Warning Failed"},
+		wantEvents:  []string{"Warning UpdatePodDisruptionBudgetFailed", "Warning Failed"},
 		wantConditions: map[string]string{
 			sdepv1.ConditionPdbsReady:     `False UpdateFailed: update PodDisruptionBudget "` + seedDeployment + `": poddisruptionbudgets.policy "` + seedDeployment + `" is forbidden`,
 			sdepv1.ConditionServicesReady: "True", sdepv1.ConditionDeploymentsReady: "False DeploymentsNotReady",
@@ -592,6 +619,77 @@ func TestReconcileTable(t *testing.T) {
 		wantConditions: map[string]string{
 			sdepv1.ConditionServicesReady: `False NotControlled: Service "` + seedPodService + `" exists and is not controlled by this SeldonDeployment`,
 			sdepv1.ConditionReady:         "False ReconcileFailed",
+		},
+	}, {
+		name:      "API error restoring an HPA: HpasReady False",
+		converged: true, warm: true,
+		fail: map[string]error{"Patch HorizontalPodAutoscaler": internal},
+		edit: func(t *testing.T, c client.Client, _ *sdepv1.SeldonDeployment) {
+			hpa := &autoscalingv2.HorizontalPodAutoscaler{}
+			if err := c.Get(context.Background(), client.ObjectKey{Namespace: "ns", Name: seedDeployment}, hpa); err != nil {
+				t.Fatal(err)
+			}
+			hpa.Spec.MaxReplicas = 40
+			if err := c.Update(context.Background(), hpa); err != nil {
+				t.Fatal(err)
+			}
+		},
+		wantWrites: []string{"Patch HorizontalPodAutoscaler/" + seedDeployment, "Patch SeldonDeployment/seldon-model"},
+		wantEvents: []string{"Warning UpdateHorizontalPodAutoscalerFailed", "Warning Failed"},
+		wantConditions: map[string]string{
+			sdepv1.ConditionHpasReady: `False UpdateFailed: update HorizontalPodAutoscaler "` + seedDeployment + `": Internal error occurred: etcd is sad`,
+			sdepv1.ConditionReady:     "False ReconcileFailed",
+		},
+	}, {
+		name:       "KEDA: ScaledObject created, the Deployment has no replicas",
+		sd:         kedaSeed(t),
+		keda:       true,
+		wantWrites: []string{"Create Service/" + seedService, "Create Service/" + seedPodService, "Create ScaledObject/" + seedDeployment, "Create Deployment/" + seedDeployment, "Patch SeldonDeployment/seldon-model"},
+		wantEvents: []string{"Normal CreateService", "Normal CreateService", "Normal CreateScaledObject", "Normal CreateDeployment"},
+		wantConditions: map[string]string{
+			sdepv1.ConditionKedaReady: "True ScaledObjectsReady",
+		},
+		check: func(t *testing.T, c client.Client, _ *sdepv1.SeldonDeployment, _ *recorded) {
+			if r := getDeployment(t, c, seedDeployment).Spec.Replicas; r != nil {
+				t.Errorf("a Deployment scaled by KEDA created with replicas %d", *r)
+			}
+		},
+	}, {
+		name:       "API error creating a ScaledObject: KedaReady False",
+		sd:         kedaSeed(t),
+		keda:       true,
+		fail:       map[string]error{"Create ScaledObject": internal},
+		wantWrites: []string{"Create Service/" + seedService, "Create Service/" + seedPodService, "Create ScaledObject/" + seedDeployment, "Create Deployment/" + seedDeployment, "Patch SeldonDeployment/seldon-model"},
+		wantEvents: []string{"Normal CreateService", "Normal CreateService", "Warning CreateScaledObjectFailed", "Normal CreateDeployment", "Warning Failed"},
+		wantConditions: map[string]string{
+			sdepv1.ConditionKedaReady: `False CreateFailed: create ScaledObject "` + seedDeployment + `": Internal error occurred: etcd is sad`,
+			sdepv1.ConditionReady:     "False ReconcileFailed",
+		},
+	}, {
+		name:       "API error creating the Deployment: DeploymentsReady False",
+		fail:       map[string]error{"Create Deployment": internal},
+		wantWrites: allCreates(),
+		wantEvents: []string{"Normal CreateService", "Normal CreateService", "Normal CreateHorizontalPodAutoscaler",
+			"Normal CreatePodDisruptionBudget", "Warning CreateDeploymentFailed", "Warning Failed"},
+		wantConditions: map[string]string{
+			sdepv1.ConditionDeploymentsReady: `False CreateFailed: create Deployment "` + seedDeployment + `": Internal error occurred: etcd is sad`,
+			sdepv1.ConditionServicesReady:    "True", sdepv1.ConditionReady: "False ReconcileFailed",
+		},
+	}, {
+		name:      "API error deleting a stale child: DeploymentsReady False DeleteFailed",
+		converged: true,
+		fail:      map[string]error{"Delete Deployment": internal},
+		edit: func(t *testing.T, c client.Client, sd *sdepv1.SeldonDeployment) {
+			d := getDeployment(t, c, seedDeployment).DeepCopy()
+			d.Name, d.ResourceVersion, d.UID = "seldon-model-gone-0-old", "", ""
+			if err := c.Create(context.Background(), d); err != nil {
+				t.Fatal(err)
+			}
+		},
+		wantWrites: []string{"Delete Deployment/seldon-model-gone-0-old", "Patch SeldonDeployment/seldon-model"},
+		wantEvents: []string{"Warning DeleteDeploymentFailed", "Warning Failed"},
+		wantConditions: map[string]string{
+			sdepv1.ConditionDeploymentsReady: `False DeleteFailed: delete Deployment "seldon-model-gone-0-old": Internal error occurred`,
 		},
 	}}
 	for _, row := range rows {
