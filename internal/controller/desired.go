@@ -74,7 +74,6 @@ func replicaPolicies(objs *resources.Objects) map[string]replicaPolicy {
 // Scale to zero will add exactly two exceptions here (0→1 and 1→0) and no
 // other place may set replicas.
 func replicasToWrite(p replicaPolicy, live *int32) *int32 {
-	_ = live // read by the scale-to-zero exceptions to come
 	if p.autoscaled {
 		return nil
 	}
