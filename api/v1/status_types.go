@@ -34,7 +34,11 @@ type SeldonDeploymentStatus struct {
 	// ServiceStatus is keyed by Service name.
 	ServiceStatus map[string]ServiceStatus `json:"serviceStatus,omitempty"`
 	// Replicas of the first predictor's first Deployment (the scale subresource reads it).
-	Replicas int32        `json:"replicas,omitempty"`
+	Replicas int32 `json:"replicas,omitempty"`
+	// Selector selects every pod of the SeldonDeployment, as a label
+	// selector string: the scale subresource returns it, so `kubectl scale`
+	// and an HPA aimed at the SeldonDeployment itself find its pods.
+	Selector string       `json:"selector,omitempty"`
 	Address  *Addressable `json:"address,omitempty"`
 	// +listType=map
 	// +listMapKey=type

@@ -2,7 +2,9 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -116,70 +118,169 @@ var (
 // desired name after its writes.
 type childResult map[string]client.Object
 
+// childError is a failed read or write of one child; its op names the
+// reason of the kind's condition ("CreateFailed", "NotControlled", ...).
+type childError struct {
+	kind, name, op string
+	err            error
+}
+
+func (e *childError) Error() string {
+	if e.op == opNotControlled {
+		return e.err.Error()
+	}
+	if e.name == "" {
+		return fmt.Sprintf("%s %ss: %v", strings.ToLower(e.op), e.kind, e.err)
+	}
+	return fmt.Sprintf("%s %s %q: %v", strings.ToLower(e.op), e.kind, e.name, e.err)
+}
+
+func (e *childError) Unwrap() error { return e.err }
+
+// Operations of a childError.
+const (
+	opList          = "List"
+	opGet           = "Get"
+	opCreate        = "Create"
+	opUpdate        = "Update"
+	opDelete        = "Delete"
+	opCompare       = "Compare"
+	opNotControlled = "NotControlled"
+)
+
+// isChildFailure reports whether a condition reason is a childError's.
+func isChildFailure(reason string) bool {
+	switch reason {
+	case "NotControlled", opList + "Failed", opGet + "Failed", opCreate + "Failed", opUpdate + "Failed", opDelete + "Failed", opCompare + "Failed":
+		return true
+	}
+	return false
+}
+
+// reason is the condition reason for a failed operation.
+func (e *childError) reason() string {
+	if e.op == opNotControlled {
+		return "NotControlled"
+	}
+	return e.op + "Failed"
+}
+
 // reconcileKind makes the live objects of one kind match desired: creates
 // the missing, patches those that differ, deletes those sd controls but no
-// longer asks for. It records one event per write and none otherwise.
-func (r *Reconciler) reconcileKind(ctx context.Context, sd *sdepv1.SeldonDeployment, k ownedKind, desired []client.Object) (childResult, error) {
+// longer asks for. It records one event per write and none otherwise. A
+// failure with one child does not stop the others; the failures are
+// returned joined, each a *childError. prepare, if set, completes a
+// desired object for the live one (nil when there is none) after hashing.
+func (r *Reconciler) reconcileKind(ctx context.Context, sd *sdepv1.SeldonDeployment, k ownedKind, desired []client.Object,
+	prepare func(want, live client.Object)) (childResult, error) {
 	owned, err := r.ownedObjects(ctx, sd, k)
 	if err != nil {
-		return nil, err
+		return childResult{}, &childError{kind: k.kind, op: opList, err: err}
 	}
 	live := childResult{}
+	var errs []error
 	for _, want := range desired {
-		if err := withHash(want); err != nil {
-			return nil, err
-		}
-		name := want.GetName()
-		cur, ok := owned[name]
-		delete(owned, name)
-		if !ok {
-			cur = k.newObject()
-			err := r.Client.Get(ctx, client.ObjectKey{Namespace: sd.Namespace, Name: name}, cur)
-			switch {
-			case apierrors.IsNotFound(err):
-				created, err := r.create(ctx, sd, k, want)
-				if err != nil {
-					return nil, err
-				}
-				live[name] = created
-				continue
-			case err != nil:
-				return nil, err
-			case !metav1.IsControlledBy(cur, sd):
-				return nil, fmt.Errorf("%s %q exists and is not controlled by this SeldonDeployment: delete or rename it", k.kind, name)
-			}
-		}
-		if k.recreate != nil && k.recreate(want, cur) {
-			if err := r.delete(ctx, sd, k, cur, "its immutable fields changed"); err != nil {
-				return nil, err
-			}
-			created, err := r.create(ctx, sd, k, want)
-			if err != nil {
-				return nil, err
-			}
-			live[name] = created
+		got, err := r.reconcileChild(ctx, sd, k, want, owned, prepare)
+		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		same, why, err := upToDate(want, cur)
-		if err != nil {
-			return nil, err
-		}
-		if same {
-			live[name] = cur
-			continue
-		}
-		updated, err := r.update(ctx, sd, k, want, cur, why)
-		if err != nil {
-			return nil, err
-		}
-		live[name] = updated
+		live[want.GetName()] = got
 	}
 	for _, stale := range owned {
 		if err := r.delete(ctx, sd, k, stale, "the SeldonDeployment no longer asks for it"); err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 	}
-	return live, nil
+	return live, errors.Join(errs...)
+}
+
+// reconcileChild makes one child match want; owned loses want's entry.
+func (r *Reconciler) reconcileChild(ctx context.Context, sd *sdepv1.SeldonDeployment, k ownedKind, want client.Object,
+	owned map[string]client.Object, prepare func(want, live client.Object)) (client.Object, error) {
+	name := want.GetName()
+	if err := withHash(want); err != nil {
+		return nil, &childError{kind: k.kind, name: name, op: opCompare, err: err}
+	}
+	cur, ok := owned[name]
+	delete(owned, name)
+	if !ok {
+		cur = k.newObject()
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: sd.Namespace, Name: name}, cur)
+		switch {
+		case apierrors.IsNotFound(err):
+			if prepare != nil {
+				prepare(want, nil)
+			}
+			return r.create(ctx, sd, k, want)
+		case err != nil:
+			return nil, &childError{kind: k.kind, name: name, op: opGet, err: err}
+		case !metav1.IsControlledBy(cur, sd):
+			return nil, &childError{kind: k.kind, name: name, op: opNotControlled,
+				err: fmt.Errorf("%s %q exists and is not controlled by this SeldonDeployment: delete or rename it", k.kind, name)}
+		}
+	}
+	if prepare != nil {
+		prepare(want, cur)
+	}
+	if k.recreate != nil && k.recreate(want, cur) {
+		if err := r.delete(ctx, sd, k, cur, "its immutable fields changed"); err != nil {
+			return nil, err
+		}
+		return r.create(ctx, sd, k, want)
+	}
+	same, why, err := r.upToDate(ctx, k, want, cur)
+	if err != nil {
+		return nil, &childError{kind: k.kind, name: name, op: opCompare, err: err}
+	}
+	if same {
+		return cur, nil
+	}
+	return r.update(ctx, sd, k, want, cur, why)
+}
+
+// upToDate reports whether live already holds what a write of want would
+// store, and if not why: the desired-hash annotation must be the same (else
+// the SeldonDeployment changed), and every field want sets must hold, in
+// live, the value the API server stores for it (see storedForms). When the
+// operator has not seen how the server stores want for this object (it
+// started since its last write) and live differs, one server-side dry-run of
+// the patch tells whether the difference is the server's doing or someone
+// else's; its answer is kept, so it is asked once per object and desired
+// hash.
+func (r *Reconciler) upToDate(ctx context.Context, k ownedKind, want, live client.Object) (bool, string, error) {
+	hash := want.GetAnnotations()[AnnotationDesiredHash]
+	if live.GetAnnotations()[AnnotationDesiredHash] != hash {
+		return false, "the SeldonDeployment changed", nil
+	}
+	stored, known := r.stored.get(live.GetUID(), hash)
+	same, path, err := matchesStored(want, live, stored)
+	if err != nil || same {
+		return same, "", err
+	}
+	if !known {
+		dry, err := r.patch(ctx, k, want, live, client.DryRunAll)
+		if err != nil {
+			return false, "", fmt.Errorf("dry-run: %w", err)
+		}
+		if stored, err = storedOverrides(want, dry); err != nil {
+			return false, "", err
+		}
+		r.stored.put(live.GetUID(), hash, stored)
+		if same, path, err = matchesStored(want, live, stored); err != nil || same {
+			return same, "", err
+		}
+	}
+	return false, "restored " + path + ", changed outside the SeldonDeployment", nil
+}
+
+// remember records how the server stored want, from its answer to a write.
+func (r *Reconciler) remember(want, stored client.Object) {
+	ov, err := storedOverrides(want, stored)
+	if err != nil {
+		return // unknown: the next look asks for a dry-run
+	}
+	r.stored.put(stored.GetUID(), want.GetAnnotations()[AnnotationDesiredHash], ov)
 }
 
 // ownedObjects lists the objects of kind k that sd controls, by name.
@@ -221,17 +322,19 @@ func (r *Reconciler) create(ctx context.Context, sd *sdepv1.SeldonDeployment, k 
 	obj := want.DeepCopyObject().(client.Object)
 	if err := r.Client.Create(ctx, obj); err != nil {
 		r.event(sd, obj, corev1.EventTypeWarning, "Create"+k.kind+"Failed", "Create", "Creating %s %q failed: %v", k.kind, want.GetName(), err)
-		return nil, err
+		return nil, &childError{kind: k.kind, name: want.GetName(), op: opCreate, err: err}
 	}
+	r.remember(want, obj)
 	r.event(sd, obj, corev1.EventTypeNormal, "Create"+k.kind, "Create", "Created %s %q", k.kind, obj.GetName())
 	r.log(ctx).Info("created", "kind", k.kind, "name", obj.GetName())
 	return obj, nil
 }
 
-// update patches live with a JSON merge patch holding only what changed,
-// under an optimistic lock; spec.replicas of an autoscaled Deployment is
-// never in it.
-func (r *Reconciler) update(ctx context.Context, sd *sdepv1.SeldonDeployment, k ownedKind, want, live client.Object, why string) (client.Object, error) {
+// patch sends want's fields onto live as a JSON merge patch holding only
+// what changed (spec.replicas of an autoscaled Deployment is never in it)
+// and returns what the API server answered. A real write carries an
+// optimistic lock; a dry-run (opts) does not need one.
+func (r *Reconciler) patch(ctx context.Context, k ownedKind, want, live client.Object, opts ...client.PatchOption) (client.Object, error) {
 	obj := live.DeepCopyObject().(client.Object)
 	obj.SetLabels(mergeStrings(obj.GetLabels(), want.GetLabels()))
 	obj.SetAnnotations(mergeStrings(obj.GetAnnotations(), want.GetAnnotations()))
@@ -239,13 +342,23 @@ func (r *Reconciler) update(ctx context.Context, sd *sdepv1.SeldonDeployment, k 
 		obj.SetOwnerReferences(refs)
 	}
 	k.mergeSpec(want, obj)
-	patch := client.MergeFromWithOptions(live, client.MergeFromWithOptimisticLock{})
-	if err := r.Client.Patch(ctx, obj, patch); err != nil {
+	patch := client.MergeFrom(live)
+	if len(opts) == 0 {
+		patch = client.MergeFromWithOptions(live, client.MergeFromWithOptimisticLock{})
+	}
+	return obj, r.Client.Patch(ctx, obj, patch, opts...)
+}
+
+// update patches live to match want.
+func (r *Reconciler) update(ctx context.Context, sd *sdepv1.SeldonDeployment, k ownedKind, want, live client.Object, why string) (client.Object, error) {
+	obj, err := r.patch(ctx, k, want, live)
+	if err != nil {
 		if !apierrors.IsConflict(err) {
 			r.event(sd, obj, corev1.EventTypeWarning, "Update"+k.kind+"Failed", "Update", "Updating %s %q failed: %v", k.kind, obj.GetName(), err)
 		}
-		return nil, err
+		return nil, &childError{kind: k.kind, name: want.GetName(), op: opUpdate, err: err}
 	}
+	r.remember(want, obj)
 	r.event(sd, obj, corev1.EventTypeNormal, "Update"+k.kind, "Update", "Updated %s %q: %s", k.kind, obj.GetName(), why)
 	r.log(ctx).Info("updated", "kind", k.kind, "name", obj.GetName(), "reason", why)
 	return obj, nil
@@ -253,13 +366,14 @@ func (r *Reconciler) update(ctx context.Context, sd *sdepv1.SeldonDeployment, k 
 
 func (r *Reconciler) delete(ctx context.Context, sd *sdepv1.SeldonDeployment, k ownedKind, obj client.Object, why string) error {
 	uid := obj.GetUID()
+	r.stored.forget(uid)
 	err := r.Client.Delete(ctx, obj, client.Preconditions{UID: &uid}, client.PropagationPolicy(metav1.DeletePropagationBackground))
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
 		r.event(sd, obj, corev1.EventTypeWarning, "Delete"+k.kind+"Failed", "Delete", "Deleting %s %q failed: %v", k.kind, obj.GetName(), err)
-		return err
+		return &childError{kind: k.kind, name: obj.GetName(), op: opDelete, err: err}
 	}
 	r.event(sd, obj, corev1.EventTypeNormal, "Delete"+k.kind, "Delete", "Deleted %s %q: %s", k.kind, obj.GetName(), why)
 	r.log(ctx).Info("deleted", "kind", k.kind, "name", obj.GetName(), "reason", why)

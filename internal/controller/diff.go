@@ -27,50 +27,54 @@ func desiredHash(obj client.Object) (string, error) {
 	return hex.EncodeToString(sum[:16]), nil
 }
 
-// upToDate reports whether live already holds everything desired sets: the
-// same desired-hash annotation, and every field desired sets equal in live.
-// Fields only the API server or other controllers set (defaults, status,
-// clusterIP, replicas chosen by an autoscaler) are not compared, so a
-// converged object compares equal and costs no write.
-func upToDate(desired, live client.Object) (bool, string, error) {
-	if live.GetAnnotations()[AnnotationDesiredHash] != desired.GetAnnotations()[AnnotationDesiredHash] {
-		return false, "the SeldonDeployment changed", nil
-	}
-	return Matches(desired, live)
+// Matches reports whether every field desired sets has the same value in
+// live, and if not, the first path that differs. Zero values count: a
+// desired `false`, `0` or `""` must be `false`, `0` or `""` in live too.
+// Only fields desired leaves out (null) are left to the API server's
+// defaults and to other controllers.
+func Matches(desired, live client.Object) (bool, string, error) {
+	return matchesStored(desired, live, nil)
 }
 
-// Matches reports whether every field desired sets has the same value in
-// live, and if not, the first path that differs. Fields desired leaves
-// empty (left to the API server's defaults) match anything.
-func Matches(desired, live client.Object) (bool, string, error) {
-	d, err := toMap(desired)
+// matchesStored is Matches where, at the paths in stored, the API server is
+// known to store a different value than desired holds (a default filled
+// into a field desired sets to its zero value, a canonical form): there
+// live must hold the stored value.
+func matchesStored(desired, live client.Object, stored overrides) (bool, string, error) {
+	d, l, err := comparable(desired, live)
 	if err != nil {
 		return false, "", err
 	}
-	l, err := toMap(live)
-	if err != nil {
-		return false, "", err
-	}
-	delete(d, "status")
-	delete(d, "apiVersion")
-	delete(d, "kind")
-	if path, ok := subset(d, l, ""); !ok {
-		return false, "live object differs at " + path, nil
+	if path, ok := compare(d, l, "", stored, nil); !ok {
+		return false, path, nil
 	}
 	return true, "", nil
 }
 
+// comparable turns desired and live into JSON maps; the parts of desired
+// that are not compared (status, apiVersion, kind) are dropped.
+func comparable(desired, live client.Object) (map[string]any, map[string]any, error) {
+	d, err := toMap(desired)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := toMap(live)
+	if err != nil {
+		return nil, nil, err
+	}
+	delete(d, "status")
+	delete(d, "apiVersion")
+	delete(d, "kind")
+	return d, l, nil
+}
+
 func toMap(obj client.Object) (map[string]any, error) {
+	var v any = obj
 	if u, ok := obj.(interface{ UnstructuredContent() map[string]any }); ok {
 		// Round-trip through JSON so numbers compare as the same type.
-		data, err := json.Marshal(u.UnstructuredContent())
-		if err != nil {
-			return nil, err
-		}
-		var m map[string]any
-		return m, json.Unmarshal(data, &m)
+		v = u.UnstructuredContent()
 	}
-	data, err := json.Marshal(obj)
+	data, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
@@ -78,53 +82,96 @@ func toMap(obj client.Object) (map[string]any, error) {
 	return m, json.Unmarshal(data, &m)
 }
 
-// subset reports whether every value set in want equals the value at the
-// same place in have. Maps compare key by key (have may hold more keys);
-// lists must have the same length and match element by element; a null,
-// empty or zero value in want means "not set" and matches anything, since
-// the builders leave such fields to the API server's defaults.
-func subset(want, have any, path string) (string, bool) {
+// overrides are, by path (".spec.ports[0].targetPort"), the values the API
+// server stores where they differ from what desired sets; nil for "not
+// stored". For the objects sdep builds this is almost always empty.
+type overrides map[string]any
+
+// compare reports whether every value set in want equals the value at the
+// same place in have, and the first path where it does not. Maps compare
+// key by key (have may hold more keys: defaults, other controllers' labels);
+// lists must have the same length and match element by element; scalars
+// must be equal, zero values included. A null in want is "not set" and
+// matches anything. At a path in stored, have must equal the stored value
+// instead. If mismatch is not nil, compare does not stop at the first
+// difference: it calls mismatch for each and carries on.
+func compare(want, have any, path string, stored overrides, mismatch func(path string, have any)) (string, bool) {
+	if v, ok := stored[path]; ok {
+		if reflect.DeepEqual(v, have) {
+			return "", true
+		}
+		return differs(path, have, mismatch)
+	}
 	switch w := want.(type) {
 	case nil:
 		return "", true
 	case map[string]any:
-		h, _ := have.(map[string]any)
+		h, isMap := have.(map[string]any)
+		if !isMap && have != nil {
+			return differs(path, have, mismatch)
+		}
+		first, same := "", true
 		for k, wv := range w {
-			if p, ok := subset(wv, h[k], path+"."+k); !ok {
-				return p, false
+			if p, ok := compare(wv, h[k], path+"."+k, stored, mismatch); !ok {
+				if mismatch == nil {
+					return p, false
+				}
+				if same {
+					first, same = p, false
+				}
 			}
 		}
-		return "", true
+		return first, same
 	case []any:
-		h, _ := have.([]any)
-		if len(w) == 0 {
-			return "", true
-		}
-		if len(w) != len(h) {
+		h, isList := have.([]any)
+		if (!isList && have != nil) || len(w) != len(h) {
+			if mismatch != nil {
+				mismatch(path, have)
+				return path, false
+			}
 			return fmt.Sprintf("%s (%d items, want %d)", path, len(h), len(w)), false
 		}
+		first, same := "", true
 		for i := range w {
-			if p, ok := subset(w[i], h[i], fmt.Sprintf("%s[%d]", path, i)); !ok {
-				return p, false
+			if p, ok := compare(w[i], h[i], fmt.Sprintf("%s[%d]", path, i), stored, mismatch); !ok {
+				if mismatch == nil {
+					return p, false
+				}
+				if same {
+					first, same = p, false
+				}
 			}
 		}
-		return "", true
-	case string:
-		if w == "" || w == have {
-			return "", true
-		}
-	case float64:
-		if w == 0 || w == have {
-			return "", true
-		}
-	case bool:
-		if !w || w == have {
-			return "", true
-		}
+		return first, same
 	default:
 		if reflect.DeepEqual(w, have) {
 			return "", true
 		}
 	}
+	return differs(path, have, mismatch)
+}
+
+func differs(path string, have any, mismatch func(string, any)) (string, bool) {
+	if mismatch != nil {
+		mismatch(path, have)
+	}
 	return path, false
+}
+
+// storedOverrides compares desired with stored, the object the API server
+// returned for a write (or a dry-run) of desired, and returns where the
+// server stores something else than desired sets.
+func storedOverrides(desired, stored client.Object) (overrides, error) {
+	d, s, err := comparable(desired, stored)
+	if err != nil {
+		return nil, err
+	}
+	var out overrides
+	compare(d, s, "", nil, func(path string, have any) {
+		if out == nil {
+			out = overrides{}
+		}
+		out[path] = have
+	})
+	return out, nil
 }

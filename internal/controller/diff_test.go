@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -8,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/sdep-dev/sdep/internal/resources"
 )
 
 func desiredDeployment() *appsv1.Deployment {
@@ -65,6 +68,44 @@ func TestMatches(t *testing.T) {
 		}, false},
 		{"port removed", func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Ports = nil }, false},
 	}
+	// Zero values desired sets count: false, 0 and "" must be live too.
+	zeros := []struct {
+		name    string
+		desired func(*appsv1.Deployment)
+		live    func(*appsv1.Deployment)
+		want    bool
+	}{
+		{"allowPrivilegeEscalation false, live true", func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: new(false)}
+		}, func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: new(true)}
+		}, false},
+		{"allowPrivilegeEscalation false, live false", func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: new(false)}
+		}, func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: new(false)}
+		}, true},
+		{"replicas 0, live 3", func(d *appsv1.Deployment) { d.Spec.Replicas = new(int32(0)) }, func(*appsv1.Deployment) {}, false},
+		{"replicas 0, live 0", func(d *appsv1.Deployment) { d.Spec.Replicas = new(int32(0)) },
+			func(d *appsv1.Deployment) { d.Spec.Replicas = new(int32(0)) }, true},
+		{"empty label value, live set", func(d *appsv1.Deployment) { d.Labels["empty"] = "" },
+			func(d *appsv1.Deployment) { d.Labels["empty"] = "x" }, false},
+		{"empty label value, live unset", func(d *appsv1.Deployment) { d.Labels["empty"] = "" }, func(*appsv1.Deployment) {}, false},
+	}
+	for _, tc := range zeros {
+		t.Run(tc.name, func(t *testing.T) {
+			want, live := desiredDeployment(), serverDefaulted()
+			tc.desired(want)
+			tc.live(live)
+			got, why, err := Matches(want, live)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("Matches = %v (%s), want %v", got, why, tc.want)
+			}
+		})
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			live := serverDefaulted()
@@ -80,7 +121,42 @@ func TestMatches(t *testing.T) {
 	}
 }
 
+// Where the API server is known to store another value than desired sets,
+// that value is expected instead; elsewhere zero values still count.
+func TestMatchesStored(t *testing.T) {
+	want, live := desiredDeployment(), serverDefaulted()
+	// Say the server stores 600 where desired sets 0.
+	want.Spec.ProgressDeadlineSeconds = new(int32(0))
+	live.Spec.ProgressDeadlineSeconds = new(int32(600))
+	if ok, _, _ := Matches(want, live); ok {
+		t.Fatal("0 matches 600 without knowing how the server stores it")
+	}
+	stored, err := storedOverrides(want, live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 1 || stored[".spec.progressDeadlineSeconds"] != float64(600) {
+		t.Errorf("overrides %v, want only .spec.progressDeadlineSeconds: 600", stored)
+	}
+	if ok, why, err := matchesStored(want, live, stored); !ok || err != nil {
+		t.Errorf("the stored form of desired does not match: %s %v", why, err)
+	}
+	live.Spec.ProgressDeadlineSeconds = new(int32(300))
+	if ok, _, _ := matchesStored(want, live, stored); ok {
+		t.Error("a value changed after storing matches")
+	}
+	live.Spec.ProgressDeadlineSeconds = new(int32(600))
+	live.Spec.Template.Spec.Containers[0].Image = "img:2"
+	if ok, _, _ := matchesStored(want, live, stored); ok {
+		t.Error("an override hides a difference elsewhere")
+	}
+}
+
 func TestUpToDateNeedsTheSameHash(t *testing.T) {
+	r := &Reconciler{}
+	upToDate := func(want, live *appsv1.Deployment) (bool, string, error) {
+		return r.upToDate(context.Background(), deploymentKind, want, live)
+	}
 	want := desiredDeployment()
 	if err := withHash(want); err != nil {
 		t.Fatal(err)
@@ -102,5 +178,24 @@ func TestUpToDateNeedsTheSameHash(t *testing.T) {
 	}
 	if ok, _, _ := upToDate(smaller, live); ok {
 		t.Error("a removed field went unnoticed")
+	}
+}
+
+func TestReplicasToWrite(t *testing.T) {
+	live := new(int32(7))
+	for _, tc := range []struct {
+		name   string
+		policy resources.ReplicaPolicy
+		want   *int32
+	}{
+		{"autoscaled by an HPA", resources.ReplicaPolicy{AutoscaledBy: resources.KindHPA, Min: 1, Max: 4}, nil},
+		{"autoscaled by KEDA", resources.ReplicaPolicy{AutoscaledBy: resources.KindScaledObject}, nil},
+		{"fixed", resources.ReplicaPolicy{Fixed: 2}, new(int32(2))},
+		{"fixed at zero", resources.ReplicaPolicy{Fixed: 0}, new(int32(0))},
+	} {
+		got := replicasToWrite(tc.policy, live)
+		if (got == nil) != (tc.want == nil) || got != nil && *got != *tc.want {
+			t.Errorf("%s: replicas %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -5,11 +5,14 @@
 // HorizontalPodAutoscalers, PodDisruptionBudgets, KEDA ScaledObjects), then
 // status. It builds no object itself.
 //
-// Two promises shape it. It never fights an autoscaler: an autoscaled
+// Three promises shape it. It never fights an autoscaler: an autoscaled
 // Deployment is created without spec.replicas and no write carries it
-// afterwards. And a converged SeldonDeployment costs no writes: every
-// object is compared with the live one before anything is sent, and status
-// and events are written only when they change.
+// afterwards (replicasToWrite is the one place that decides replicas). A
+// child changed or deleted by someone else is put back: every field the
+// operator sets, zero values included, is compared with the value the API
+// server stores for it (see storedForms). And a converged SeldonDeployment
+// costs no request that writes, dry-runs included: that comparison is local,
+// and status and events are written only when they change.
 package controller
 
 import (
@@ -54,6 +57,9 @@ type Reconciler struct {
 	// ScaledObjectsServed is true when the KEDA ScaledObject CRD is
 	// installed; without it a kedaSpec yields a KedaReady=False condition.
 	ScaledObjectsServed bool
+
+	// stored is how the API server stores what the reconciler writes.
+	stored storedForms
 }
 
 // +kubebuilder:rbac:groups=machinelearning.seldon.io,resources=seldondeployments,verbs=get;list;watch
@@ -101,60 +107,73 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		fail(status, sd.Generation, "InvalidSpec", "invalid SeldonDeployment:\n"+res.Errors.Error())
 		return ctrl.Result{}, r.writeStatus(ctx, sd, before, status)
 	}
-	built, err := resources.Build(sd, r.Options)
+	want, err := buildDesired(sd, r.Options)
 	if err != nil {
 		fail(status, sd.Generation, "BuildFailed", err.Error())
 		return ctrl.Result{}, r.writeStatus(ctx, sd, before, status)
 	}
-	// Build's replica policy is already in the Deployments: a fixed count
-	// (after an hpaSpec is removed the spec's count wins again over what the
-	// HPA chose), or no replicas field at all when autoscaled.
-	objs := &built.Objects
 
-	live, err := r.reconcileChildren(ctx, sd, objs)
+	live := r.reconcileChildren(ctx, sd, want)
+	err = live.err()
+	if apierrors.IsConflict(err) {
+		// Someone (often the HPA) wrote a child since we read it: retry with fresh data.
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
+	}
+	r.observe(sd, want.objs, live, status)
 	if err != nil {
-		if apierrors.IsConflict(err) {
-			// Someone (often the HPA) wrote a child since we read it: retry with fresh data.
-			return ctrl.Result{RequeueAfter: conflictRetry}, nil
-		}
 		fail(status, sd.Generation, "ReconcileFailed", err.Error())
 		if serr := r.writeStatus(ctx, sd, before, status); serr != nil {
 			return ctrl.Result{}, errors.Join(err, serr)
 		}
 		return ctrl.Result{}, err
 	}
-	r.observe(sd, objs, live, status)
 	return ctrl.Result{}, r.writeStatus(ctx, sd, before, status)
 }
 
-// liveChildren are the live objects after the sub-reconcilers ran, by kind and name.
+// liveChildren are the live objects after the sub-reconcilers ran, by kind
+// and name, and each sub-reconciler's failures.
 type liveChildren struct {
 	deployments, services, hpas, pdbs, scaledObjects childResult
+	// errs are the failures by kind; a kind without failures has no entry.
+	errs map[string]error
 }
 
-func (r *Reconciler) reconcileChildren(ctx context.Context, sd *sdepv1.SeldonDeployment, objs *resources.Objects) (*liveChildren, error) {
-	var live liveChildren
-	var err error
-	// Services first so the executor's peers resolve as soon as pods start;
-	// autoscalers before Deployments so a new Deployment is scaled at once.
-	if live.services, err = r.reconcileKind(ctx, sd, serviceKind, asObjects(objs.Services)); err != nil {
-		return nil, err
-	}
-	if live.hpas, err = r.reconcileKind(ctx, sd, hpaKind, asObjects(objs.HPAs)); err != nil {
-		return nil, err
-	}
-	if r.ScaledObjectsServed {
-		if live.scaledObjects, err = r.reconcileKind(ctx, sd, scaledObjectKind, asObjects(objs.ScaledObjects)); err != nil {
-			return nil, err
+// err joins every kind's failures.
+func (l *liveChildren) err() error {
+	var errs []error
+	for _, k := range []string{serviceKind.kind, hpaKind.kind, scaledObjectKind.kind, pdbKind.kind, deploymentKind.kind} {
+		if err := l.errs[k]; err != nil {
+			errs = append(errs, err)
 		}
 	}
-	if live.pdbs, err = r.reconcileKind(ctx, sd, pdbKind, asObjects(objs.PDBs)); err != nil {
-		return nil, err
+	return errors.Join(errs...)
+}
+
+// reconcileChildren runs one sub-reconciler per kind. Each runs even when
+// another failed, so every kind's condition says how that kind fares.
+func (r *Reconciler) reconcileChildren(ctx context.Context, sd *sdepv1.SeldonDeployment, want *desiredState) *liveChildren {
+	objs := want.objs
+	live := &liveChildren{errs: map[string]error{}}
+	run := func(k ownedKind, desired []client.Object, prepare func(want, live client.Object)) childResult {
+		got, err := r.reconcileKind(ctx, sd, k, desired, prepare)
+		if err != nil {
+			live.errs[k.kind] = err
+		}
+		return got
 	}
-	if live.deployments, err = r.reconcileKind(ctx, sd, deploymentKind, asObjects(objs.Deployments)); err != nil {
-		return nil, err
+	// Services first so the executor's peers resolve as soon as pods start;
+	// autoscalers before Deployments so a new Deployment is scaled at once.
+	live.services = run(serviceKind, asObjects(objs.Services), nil)
+	live.hpas = run(hpaKind, asObjects(objs.HPAs), nil)
+	if r.ScaledObjectsServed {
+		live.scaledObjects = run(scaledObjectKind, asObjects(objs.ScaledObjects), nil)
 	}
-	return &live, nil
+	live.pdbs = run(pdbKind, asObjects(objs.PDBs), nil)
+	live.deployments = run(deploymentKind, asObjects(objs.Deployments), func(w, l client.Object) {
+		d, _ := l.(*appsv1.Deployment)
+		want.withReplicas(w.(*appsv1.Deployment), d)
+	})
+	return live
 }
 
 func asObjects[T client.Object](in []T) []client.Object {
@@ -197,13 +216,15 @@ func (r *Reconciler) statusEvents(sd *sdepv1.SeldonDeployment, before, after *sd
 	if after.State == sdepv1.StateAvailable && before.State != after.State {
 		r.event(sd, nil, corev1.EventTypeNormal, "Available", "Reconcile", "SeldonDeployment %q is available", sd.Name)
 	}
-	for _, t := range []string{sdepv1.ConditionSpecWarnings, sdepv1.ConditionHpasReady, sdepv1.ConditionKedaReady} {
+	for _, t := range []string{sdepv1.ConditionSpecWarnings, sdepv1.ConditionHpasReady, sdepv1.ConditionPdbsReady, sdepv1.ConditionKedaReady} {
 		b, a := meta.FindStatusCondition(before.Conditions, t), meta.FindStatusCondition(after.Conditions, t)
 		if a == nil || (b != nil && b.Status == a.Status && b.Message == a.Message) {
 			continue
 		}
 		bad := (t == sdepv1.ConditionSpecWarnings) == (a.Status == "True")
-		if bad {
+		// A failed read or write has its own event already, and makes the
+		// SeldonDeployment Failed, which has one too.
+		if bad && !isChildFailure(a.Reason) {
 			r.event(sd, nil, corev1.EventTypeWarning, a.Reason, "Reconcile", "%s: %s", t, a.Message)
 		}
 	}

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -58,6 +60,7 @@ func fail(s *sdepv1.SeldonDeploymentStatus, gen int64, reason, description strin
 func (r *Reconciler) observe(sd *sdepv1.SeldonDeployment, objs *resources.Objects, live *liveChildren, s *sdepv1.SeldonDeploymentStatus) {
 	gen := sd.Generation
 	opts := r.Options.Validation
+	s.Selector = podSelector(sd)
 
 	// Deployments.
 	s.DeploymentStatus = map[string]sdepv1.DeploymentStatus{}
@@ -84,9 +87,12 @@ func (r *Reconciler) observe(sd *sdepv1.SeldonDeployment, objs *resources.Object
 		}
 		s.DeploymentStatus[want.Name] = ds
 	}
-	if len(notReady) == 0 {
+	switch {
+	case live.errs[deploymentKind.kind] != nil:
+		kindFailed(s, gen, sdepv1.ConditionDeploymentsReady, live.errs[deploymentKind.kind])
+	case len(notReady) == 0:
 		setCondition(s, gen, sdepv1.ConditionDeploymentsReady, true, "DeploymentsReady", "All Deployments are available")
-	} else {
+	default:
 		setCondition(s, gen, sdepv1.ConditionDeploymentsReady, false, "DeploymentsNotReady", "Not available: "+strings.Join(notReady, ", "))
 	}
 
@@ -105,20 +111,32 @@ func (r *Reconciler) observe(sd *sdepv1.SeldonDeployment, objs *resources.Object
 		}
 		s.ServiceStatus[want.Name] = st
 	}
-	setCondition(s, gen, sdepv1.ConditionServicesReady, true, "ServicesReady", "All Services created")
+	if err := live.errs[serviceKind.kind]; err != nil {
+		kindFailed(s, gen, sdepv1.ConditionServicesReady, err)
+	} else {
+		setCondition(s, gen, sdepv1.ConditionServicesReady, true, "ServicesReady", "All Services created")
+	}
 
 	// HPAs: present, and not reporting that they cannot scale.
-	if len(objs.HPAs) == 0 {
+	switch {
+	case live.errs[hpaKind.kind] != nil:
+		kindFailed(s, gen, sdepv1.ConditionHpasReady, live.errs[hpaKind.kind])
+	case len(objs.HPAs) == 0:
 		setCondition(s, gen, sdepv1.ConditionHpasReady, true, "NoHPAs", "No HPAs defined")
-	} else {
+	default:
 		ok, reason, msg := hpasHealthy(objs, live)
 		setCondition(s, gen, sdepv1.ConditionHpasReady, ok, reason, msg)
 	}
 
-	if len(objs.PDBs) == 0 {
+	// PDBs: present, and satisfiable.
+	switch {
+	case live.errs[pdbKind.kind] != nil:
+		kindFailed(s, gen, sdepv1.ConditionPdbsReady, live.errs[pdbKind.kind])
+	case len(objs.PDBs) == 0:
 		setCondition(s, gen, sdepv1.ConditionPdbsReady, true, "NoPDBs", "No PDBs defined")
-	} else {
-		setCondition(s, gen, sdepv1.ConditionPdbsReady, true, "PDBsReady", "All PDBs created")
+	default:
+		ok, reason, msg := pdbsHealthy(objs, live)
+		setCondition(s, gen, sdepv1.ConditionPdbsReady, ok, reason, msg)
 	}
 
 	switch {
@@ -127,6 +145,8 @@ func (r *Reconciler) observe(sd *sdepv1.SeldonDeployment, objs *resources.Object
 	case !r.ScaledObjectsServed:
 		setCondition(s, gen, sdepv1.ConditionKedaReady, false, "KEDANotInstalled",
 			"kedaSpec needs KEDA: the ScaledObject CRD (keda.sh/v1alpha1) is not installed; the Deployment keeps its current replicas")
+	case live.errs[scaledObjectKind.kind] != nil:
+		kindFailed(s, gen, sdepv1.ConditionKedaReady, live.errs[scaledObjectKind.kind])
 	default:
 		setCondition(s, gen, sdepv1.ConditionKedaReady, true, "ScaledObjectsReady", "All ScaledObjects created")
 	}
@@ -155,6 +175,13 @@ func (r *Reconciler) observe(sd *sdepv1.SeldonDeployment, objs *resources.Object
 		s.Address = &sdepv1.Addressable{URL: fmt.Sprintf("http://%s.%s.svc.%s:%d%s",
 			naming.PredictorServiceName(sd, p), sd.Namespace, opts.ClusterDomain, opts.ExecutorHTTPPort, predictPath(sd))}
 	}
+}
+
+// podSelector selects every pod of sd, as the scale subresource returns it.
+func podSelector(sd *sdepv1.SeldonDeployment) string {
+	return metav1.FormatLabelSelector(&metav1.LabelSelector{
+		MatchLabels: map[string]string{naming.LabelSeldonID: naming.SeldonID(sd)},
+	})
 }
 
 func predictPath(sd *sdepv1.SeldonDeployment) string {
@@ -199,6 +226,55 @@ func hpasHealthy(objs *resources.Objects, live *liveChildren) (bool, string, str
 		msg += "; " + strings.Join(limited, "; ")
 	}
 	return true, "HPAsReady", msg
+}
+
+// kindFailed sets a kind's condition False for the sub-reconciler's
+// failures: the reason of the first (CreateFailed, UpdateFailed,
+// DeleteFailed, NotControlled, ...) and every message, API errors included.
+func kindFailed(s *sdepv1.SeldonDeploymentStatus, gen int64, t string, err error) {
+	reason := "ReconcileFailed"
+	var ce *childError
+	if errors.As(err, &ce) {
+		reason = ce.reason()
+	}
+	setCondition(s, gen, t, false, reason, strings.ReplaceAll(err.Error(), "\n", "; "))
+}
+
+// pdbsHealthy reads the PDBs' status, once the disruption controller has
+// seen their latest spec: a budget that asks for more healthy pods than its
+// selector can ever match blocks every voluntary disruption (node drains
+// hang), and a budget the controller could not compute is reported with
+// its own reason and message.
+func pdbsHealthy(objs *resources.Objects, live *liveChildren) (bool, string, string) {
+	var problems []string
+	reason := "PDBsNotReady"
+	for _, want := range objs.PDBs {
+		p, _ := live.pdbs[want.Name].(*policyv1.PodDisruptionBudget)
+		if p == nil {
+			problems = append(problems, want.Name+": not created")
+			continue
+		}
+		st := p.Status
+		if st.ObservedGeneration < p.Generation {
+			continue // not computed yet
+		}
+		if c := meta.FindStatusCondition(st.Conditions, policyv1.DisruptionAllowedCondition); c != nil &&
+			c.Status == metav1.ConditionFalse && c.Reason == policyv1.SyncFailedReason {
+			problems = append(problems, fmt.Sprintf("%s: %s: %s", want.Name, c.Reason, c.Message))
+			reason = c.Reason
+			continue
+		}
+		if st.ExpectedPods > 0 && st.DesiredHealthy > st.ExpectedPods {
+			problems = append(problems, fmt.Sprintf("%s: needs %d healthy pods but its selector matches %d: it can never allow a disruption",
+				want.Name, st.DesiredHealthy, st.ExpectedPods))
+			reason = "PDBUnsatisfiable"
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return false, reason, strings.Join(problems, "; ")
+	}
+	return true, "PDBsReady", "All PDBs created"
 }
 
 // deploymentReady: the latest spec is rolled out and every wanted replica is available.
