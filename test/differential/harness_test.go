@@ -3,13 +3,12 @@ package differential
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,9 +29,10 @@ import (
 // controller with every HPA flag set (devcluster sets only the sync period
 // and the downscale stabilization).
 type realHarness struct {
-	cluster   *devcluster.Cluster
-	clientset kubernetes.Interface
-	hpaLog    string
+	cluster       *devcluster.Cluster
+	clientset     kubernetes.Interface
+	hpaController *testenv.Process
+	hpaLog        string
 }
 
 // startHarness starts the cluster and the HPA controller. It fails the
@@ -66,11 +66,14 @@ func startHarness(t *testing.T) *realHarness {
 	cfg := rest.CopyConfig(c.Config)
 	cfg.QPS, cfg.Burst = 100, 200
 	h := &realHarness{cluster: c, clientset: kubernetes.NewForConfigOrDie(cfg), hpaLog: filepath.Join(logDir, "hpa-controller.log")}
-	stop, err := startHPAController(binDir, c.Kubeconfig, h.hpaLog)
-	if err != nil {
+	if h.hpaController, err = startHPAController(binDir, c.Kubeconfig, h.hpaLog); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(stop)
+	t.Cleanup(func() {
+		if err := h.hpaController.Stop(); err != nil {
+			t.Errorf("stopping the HPA controller: %v", err)
+		}
+	})
 	t.Logf("control plane up in %s", time.Since(start).Round(10*time.Millisecond))
 	return h
 }
@@ -88,15 +91,11 @@ func kcmHPAFlags() []string {
 }
 
 // startHPAController runs kube-controller-manager with the HPA controller
-// alone and returns a function that stops it.
-func startHPAController(binDir, kubeconfig, logPath string) (func(), error) {
+// alone.
+func startHPAController(binDir, kubeconfig, logPath string) (*testenv.Process, error) {
 	bin := filepath.Join(binDir, "kube-controller-manager")
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("kube-controller-manager is missing from KUBEBUILDER_ASSETS (%w); build it with hack/control-plane.sh all", err)
-	}
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
 	}
 	args := append([]string{
 		"--kubeconfig=" + kubeconfig,
@@ -104,27 +103,11 @@ func startHPAController(binDir, kubeconfig, logPath string) (func(), error) {
 		"--secure-port=0",
 		"--controllers=horizontal-pod-autoscaler-controller",
 	}, kcmHPAFlags()...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
+	proc, err := testenv.StartProcess(bin, args, logPath)
+	if err != nil {
 		return nil, fmt.Errorf("starting kube-controller-manager for the HPA controller: %w", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	return func() {
-		defer logFile.Close()
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}, nil
+	return proc, nil
 }
 
 // logTail returns the last lines of the HPA controller's log, to explain a failure.
@@ -230,7 +213,8 @@ func (h *realHarness) waitStable(t *testing.T, ns string, from int32, timeout ti
 // explain reports, for a timeout, which control-plane processes have
 // exited and the tail of the HPA controller's log.
 func (h *realHarness) explain() string {
-	return fmt.Sprintf("process exits: %v\nHPA controller log (tail):\n%s", h.cluster.Exited(), h.logTail(20))
+	exited := errors.Join(h.cluster.Exited(), h.hpaController.Exited())
+	return fmt.Sprintf("process exits: %v\nHPA controller log (tail):\n%s", exited, h.logTail(20))
 }
 
 // hpaSummary describes the HPA's status for logs.
