@@ -113,7 +113,7 @@ func StartOperator(cfg *rest.Config, opts OperatorOptions) (*Operator, error) {
 	if err != nil {
 		select {
 		case <-o.done:
-			err = fmt.Errorf("the operator stopped before its webhook server answered: %v", o.err)
+			err = fmt.Errorf("the operator stopped before its webhook server answered: %w", o.err)
 		default:
 		}
 		_ = o.Stop()
