@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/sdep-dev/sdep/internal/devcluster"
-	"github.com/sdep-dev/sdep/internal/operator"
 	"github.com/sdep-dev/sdep/internal/resources"
+	"github.com/sdep-dev/sdep/internal/testenv"
 )
 
 // devClusterFlags are sdep dev cluster's flags.
@@ -56,7 +56,7 @@ The binaries come from hack/control-plane.sh all.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDevCluster(cmd, f) },
 	}
 	fl := cluster.Flags()
-	fl.StringVar(&f.binDir, "bin-dir", "", "folder with the control-plane binaries (default: $KUBEBUILDER_ASSETS, else bin/control-plane/current)")
+	fl.StringVar(&f.binDir, "bin-dir", "", "folder with the control-plane binaries (default: $KUBEBUILDER_ASSETS, else bin/control-plane/current here or in the nearest folder above)")
 	fl.StringVar(&f.dir, "dir", "", "folder for the kubeconfig and the processes' logs (default: a temporary folder removed on exit)")
 	fl.StringVar(&f.configDir, "config-dir", "config", "the repository's config folder (the CRD and webhook manifests)")
 	fl.StringVar(&f.metrics, "metrics", string(devcluster.MetricsFake), "metrics.k8s.io server: fake (in this process), metrics-server or none")
@@ -77,16 +77,18 @@ func runDevCluster(cmd *cobra.Command, f devClusterFlags) error {
 		Metrics: devcluster.MetricsMode(f.metrics),
 		Log:     cmd.ErrOrStderr(),
 	}
-	if opts.BinDir == "" && os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		opts.BinDir = filepath.Join("bin", "control-plane", "current")
-	}
-	if opts.BinDir != "" {
-		abs, err := filepath.Abs(opts.BinDir)
+	if opts.BinDir == "" {
+		dir, err := testenv.BinDir()
 		if err != nil {
 			return err
 		}
-		opts.BinDir = abs
+		opts.BinDir = dir
 	}
+	abs, err := filepath.Abs(opts.BinDir)
+	if err != nil {
+		return err
+	}
+	opts.BinDir = abs
 	if f.dir != "" {
 		if err := os.MkdirAll(f.dir, 0o755); err != nil {
 			return err
@@ -114,33 +116,30 @@ func runDevCluster(cmd *cobra.Command, f devClusterFlags) error {
 		fmt.Fprintf(cmd.ErrOrStderr(), "stopped in %s\n", time.Since(begin).Round(10*time.Millisecond))
 	}()
 
-	operatorDone := make(chan error, 1)
+	var op *testenv.Operator
+	var operatorDone <-chan struct{} // stays nil without the operator
 	if f.runOperator {
-		wh := c.Env.WebhookInstallOptions
-		opOpts := operator.Options{
-			Resources:      resources.DefaultOptions(),
-			MetricsAddr:    "0",
-			HealthAddr:     "0",
-			Webhook:        true,
-			WebhookHost:    wh.LocalServingHost,
-			WebhookPort:    wh.LocalServingPort,
-			WebhookCertDir: wh.LocalServingCertDir,
+		if op, err = testenv.StartOperator(c.Config, testenv.OperatorOptions{
+			Webhook:       &c.Env.WebhookInstallOptions,
+			ExecutorImage: f.executorImage,
+		}); err != nil {
+			return fmt.Errorf("starting the operator: %w", err)
 		}
-		opOpts.Resources.ExecutorImage = f.executorImage
-		go func() { operatorDone <- operator.Run(ctx, c.Config, opOpts) }()
+		operatorDone = op.Done()
 	}
 
 	fmt.Fprintf(cmd.OutOrStdout(), "kubeconfig: %s\n\n  export KUBECONFIG=%s\n  kubectl get sdep,deploy,hpa -w\n\nCtrl-C stops the cluster.\n",
 		c.Kubeconfig, c.Kubeconfig)
 	select {
 	case <-ctx.Done():
-		if f.runOperator {
-			if err := <-operatorDone; err != nil && !errors.Is(err, context.Canceled) {
-				return fmt.Errorf("operator: %w", err)
-			}
+		if op != nil {
+			return op.Stop()
 		}
 		return nil
-	case err := <-operatorDone:
-		return fmt.Errorf("operator stopped: %w", err)
+	case <-operatorDone:
+		if err := op.Err(); err != nil {
+			return fmt.Errorf("operator stopped: %w", err)
+		}
+		return errors.New("operator stopped")
 	}
 }

@@ -30,6 +30,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/sdep-dev/sdep/internal/testenv"
 )
 
 // MetricsMode chooses what serves metrics.k8s.io.
@@ -104,7 +106,7 @@ type Cluster struct {
 
 	opts      Options
 	clientset kubernetes.Interface
-	procs     []*process
+	procs     []*testenv.Process
 	metrics   cpuSetter
 	stops     []func()
 	removeDir bool
@@ -212,7 +214,7 @@ func (c *Cluster) SetCPU(namespace string, perPod resource.Quantity) {
 func (c *Cluster) Exited() error {
 	var errs []error
 	for _, p := range c.procs {
-		if err := p.exited(); err != nil {
+		if err := p.Exited(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -229,7 +231,7 @@ func (c *Cluster) Stop() error {
 	}
 	c.stops = nil
 	for i := len(c.procs) - 1; i >= 0; i-- {
-		if err := c.procs[i].stop(); err != nil {
+		if err := c.procs[i].Stop(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -328,7 +330,7 @@ func (c *Cluster) startProcesses() error {
 		{"kube-scheduler", scheduler},
 		{"kwok", kwok},
 	} {
-		proc, err := startProcess(bin(p.name), p.args, filepath.Join(c.Dir, p.name+".log"))
+		proc, err := testenv.StartProcess(bin(p.name), p.args, filepath.Join(c.Dir, p.name+".log"))
 		if err != nil {
 			return err
 		}
@@ -370,7 +372,7 @@ func nodeResources() corev1.ResourceList {
 }
 
 func (c *Cluster) waitNodeReady(ctx context.Context) error {
-	return poll(ctx, 60*time.Second, "node "+NodeName+" to become Ready (see kwok.log)", func() error {
+	return testenv.Poll(ctx, 60*time.Second, "node "+NodeName+" to become Ready (see kwok.log)", func() error {
 		if err := c.Exited(); err != nil {
 			return err
 		}
@@ -389,23 +391,4 @@ func (c *Cluster) waitNodeReady(ctx context.Context) error {
 
 func (c *Cluster) logf(format string, args ...any) {
 	fmt.Fprintf(c.opts.Log, "devcluster: "+format+"\n", args...)
-}
-
-// poll calls check until it returns nil, ctx ends or timeout passes.
-func poll(ctx context.Context, timeout time.Duration, what string, check func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %s waiting for %s: %w", timeout, what, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+
+	"github.com/sdep-dev/sdep/internal/testenv"
 )
 
 const (
@@ -227,7 +229,7 @@ func (c *Cluster) registerMetricsAPI(ctx context.Context, port int) error {
 	if _, err := dyn.Resource(apiServiceGVR).Create(ctx, apiService, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("registering the metrics APIService: %w", err)
 	}
-	return poll(ctx, 90*time.Second, "the metrics.k8s.io APIService to become Available", func() error {
+	return testenv.Poll(ctx, 90*time.Second, "the metrics.k8s.io APIService to become Available", func() error {
 		got, err := dyn.Resource(apiServiceGVR).Get(ctx, metricsVersion+"."+metricsGroup, metav1.GetOptions{})
 		if err != nil {
 			return err

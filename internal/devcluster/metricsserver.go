@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/sdep-dev/sdep/internal/testenv"
 )
 
 // usageAnnotation is where kwok's usage-from-annotation stage reads a
@@ -45,7 +47,7 @@ func (c *Cluster) startMetricsServer(ctx context.Context) error {
 		"--metric-resolution=10s",
 		"--kubelet-request-timeout=5s",
 	}
-	proc, err := startProcess(filepath.Join(c.opts.BinDir, "metrics-server"), args, filepath.Join(c.Dir, "metrics-server.log"))
+	proc, err := testenv.StartProcess(filepath.Join(c.opts.BinDir, "metrics-server"), args, filepath.Join(c.Dir, "metrics-server.log"))
 	if err != nil {
 		return err
 	}
@@ -59,7 +61,7 @@ func (c *Cluster) startMetricsServer(ctx context.Context) error {
 	c.metrics = annotator
 
 	if err := c.registerMetricsAPI(ctx, port); err != nil {
-		if exitErr := proc.exited(); exitErr != nil {
+		if exitErr := proc.Exited(); exitErr != nil {
 			return exitErr
 		}
 		return err

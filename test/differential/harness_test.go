@@ -3,13 +3,12 @@ package differential
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/sdep-dev/sdep/internal/devcluster"
+	"github.com/sdep-dev/sdep/internal/testenv"
 )
 
 // realHarness is the control plane: devcluster without its HPA controller,
@@ -29,15 +29,19 @@ import (
 // controller with every HPA flag set (devcluster sets only the sync period
 // and the downscale stabilization).
 type realHarness struct {
-	cluster   *devcluster.Cluster
-	clientset kubernetes.Interface
-	hpaLog    string
+	cluster       *devcluster.Cluster
+	clientset     kubernetes.Interface
+	hpaController *testenv.Process
+	hpaLog        string
 }
 
 // startHarness starts the cluster and the HPA controller. It fails the
 // test, never skips it, when the binaries are missing.
 func startHarness(t *testing.T) *realHarness {
 	t.Helper()
+	if testenv.PollInterval > syncPeriod/10 {
+		t.Fatalf("testenv polls every %s: too seldom to see every count the HPA sets once a %s sync period", testenv.PollInterval, syncPeriod)
+	}
 	binDir := os.Getenv("KUBEBUILDER_ASSETS")
 	if binDir == "" {
 		t.Fatal("KUBEBUILDER_ASSETS is not set. This test needs the local control plane:\n" +
@@ -62,11 +66,14 @@ func startHarness(t *testing.T) *realHarness {
 	cfg := rest.CopyConfig(c.Config)
 	cfg.QPS, cfg.Burst = 100, 200
 	h := &realHarness{cluster: c, clientset: kubernetes.NewForConfigOrDie(cfg), hpaLog: filepath.Join(logDir, "hpa-controller.log")}
-	stop, err := startHPAController(binDir, c.Kubeconfig, h.hpaLog)
-	if err != nil {
+	if h.hpaController, err = startHPAController(binDir, c.Kubeconfig, h.hpaLog); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(stop)
+	t.Cleanup(func() {
+		if err := h.hpaController.Stop(); err != nil {
+			t.Errorf("stopping the HPA controller: %v", err)
+		}
+	})
 	t.Logf("control plane up in %s", time.Since(start).Round(10*time.Millisecond))
 	return h
 }
@@ -84,15 +91,11 @@ func kcmHPAFlags() []string {
 }
 
 // startHPAController runs kube-controller-manager with the HPA controller
-// alone and returns a function that stops it.
-func startHPAController(binDir, kubeconfig, logPath string) (func(), error) {
+// alone.
+func startHPAController(binDir, kubeconfig, logPath string) (*testenv.Process, error) {
 	bin := filepath.Join(binDir, "kube-controller-manager")
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("kube-controller-manager is missing from KUBEBUILDER_ASSETS (%w); build it with hack/control-plane.sh all", err)
-	}
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
 	}
 	args := append([]string{
 		"--kubeconfig=" + kubeconfig,
@@ -100,27 +103,11 @@ func startHPAController(binDir, kubeconfig, logPath string) (func(), error) {
 		"--secure-port=0",
 		"--controllers=horizontal-pod-autoscaler-controller",
 	}, kcmHPAFlags()...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
+	proc, err := testenv.StartProcess(bin, args, logPath)
+	if err != nil {
 		return nil, fmt.Errorf("starting kube-controller-manager for the HPA controller: %w", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	return func() {
-		defer logFile.Close()
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}, nil
+	return proc, nil
 }
 
 // logTail returns the last lines of the HPA controller's log, to explain a failure.
@@ -163,13 +150,13 @@ func (h *realHarness) setUp(t *testing.T, tc traceCase, firstCPU resource.Quanti
 	if _, err := h.clientset.AppsV1().Deployments(ns.Name).Create(ctx, deploy, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	h.waitFor(t, 30*time.Second, "the Deployment's first pod to be ready", func() error {
+	testenv.WaitForExplained(t, 30*time.Second, "the Deployment's first pod to be ready", func() error {
 		d, err := h.clientset.AppsV1().Deployments(ns.Name).Get(ctx, workload, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
 		return settled(d)
-	})
+	}, h.explain)
 	h.cluster.SetCPU(ns.Name, firstCPU)
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{
 		ObjectMeta: metav1.ObjectMeta{Name: workload, Namespace: ns.Name},
@@ -198,13 +185,14 @@ func settled(d *appsv1.Deployment) error {
 // for quietPeriod and its pods have settled. It returns every count seen,
 // starting with from, the count the step started at (the HPA may change it
 // before the first poll). The HPA changes the count at most once a sync
-// period, so polling ten times a period misses none.
+// period, so polling ten times a period or more (startHarness checks that
+// testenv.PollInterval allows it) misses none.
 func (h *realHarness) waitStable(t *testing.T, ns string, from int32, timeout time.Duration) []int32 {
 	t.Helper()
 	ctx := context.Background()
 	seen := []int32{from}
 	lastChange := time.Now()
-	h.waitFor(t, timeout, "the Deployment's replica count to stay put for "+quietPeriod.String(), func() error {
+	testenv.WaitForExplained(t, timeout, "the Deployment's replica count to stay put for "+quietPeriod.String(), func() error {
 		d, err := h.clientset.AppsV1().Deployments(ns).Get(ctx, workload, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -218,27 +206,15 @@ func (h *realHarness) waitStable(t *testing.T, ns string, from int32, timeout ti
 			return fmt.Errorf("counts so far %v, last change %s ago", seen, quiet.Round(time.Millisecond))
 		}
 		return settled(d)
-	})
+	}, h.explain)
 	return slices.Clip(seen)
 }
 
-// waitFor polls check every syncPeriod/10 until it returns nil, failing
-// the test with the last error (and the HPA controller's log) after timeout.
-func (h *realHarness) waitFor(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			exited := h.cluster.Exited()
-			t.Fatalf("timed out after %s waiting for %s: %v\nprocess exits: %v\nHPA controller log (tail):\n%s",
-				timeout, what, err, exited, h.logTail(20))
-		}
-		time.Sleep(syncPeriod / 10)
-	}
+// explain reports, for a timeout, which control-plane processes have
+// exited and the tail of the HPA controller's log.
+func (h *realHarness) explain() string {
+	exited := errors.Join(h.cluster.Exited(), h.hpaController.Exited())
+	return fmt.Sprintf("process exits: %v\nHPA controller log (tail):\n%s", exited, h.logTail(20))
 }
 
 // hpaSummary describes the HPA's status for logs.

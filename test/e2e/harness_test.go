@@ -17,21 +17,17 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/sdep-dev/sdep/internal/controller"
 	"github.com/sdep-dev/sdep/internal/operator"
-	"github.com/sdep-dev/sdep/internal/resources"
+	"github.com/sdep-dev/sdep/internal/testenv"
 )
 
 // The control plane every test in this package shares; each test works in
@@ -52,16 +48,8 @@ func TestMain(m *testing.M) {
 			"  export KUBEBUILDER_ASSETS=$(hack/control-plane.sh)   # or: make envtest")
 		os.Exit(1)
 	}
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
+	testenv.SetTestLogger()
 	os.Exit(run(m))
-}
-
-// zapLevel keeps test output to errors unless SDEP_TEST_LOGS is set.
-func zapLevel() zapcore.Level {
-	if os.Getenv("SDEP_TEST_LOGS") != "" {
-		return zapcore.DebugLevel
-	}
-	return zapcore.ErrorLevel
 }
 
 func run(m *testing.M) int {
@@ -160,25 +148,14 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // runningManager is one operator instance started by a test.
 type runningManager struct {
 	writes *writeCounter
-	cancel context.CancelFunc
-	done   chan error
+	op     *testenv.Operator
 }
 
 // stop shuts the manager down and waits for it.
 func (m *runningManager) stop(t *testing.T) {
 	t.Helper()
-	if m.cancel == nil {
-		return
-	}
-	m.cancel()
-	m.cancel = nil
-	select {
-	case err := <-m.done:
-		if err != nil {
-			t.Errorf("manager stopped with: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("manager did not stop within 30s")
+	if err := m.op.Stop(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -194,60 +171,13 @@ func startManager(t *testing.T, ns string) *runningManager {
 func startManagerAs(t *testing.T, ns string, userCfg *rest.Config) *runningManager {
 	t.Helper()
 	counter := &writeCounter{counts: map[string]int{}}
-	mgrCfg := rest.CopyConfig(userCfg)
-	mgrCfg.Wrap(counter.wrap)
-	wh := testEnv.WebhookInstallOptions
-	opts := operator.Options{
-		Resources:      resources.Options{ExecutorImage: executorImage},
-		WatchNamespace: ns,
-		MetricsAddr:    "0",
-		HealthAddr:     "0",
-		Webhook:        true,
-		WebhookHost:    wh.LocalServingHost,
-		WebhookPort:    wh.LocalServingPort,
-		WebhookCertDir: wh.LocalServingCertDir,
-		// Tests start several managers in one process.
-		Controller: crcontroller.Options{SkipNameValidation: new(true)},
-	}
-	opts.Resources = withDefaults(opts.Resources)
-	mgr, err := operator.NewManager(mgrCfg, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m := &runningManager{writes: counter, cancel: cancel, done: make(chan error, 1)}
-	go func() { m.done <- mgr.Start(ctx) }()
-	t.Cleanup(func() { m.stop(t) })
-	waitFor(t, 30*time.Second, "the webhook server to answer", func() error {
-		return mgr.GetWebhookServer().StartedChecker()(nil)
+	op := testenv.RunOperator(t, userCfg, testenv.OperatorOptions{
+		Namespace:     ns,
+		Webhook:       &testEnv.WebhookInstallOptions,
+		ExecutorImage: executorImage,
+		WrapTransport: counter.wrap,
 	})
-	return m
-}
-
-// withDefaults completes builder options the way the operator's flags do.
-func withDefaults(o resources.Options) resources.Options {
-	d := resources.DefaultOptions()
-	if o.ExecutorImage != "" {
-		d.ExecutorImage = o.ExecutorImage
-	}
-	return d
-}
-
-// waitFor polls check until it returns nil, failing the test with the
-// last error after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return &runningManager{writes: counter, op: op}
 }
 
 // reconcileCount is how many reconciles the SeldonDeployment controller

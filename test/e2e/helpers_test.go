@@ -19,6 +19,7 @@ import (
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/decode"
 	"github.com/sdep-dev/sdep/internal/naming"
+	"github.com/sdep-dev/sdep/internal/testenv"
 )
 
 const timeout = 30 * time.Second
@@ -54,7 +55,7 @@ func getDeployment(t *testing.T, ns, name string) (*appsv1.Deployment, error) {
 func waitForObject(t *testing.T, what string, obj client.Object, check func() error) {
 	t.Helper()
 	key := client.ObjectKeyFromObject(obj)
-	waitFor(t, timeout, what, func() error {
+	testenv.WaitFor(t, timeout, what, func() error {
 		if err := k8s.Get(context.Background(), key, obj); err != nil {
 			return err
 		}
@@ -69,7 +70,7 @@ func waitForObject(t *testing.T, what string, obj client.Object, check func() er
 func waitGone(t *testing.T, what string, obj client.Object) {
 	t.Helper()
 	key := client.ObjectKeyFromObject(obj)
-	waitFor(t, timeout, what, func() error {
+	testenv.WaitFor(t, timeout, what, func() error {
 		err := k8s.Get(context.Background(), key, obj)
 		if apierrors.IsNotFound(err) {
 			return nil

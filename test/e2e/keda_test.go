@@ -18,6 +18,7 @@ import (
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/controller"
+	"github.com/sdep-dev/sdep/internal/testenv"
 )
 
 // scaledObjectCRD is the smallest CRD that serves keda.sh/v1alpha1
@@ -90,7 +91,7 @@ func TestKedaSpec(t *testing.T) {
 			t.Errorf("removing the ScaledObject CRD: %v", err)
 		}
 		// Later managers decide from discovery whether to watch ScaledObjects.
-		waitFor(t, timeout, "keda.sh to leave discovery", func() error {
+		testenv.WaitFor(t, timeout, "keda.sh to leave discovery", func() error {
 			if _, err := clientset.Discovery().ServerResourcesForGroupVersion("keda.sh/v1alpha1"); !apierrors.IsNotFound(err) {
 				return fmt.Errorf("keda.sh/v1alpha1 still served: %w", err)
 			}

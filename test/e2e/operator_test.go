@@ -23,6 +23,7 @@ import (
 	"github.com/sdep-dev/sdep/internal/controller"
 	"github.com/sdep-dev/sdep/internal/naming"
 	"github.com/sdep-dev/sdep/internal/resources"
+	"github.com/sdep-dev/sdep/internal/testenv"
 )
 
 // The seed document, POSTed byte for byte as `kubectl create -f` sends it,
@@ -62,7 +63,7 @@ func TestSeedIsStoredIntactAndYieldsTheRenderedObjects(t *testing.T) {
 		t.Errorf("hpaSpecs[0] after storage: %+v", h)
 	}
 
-	want, err := resources.Build(stored, withDefaults(resources.Options{ExecutorImage: executorImage}))
+	want, err := resources.Build(stored, testenv.BuilderOptions(executorImage))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +291,7 @@ func TestOperatorNeverFightsTheHPA(t *testing.T) {
 			t.Fatal(err)
 		}
 		editSD(t, ns, sd.Name, e.change)
-		waitFor(t, timeout, fmt.Sprintf("edit %d (%s) to land", i+1, e.name), func() error {
+		testenv.WaitFor(t, timeout, fmt.Sprintf("edit %d (%s) to land", i+1, e.name), func() error {
 			d, err := getDeployment(t, ns, depName)
 			if err != nil {
 				return err

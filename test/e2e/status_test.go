@@ -18,6 +18,7 @@ import (
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/naming"
+	"github.com/sdep-dev/sdep/internal/testenv"
 	"github.com/sdep-dev/sdep/internal/validation"
 )
 
@@ -178,7 +179,7 @@ func setHPAConditions(t *testing.T, ns, name string, conds []autoscalingv2.Horiz
 // waitForEvent waits for an events.k8s.io Event about the SeldonDeployment with reason.
 func waitForEvent(t *testing.T, ns, sdName, reason string) {
 	t.Helper()
-	waitFor(t, timeout, "a "+reason+" event", func() error {
+	testenv.WaitFor(t, timeout, "a "+reason+" event", func() error {
 		list := &eventsv1.EventList{}
 		if err := k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/naming"
+	"github.com/sdep-dev/sdep/internal/testenv"
 )
 
 // After convergence, reconciles caused by touching an unrelated label
@@ -36,7 +37,7 @@ func TestZeroWritesAtSteadyState(t *testing.T) {
 	// One event per write and per state change, nothing per reconcile.
 	wantEvents := map[string]int{"CreateDeployment": 1, "CreateService": 2, "CreateHorizontalPodAutoscaler": 1,
 		"CreatePodDisruptionBudget": 1, "Available": 1}
-	waitFor(t, timeout, "one event per created object", func() error {
+	testenv.WaitFor(t, timeout, "one event per created object", func() error {
 		if got := eventReasons(t, ns, sd.Name); !maps.Equal(got, wantEvents) {
 			return fmt.Errorf("events %v, want %v", got, wantEvents)
 		}
@@ -84,7 +85,7 @@ func TestZeroWritesAtSteadyState(t *testing.T) {
 		if err := k8s.Patch(ctx, obj, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, timeout, "a reconcile after touching "+obj.GetName(), func() error {
+		testenv.WaitFor(t, timeout, "a reconcile after touching "+obj.GetName(), func() error {
 			if reconcileCount(t) <= before {
 				return fmt.Errorf("no reconcile yet")
 			}

@@ -3,10 +3,6 @@ package hpa
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sdep-dev/sdep/internal/testenv"
 )
 
 // newNamespace makes a namespace for one test.
@@ -26,24 +24,13 @@ func newNamespace(t *testing.T, prefix string) string {
 	return ns.Name
 }
 
-// waitFor polls check until it returns nil, failing the test with the
-// last error after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			if exited := cluster.Exited(); exited != nil {
-				t.Fatalf("timed out after %s waiting for %s: %v\n%v", timeout, what, err, exited)
-			}
-			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+// exitedProcesses names a control-plane process that has exited, to
+// explain a timeout; empty while all of them run.
+func exitedProcesses() string {
+	if exited := cluster.Exited(); exited != nil {
+		return exited.Error()
 	}
+	return ""
 }
 
 // waitReplicas waits until the Deployment wants n replicas and has n
@@ -51,13 +38,13 @@ func waitFor(t *testing.T, timeout time.Duration, what string, check func() erro
 func waitReplicas(t *testing.T, ns, name string, n int32, timeout time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	waitFor(t, timeout, fmt.Sprintf("Deployment %s/%s at %d replicas", ns, name, n), func() error {
+	testenv.WaitForExplained(t, timeout, fmt.Sprintf("Deployment %s/%s at %d replicas", ns, name, n), func() error {
 		d := &appsv1.Deployment{}
 		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, d); err != nil {
 			return err
 		}
 		return replicasAre(d, n)
-	})
+	}, exitedProcesses)
 	return time.Since(start)
 }
 
@@ -78,22 +65,5 @@ func replicasAre(d *appsv1.Deployment, n int32) error {
 // kubectl runs the kubectl built at the apiserver's version against the cluster.
 func kubectl(t *testing.T, args ...string) string {
 	t.Helper()
-	return kubectlAt(t, cluster.Kubeconfig, args...)
-}
-
-// kubectlAt runs that kubectl with another kubeconfig.
-func kubectlAt(t *testing.T, kubeconfig string, args ...string) string {
-	t.Helper()
-	path := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl")
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("kubectl is missing from KUBEBUILDER_ASSETS (%v); build it with hack/control-plane.sh all", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, path, append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return testenv.Kubectl(t, cluster.Kubeconfig, args...)
 }

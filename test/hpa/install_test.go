@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/sdep-dev/sdep/internal/testenv"
 )
 
 // TestInstallWithServerSideApply installs sdep as a user does,
@@ -54,9 +56,9 @@ func TestInstallWithServerSideApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rendered := renderedObjects(t, kubectlAt(t, kubeconfig, "kustomize", kustomization))
+	rendered := renderedObjects(t, testenv.Kubectl(t, kubeconfig, "kustomize", kustomization))
 	installCertManagerStandIns(t, c, rendered)
-	kubectlAt(t, kubeconfig, "apply", "--server-side", "-k", kustomization)
+	testenv.Kubectl(t, kubeconfig, "apply", "--server-side", "-k", kustomization)
 
 	kinds := map[string]bool{}
 	for _, want := range rendered {
@@ -74,9 +76,9 @@ func TestInstallWithServerSideApply(t *testing.T) {
 		}
 	}
 
-	waitFor(t, scaleTimeout, "the SeldonDeployment CRD to be established", func() error {
+	testenv.WaitForExplained(t, scaleTimeout, "the SeldonDeployment CRD to be established", func() error {
 		return established(c, "seldondeployments.machinelearning.seldon.io")
-	})
+	}, exitedProcesses)
 }
 
 // renderedObjects decodes kubectl kustomize's output.
@@ -133,7 +135,7 @@ func installCertManagerStandIns(t *testing.T, c client.Client, rendered []*unstr
 		if err := c.Create(context.Background(), crd); err != nil {
 			t.Fatalf("registering the cert-manager stand-in %s: %v", crd.Name, err)
 		}
-		waitFor(t, scaleTimeout, "CRD "+crd.Name+" to be established", func() error { return established(c, crd.Name) })
+		testenv.WaitForExplained(t, scaleTimeout, "CRD "+crd.Name+" to be established", func() error { return established(c, crd.Name) }, exitedProcesses)
 	}
 }
 

@@ -16,14 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/kubernetes"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/sdep-dev/sdep/internal/devcluster"
 	"github.com/sdep-dev/sdep/internal/operator"
+	"github.com/sdep-dev/sdep/internal/testenv"
 )
 
 var (
@@ -44,11 +42,7 @@ func run(m *testing.M) int {
 			"  export KUBEBUILDER_ASSETS=$(hack/control-plane.sh all)")
 		return 1
 	}
-	level := zapcore.ErrorLevel
-	if os.Getenv("SDEP_TEST_LOGS") != "" {
-		level = zapcore.DebugLevel
-	}
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(level)))
+	testenv.SetTestLogger()
 
 	mode := devcluster.MetricsFake
 	if v := os.Getenv("SDEP_E2E_METRICS"); v != "" {

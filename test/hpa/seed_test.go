@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -17,11 +16,9 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
-	"github.com/sdep-dev/sdep/internal/operator"
-	"github.com/sdep-dev/sdep/internal/resources"
+	"github.com/sdep-dev/sdep/internal/testenv"
 )
 
 // Names the seed (examples/seed-hpaspecs.json) produces.
@@ -39,13 +36,19 @@ const (
 func TestSeedWorkedExample(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t, "seed")
-	startOperator(t, ns)
+	// The operator runs in this process with the validating webhook served
+	// where the installed configuration points.
+	testenv.RunOperator(t, cluster.Config, testenv.OperatorOptions{
+		Namespace:     ns,
+		Webhook:       &cluster.Env.WebhookInstallOptions,
+		ExecutorImage: "sdep:e2e",
+	})
 
 	kubectl(t, "apply", "-n", ns, "-f", filepath.Join("..", "..", "examples", "seed-hpaspecs.json"))
 	waitReplicas(t, ns, seedDeployment, 1, scaleTimeout)
-	waitFor(t, scaleTimeout, "the operator's HPA for my-dep", func() error {
+	testenv.WaitForExplained(t, scaleTimeout, "the operator's HPA for my-dep", func() error {
 		return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: seedDeployment}, &autoscalingv2.HorizontalPodAutoscaler{})
-	})
+	}, exitedProcesses)
 	waitStatus(t, ns, 1, func(c *metav1.Condition) error { return nil })
 
 	// Load: every pod uses 1 CPU against a 0.5 CPU request and a 10% target.
@@ -66,53 +69,13 @@ func TestSeedWorkedExample(t *testing.T) {
 
 	// The HPA controller's events tell the story; the operator's add that
 	// the SeldonDeployment became available.
-	waitFor(t, scaleTimeout, "SuccessfulRescale events to 4 and to 1 on the HPA", func() error {
+	testenv.WaitForExplained(t, scaleTimeout, "SuccessfulRescale events to 4 and to 1 on the HPA", func() error {
 		return hasEvents(ctx, ns, "HorizontalPodAutoscaler", seedDeployment, "SuccessfulRescale", "New size: 4", "New size: 1")
-	})
-	waitFor(t, scaleTimeout, "an Available event on the SeldonDeployment", func() error {
+	}, exitedProcesses)
+	testenv.WaitForExplained(t, scaleTimeout, "an Available event on the SeldonDeployment", func() error {
 		return hasEvents(ctx, ns, "SeldonDeployment", seedName, "Available", "available")
-	})
+	}, exitedProcesses)
 	t.Logf("seed worked example: 1→4 in %.1fs, 4→1 in %.1fs", up.Seconds(), down.Seconds())
-}
-
-// startOperator runs the operator in this process, watching ns, with the
-// validating webhook served where the installed configuration points.
-func startOperator(t *testing.T, ns string) {
-	t.Helper()
-	wh := cluster.Env.WebhookInstallOptions
-	opts := operator.Options{
-		Resources:      resources.DefaultOptions(),
-		WatchNamespace: ns,
-		MetricsAddr:    "0",
-		HealthAddr:     "0",
-		Webhook:        true,
-		WebhookHost:    wh.LocalServingHost,
-		WebhookPort:    wh.LocalServingPort,
-		WebhookCertDir: wh.LocalServingCertDir,
-		Controller:     crcontroller.Options{SkipNameValidation: new(true)},
-	}
-	opts.Resources.ExecutorImage = "sdep:e2e"
-	mgr, err := operator.NewManager(cluster.Config, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("operator stopped with: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("operator did not stop within 30s")
-		}
-	})
-	waitFor(t, 30*time.Second, "the operator's webhook server", func() error {
-		return mgr.GetWebhookServer().StartedChecker()(nil)
-	})
 }
 
 // editAtFourReplicas changes the model image and adds an annotation while
@@ -146,7 +109,7 @@ func editAtFourReplicas(t *testing.T, ns string) {
 		editedImage, editAnnotation)
 	kubectl(t, "patch", "-n", ns, "seldondeployment", seedName, "--type=json", "-p", patch)
 
-	waitFor(t, scaleTimeout, "the edit to roll out at 4 replicas", func() error {
+	testenv.WaitForExplained(t, scaleTimeout, "the edit to roll out at 4 replicas", func() error {
 		d := &appsv1.Deployment{}
 		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: seedDeployment}, d); err != nil {
 			return err
@@ -158,7 +121,7 @@ func editAtFourReplicas(t *testing.T, ns string) {
 			return fmt.Errorf("annotation %s not on the Deployment and its pods: %v / %v", editAnnotation, d.Annotations, d.Spec.Template.Annotations)
 		}
 		return replicasAre(d, 4)
-	})
+	}, exitedProcesses)
 	w.Stop()
 	replicas := <-seen
 	if len(replicas) == 0 {
@@ -184,7 +147,7 @@ func containerImage(d *appsv1.Deployment, name string) string {
 // Available, and its HpasReady condition is True and accepted by check.
 func waitStatus(t *testing.T, ns string, n int32, check func(*metav1.Condition) error) {
 	t.Helper()
-	waitFor(t, scaleTimeout, fmt.Sprintf("SeldonDeployment status at %d replicas", n), func() error {
+	testenv.WaitForExplained(t, scaleTimeout, fmt.Sprintf("SeldonDeployment status at %d replicas", n), func() error {
 		sd := &sdepv1.SeldonDeployment{}
 		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: seedName}, sd); err != nil {
 			return err
@@ -201,7 +164,7 @@ func waitStatus(t *testing.T, ns string, n int32, check func(*metav1.Condition) 
 			return fmt.Errorf("HpasReady is %+v", c)
 		}
 		return check(c)
-	})
+	}, exitedProcesses)
 }
 
 // hasEvents checks that, for each of notes, an event with reason about the

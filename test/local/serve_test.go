@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/sdep-dev/sdep/internal/load"
 	"github.com/sdep-dev/sdep/internal/local"
+	"github.com/sdep-dev/sdep/internal/testenv"
 )
 
 // buildSdep builds the sdep binary into dir.
@@ -70,20 +72,22 @@ func getStatus(statusURL string) (local.Status, error) {
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
+// waitForStatus polls the status endpoint until its one component meets
+// cond, and returns how long that took.
 func waitForStatus(t *testing.T, statusURL string, timeout time.Duration, what string, cond func(local.ComponentStatus) bool) time.Duration {
 	t.Helper()
 	start := time.Now()
-	var last local.Status
-	for time.Since(start) < timeout {
+	testenv.WaitFor(t, timeout, what, func() error {
 		st, err := getStatus(statusURL)
-		if err == nil && len(st.Components) == 1 && cond(st.Components[0]) {
-			return time.Since(start)
+		if err != nil {
+			return err
 		}
-		last = st
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("%s: not reached within %s; last status: %+v", what, timeout, last.Components)
-	return 0
+		if len(st.Components) != 1 || !cond(st.Components[0]) {
+			return fmt.Errorf("last status: %+v", st.Components)
+		}
+		return nil
+	})
+	return time.Since(start)
 }
 
 // TestServeSeedAutoscalesOneToFourAndBack runs `sdep serve` on the seed with

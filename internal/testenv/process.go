@@ -1,9 +1,8 @@
-package devcluster
+package testenv
 
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,8 +10,9 @@ import (
 	"time"
 )
 
-// process is one control-plane binary started by the cluster.
-type process struct {
+// Process is one binary of a test environment (a control-plane component,
+// a node agent) running in the background with its output in a log file.
+type Process struct {
 	name string
 	cmd  *exec.Cmd
 	log  *os.File
@@ -20,7 +20,10 @@ type process struct {
 	err  error // set before done is closed
 }
 
-func startProcess(path string, args []string, logPath string) (*process, error) {
+// StartProcess starts the binary at path with args, its stdout and stderr
+// going to a new file at logPath. On Linux the process is killed when the
+// one that started it dies, so a crashed test leaves nothing behind.
+func StartProcess(path string, args []string, logPath string) (*Process, error) {
 	log, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -32,7 +35,7 @@ func startProcess(path string, args []string, logPath string) (*process, error) 
 		_ = log.Close()
 		return nil, fmt.Errorf("starting %s: %w", path, err)
 	}
-	p := &process{name: filepath.Base(path), cmd: cmd, log: log, done: make(chan struct{})}
+	p := &Process{name: filepath.Base(path), cmd: cmd, log: log, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -40,8 +43,12 @@ func startProcess(path string, args []string, logPath string) (*process, error) 
 	return p, nil
 }
 
-// exited reports an early exit, naming the log to read.
-func (p *process) exited() error {
+// Name is the binary's file name.
+func (p *Process) Name() string { return p.name }
+
+// Exited reports an exit before Stop, naming the log to read; nil while
+// the process runs.
+func (p *Process) Exited() error {
 	select {
 	case <-p.done:
 		return fmt.Errorf("%s exited (see %s): %w", p.name, p.log.Name(), p.err)
@@ -50,12 +57,13 @@ func (p *process) exited() error {
 	}
 }
 
-// stop sends SIGTERM, and SIGKILL if the process is still there after 10 s.
-func (p *process) stop() error {
+// Stop sends SIGTERM, and SIGKILL if the process is still there after 10 s
+// (which it reports as an error). Call it once.
+func (p *Process) Stop() error {
 	defer p.log.Close()
 	select {
 	case <-p.done:
-		return nil // already gone (its exit status was reported by exited, if anyone asked)
+		return nil // already gone (its exit status was reported by Exited, if anyone asked)
 	default:
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
@@ -69,14 +77,4 @@ func (p *process) stop() error {
 	_ = p.cmd.Process.Kill()
 	<-p.done
 	return fmt.Errorf("%s did not stop within 10s of SIGTERM and was killed", p.name)
-}
-
-// FreePort asks the kernel for a free TCP port on the loopback interface.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

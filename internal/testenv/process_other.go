@@ -1,6 +1,6 @@
 //go:build !linux
 
-package devcluster
+package testenv
 
 import "syscall"
 
