@@ -15,3 +15,14 @@
 // control plane with a fake node) builds on it; harnesses with real nodes
 // belong here too. It must not import internal/devcluster.
 package testenv
+
+// TB is the part of testing.TB the harness calls. It is declared here, not
+// imported, so that the sdep binary, which runs this harness as `sdep dev
+// cluster`, does not link the testing package; every *testing.T satisfies it.
+type TB interface {
+	Helper()
+	Error(args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"testing"
 	"time"
 )
 
@@ -57,7 +56,7 @@ func KubectlPath() (string, error) {
 // Kubectl runs KubectlPath with kubeconfig and args and returns its
 // combined output, failing the test if kubectl is missing, fails or takes
 // more than a minute.
-func Kubectl(t testing.TB, kubeconfig string, args ...string) string {
+func Kubectl(t TB, kubeconfig string, args ...string) string {
 	t.Helper()
 	path, err := KubectlPath()
 	if err != nil {

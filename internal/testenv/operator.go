@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
-	"testing"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -149,7 +148,7 @@ func (o *Operator) Stop() error {
 // RunOperator is StartOperator for a test: it fails t if the operator does
 // not start, and stops it when the test ends, failing the test if it does
 // not stop cleanly.
-func RunOperator(t testing.TB, cfg *rest.Config, opts OperatorOptions) *Operator {
+func RunOperator(t TB, cfg *rest.Config, opts OperatorOptions) *Operator {
 	t.Helper()
 	o, err := StartOperator(cfg, opts)
 	if err != nil {

@@ -3,7 +3,6 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"testing"
 	"time"
 )
 
@@ -33,7 +32,7 @@ func Poll(ctx context.Context, timeout time.Duration, what string, check func() 
 
 // WaitFor polls check until it returns nil, failing the test with what it
 // waited for and check's last error after timeout.
-func WaitFor(t testing.TB, timeout time.Duration, what string, check func() error) {
+func WaitFor(t TB, timeout time.Duration, what string, check func() error) {
 	t.Helper()
 	WaitForExplained(t, timeout, what, check, nil)
 }
@@ -41,7 +40,7 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, check func() erro
 // WaitForExplained is WaitFor whose failure message adds what explain
 // reports at that moment (which control-plane process has exited, the tail
 // of a log), when that is not empty. explain may be nil.
-func WaitForExplained(t testing.TB, timeout time.Duration, what string, check func() error, explain func() string) {
+func WaitForExplained(t TB, timeout time.Duration, what string, check func() error, explain func() string) {
 	t.Helper()
 	err := Poll(context.Background(), timeout, what, check)
 	if err == nil {

@@ -25,6 +25,7 @@ import (
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/controller"
 	"github.com/sdep-dev/sdep/internal/naming"
+	"github.com/sdep-dev/sdep/internal/testenv"
 	"github.com/sdep-dev/sdep/internal/validation"
 )
 
@@ -39,7 +40,7 @@ func fixedReplicas(sd *sdepv1.SeldonDeployment, n int32) *sdepv1.SeldonDeploymen
 // reason whose note holds every one of parts.
 func waitForEventNote(t *testing.T, ns, sdName, reason string, parts ...string) {
 	t.Helper()
-	waitFor(t, timeout, fmt.Sprintf("a %s event saying %q", reason, parts), func() error {
+	testenv.WaitFor(t, timeout, fmt.Sprintf("a %s event saying %q", reason, parts), func() error {
 		list := &eventsv1.EventList{}
 		if err := k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
 			return err
@@ -167,7 +168,7 @@ func TestDriftIsRestored(t *testing.T) {
 				}
 				return nil
 			})
-			waitFor(t, timeout, "a Create"+kind+" event", func() error {
+			testenv.WaitFor(t, timeout, "a Create"+kind+" event", func() error {
 				if n := eventReasons(t, ns, sd.Name)["Create"+kind]; n <= before {
 					return fmt.Errorf("%d Create%s events, had %d", n, kind, before)
 				}
@@ -348,7 +349,7 @@ func TestScaleSubresourceReturnsTheSelector(t *testing.T) {
 	}
 	want := naming.LabelSeldonID + "=" + naming.SeldonID(sd)
 	scale := &autoscalingv1.Scale{}
-	waitFor(t, timeout, "the scale subresource to return the selector", func() error {
+	testenv.WaitFor(t, timeout, "the scale subresource to return the selector", func() error {
 		if err := k8s.SubResource("scale").Get(ctx, sd.DeepCopy(), scale); err != nil {
 			return err
 		}
@@ -409,7 +410,7 @@ func TestNoRequestsAfterARestart(t *testing.T) {
 
 	before := reconcileCount(t)
 	second := startManager(t, ns)
-	waitFor(t, timeout, "the new operator to reconcile both", func() error {
+	testenv.WaitFor(t, timeout, "the new operator to reconcile both", func() error {
 		if n := reconcileCount(t) - before; n < 2 {
 			return fmt.Errorf("%v reconciles", n)
 		}
@@ -423,7 +424,7 @@ func TestNoRequestsAfterARestart(t *testing.T) {
 		if err := k8s.Patch(ctx, dep, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, timeout, "a reconcile after the touch", func() error {
+		testenv.WaitFor(t, timeout, "a reconcile after the touch", func() error {
 			if reconcileCount(t) <= n {
 				return fmt.Errorf("no reconcile yet")
 			}

@@ -21,6 +21,7 @@ import (
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/controller"
 	"github.com/sdep-dev/sdep/internal/decode"
+	"github.com/sdep-dev/sdep/internal/testenv"
 )
 
 // TestHandOverFromFixedReplicasToTheHPA takes my-dep from a fixed
@@ -31,7 +32,11 @@ import (
 func TestHandOverFromFixedReplicasToTheHPA(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t, "handover")
-	startOperator(t, ns)
+	testenv.RunOperator(t, cluster.Config, testenv.OperatorOptions{
+		Namespace:     ns,
+		Webhook:       &cluster.Env.WebhookInstallOptions,
+		ExecutorImage: "sdep:e2e",
+	})
 	cluster.SetCPU(ns, resource.MustParse("1")) // 200% of the 0.5 CPU request: the HPA wants its maximum
 
 	data, err := os.ReadFile(filepath.Join("..", "..", "examples", "seed-v1.yaml"))
@@ -103,7 +108,7 @@ func TestHandOverFromFixedReplicasToTheHPA(t *testing.T) {
 	start := time.Now()
 	// The hand-over is done when the Deployment carries the autoscaled
 	// spec and the HPA has computed a count from the pods' metrics.
-	waitFor(t, scaleTimeout, "the HPA to take over at 4", func() error {
+	testenv.WaitFor(t, scaleTimeout, "the HPA to take over at 4", func() error {
 		d := &appsv1.Deployment{}
 		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: seedDeployment}, d); err != nil {
 			return err
