@@ -52,7 +52,7 @@ const Name = "seldondeployment"
 type Reconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
-	// Options are passed to the builders; Options.Validation to the validator.
+	// Options are passed to the builders.
 	Options resources.Options
 	// ScaledObjectsServed is true when the KEDA ScaledObject CRD is
 	// installed; without it a kedaSpec yields a KedaReady=False condition.

@@ -59,7 +59,7 @@ func fail(s *sdepv1.SeldonDeploymentStatus, gen int64, reason, description strin
 // observe fills status from the live children.
 func (r *Reconciler) observe(sd *sdepv1.SeldonDeployment, objs *resources.Objects, live *liveChildren, s *sdepv1.SeldonDeploymentStatus) {
 	gen := sd.Generation
-	opts := r.Options.Validation
+	opts := r.Options.Predictor
 	s.Selector = podSelector(sd)
 
 	// Deployments.

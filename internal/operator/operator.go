@@ -110,7 +110,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		return nil, fmt.Errorf("setting up the controller: %w", err)
 	}
 	if opts.Webhook {
-		v := &sdepwebhook.Validator{Options: opts.Resources.Validation}
+		v := &sdepwebhook.Validator{}
 		if err := v.SetupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("setting up the webhook: %w", err)
 		}

@@ -115,7 +115,7 @@ func Build(in *sdepv1.SeldonDeployment, opts Options) (*Result, error) {
 	}
 	opts = opts.complete()
 	sd := in.DeepCopy()
-	validation.Default(sd, opts.Validation)
+	validation.Default(sd, opts.Predictor)
 
 	res := &Result{SeldonDeployment: sd}
 	for i := range sd.Spec.Predictors {

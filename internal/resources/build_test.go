@@ -427,8 +427,8 @@ func TestDefaultOptions(t *testing.T) {
 	if diff := cmp.Diff(o, Options{}.complete()); diff != "" {
 		t.Errorf("the zero Options do not complete to DefaultOptions (-want +got):\n%s", diff)
 	}
-	custom := Options{ExecutorImage: "registry.example.com/sdep:1", Validation: predictor.Options{ExecutorHTTPPort: 8080}}.complete()
-	if custom.ExecutorImage != "registry.example.com/sdep:1" || custom.Validation.ExecutorHTTPPort != 8080 || custom.Validation.ExecutorGRPCPort != 5001 {
+	custom := Options{ExecutorImage: "registry.example.com/sdep:1", Predictor: predictor.Options{ExecutorHTTPPort: 8080}}.complete()
+	if custom.ExecutorImage != "registry.example.com/sdep:1" || custom.Predictor.ExecutorHTTPPort != 8080 || custom.Predictor.ExecutorGRPCPort != 5001 {
 		t.Errorf("complete() = %+v, want the set fields kept and the others defaulted", custom)
 	}
 }

@@ -35,7 +35,7 @@ func MakeExecutorContainer(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec,
 	if err != nil {
 		return corev1.Container{}, err
 	}
-	httpPort, grpcPort := opts.Validation.ExecutorHTTPPort, opts.Validation.ExecutorGRPCPort
+	httpPort, grpcPort := opts.Predictor.ExecutorHTTPPort, opts.Predictor.ExecutorGRPCPort
 	protocol := sd.Spec.Protocol
 	if protocol == "" {
 		protocol = sdepv1.ProtocolSeldon

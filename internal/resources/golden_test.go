@@ -24,7 +24,7 @@ func testOptions() Options {
 	return Options{
 		ExecutorImage:      "sdep:test",
 		ExecutorPullPolicy: "IfNotPresent",
-		Validation:         predictor.DefaultOptions(),
+		Predictor:          predictor.DefaultOptions(),
 	}
 }
 

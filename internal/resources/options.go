@@ -15,17 +15,18 @@ type Options struct {
 	ExecutorImage string
 	// ExecutorPullPolicy is the executor container's imagePullPolicy.
 	ExecutorPullPolicy corev1.PullPolicy
-	// Validation holds the ports and cluster domain defaulting uses.
-	Validation predictor.Options
+	// Predictor holds the port bases, executor ports and cluster domain
+	// that defaulting and the builders use.
+	Predictor predictor.Options
 }
 
 // DefaultOptions returns the image of this sdep build (sdep:<version>),
-// pull policy IfNotPresent and validation.DefaultOptions.
+// pull policy IfNotPresent and predictor.DefaultOptions.
 func DefaultOptions() Options {
 	return Options{
 		ExecutorImage:      version.Image(),
 		ExecutorPullPolicy: corev1.PullIfNotPresent,
-		Validation:         predictor.DefaultOptions(),
+		Predictor:          predictor.DefaultOptions(),
 	}
 }
 
@@ -38,6 +39,6 @@ func (o Options) complete() Options {
 	if o.ExecutorPullPolicy == "" {
 		o.ExecutorPullPolicy = d.ExecutorPullPolicy
 	}
-	o.Validation = o.Validation.Complete()
+	o.Predictor = o.Predictor.Complete()
 	return o
 }

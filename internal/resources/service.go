@@ -29,7 +29,7 @@ func MakePredictorService(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, 
 		ObjectMeta: objectMeta(sd, name, labels, merge(p.Annotations)),
 		Spec: corev1.ServiceSpec{
 			Selector: map[string]string{naming.LabelSeldonApp: name},
-			Ports:    servicePorts(opts.Validation.ExecutorHTTPPort, opts.Validation.ExecutorGRPCPort),
+			Ports:    servicePorts(opts.Predictor.ExecutorHTTPPort, opts.Predictor.ExecutorGRPCPort),
 		},
 	}
 	if headless(sd) {

@@ -11,7 +11,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
-	"github.com/sdep-dev/sdep/internal/predictor"
 	"github.com/sdep-dev/sdep/internal/validation"
 )
 
@@ -21,9 +20,7 @@ const Path = "/validate-machinelearning-seldon-io-v1-seldondeployment"
 // +kubebuilder:webhook:path=/validate-machinelearning-seldon-io-v1-seldondeployment,mutating=false,failurePolicy=fail,sideEffects=None,groups=machinelearning.seldon.io,resources=seldondeployments,verbs=create;update,versions=v1,name=vseldondeployment.sdep.dev,admissionReviewVersions=v1,matchPolicy=Equivalent
 
 // Validator admits a SeldonDeployment when internal/validation finds no errors.
-type Validator struct {
-	Options predictor.Options
-}
+type Validator struct{}
 
 var _ admission.Validator[*sdepv1.SeldonDeployment] = (*Validator)(nil)
 
