@@ -58,7 +58,11 @@ decisions (CSV and JSON) and a plot of replicas and CPU over time (SVG) are
 written to --report-dir.
 
 Locally the executor is shared by all replicas: unlike in a pod, its CPU and
-its request do not count in the replicas' utilisation.`,
+its request do not count in the replicas' utilisation.
+
+Replica CPU is read from /proc, on Linux only: elsewhere (macOS) sdep serve
+runs and serves the document, but the CPU metric is unavailable, so hpaSpecs
+on CPU keep their replica count.`,
 		Example: `  sdep serve -f examples/seed-hpaspecs.json
   curl -s -H 'Content-Type: application/json' -d '{"data":{"ndarray":[[1,2,3,4]]}}' \
     http://127.0.0.1:8000/api/v1.0/predictions

@@ -55,7 +55,6 @@ type process struct {
 	set       *executor.EndpointSet // nil when the container is not a graph node
 
 	// Guarded by the runtime's mutex.
-	proc       Process
 	pid        int
 	ready      bool
 	inSet      bool
@@ -232,7 +231,7 @@ func (pr *process) runOnce() (exit string, err error) {
 		return "", fmt.Errorf("could not start: %w", err)
 	}
 	rt.mu.Lock()
-	pr.proc, pr.pid = p, p.Pid()
+	pr.pid = p.Pid()
 	rt.notifyLocked()
 	rt.mu.Unlock()
 
