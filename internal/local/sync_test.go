@@ -1,6 +1,7 @@
 package local
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -357,6 +358,51 @@ func TestSyncGoldenDecisionLogs(t *testing.T) {
 	for _, f := range files {
 		if name := strings.TrimSuffix(filepath.Base(f), ".golden"); !names[name] {
 			t.Errorf("%s has no scenario", f)
+		}
+	}
+}
+
+// TestRunSyncsOnTheInjectedClock: Run's loop syncs once per period of the
+// clock it is given, and only then.
+func TestRunSyncsOnTheInjectedClock(t *testing.T) {
+	clock := &fakeClock{now: t0}
+	rt, err := New(seedPlan(t), Options{SyncPeriod: syncPeriod, Autoscale: autoscale.DefaultConfig(), Log: io.Discard,
+		ChildOutput: io.Discard, StatusPort: -1, Clock: clock, CPU: &cpuTrace{used: map[int]float64{}}, Starter: &fakeStarter{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	waitFor(t, rt, 30*time.Second, "first replica ready", func(c ComponentStatus) bool { return c.Ready == 1 })
+	for i := 1; i <= 3; i++ {
+		clock.set(t0.Add(time.Duration(i) * syncPeriod))
+		deadline := time.After(30 * time.Second) // only against a hang
+		for {
+			changed := rt.Changed()
+			if len(rt.Samples()) >= i {
+				break
+			}
+			select {
+			case <-changed:
+			case <-deadline:
+				t.Fatalf("no sync %d after the clock reached %s", i, time.Duration(i)*syncPeriod)
+			}
+		}
+	}
+	ss := rt.Samples()
+	if len(ss) != 3 {
+		t.Fatalf("%d syncs, want 3", len(ss))
+	}
+	for i, s := range ss {
+		if want := t0.Add(time.Duration(i+1) * syncPeriod); !s.Time.Equal(want) {
+			t.Errorf("sync %d at %s, want %s", i+1, s.Time, want)
 		}
 	}
 }
