@@ -35,8 +35,13 @@ trickle of requests until it is back to minReplicas; and writes the decisions
 and a plot of replicas and CPU over time to --report-dir.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			// SIGHUP too: a closed terminal must stop the replicas, which
+			// are in their own process groups and do not get it.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
+			// Where the kernel does not kill replicas with sdep (not
+			// Linux), kill any left if serving ends in a panic.
+			defer local.KillReplicas()
 			return runDemo(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), f, demoLoad{concurrency, trickleRate, hold, timeout})
 		},
 	}
@@ -80,7 +85,7 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, f serveFlags, dl dem
 	tableDone := make(chan struct{})
 	go func() {
 		defer close(tableDone)
-		printTableOnChange(tableCtx, stdout, rt, f.syncPeriod)
+		printTableOnChange(tableCtx, stdout, rt)
 	}()
 
 	phaseErr := demoPhases(phaseCtx, stdout, rt, dl)
@@ -179,17 +184,21 @@ func loadUntil(ctx context.Context, o load.Options, rt *local.Runtime, timeout, 
 	return res.r, errors.Join(waitErr, res.err)
 }
 
+// waitStatus waits until cond holds on the status, checking it at every
+// change the runtime signals.
 func waitStatus(ctx context.Context, rt *local.Runtime, timeout time.Duration, cond func(local.Status) bool) error {
-	deadline := time.Now().Add(timeout)
-	for !cond(rt.Status()) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not reached within %s", timeout)
+	deadline := time.After(timeout)
+	for {
+		changed := rt.Changed() // before Status, so no change is missed
+		if cond(rt.Status()) {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		case <-deadline:
+			return fmt.Errorf("not reached within %s", timeout)
+		case <-changed:
 		}
 	}
-	return nil
 }

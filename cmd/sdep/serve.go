@@ -57,15 +57,24 @@ decisions (CSV and JSON) and a plot of replicas and CPU over time (SVG) are
 written to --report-dir.
 
 Locally the executor is shared by all replicas: unlike in a pod, its CPU and
-its request do not count in the replicas' utilisation.`,
+its request do not count in the replicas' utilisation.
+
+Replica CPU is read from /proc, on Linux only: elsewhere (macOS) sdep serve
+runs and serves the document, but the CPU metric is unavailable, so hpaSpecs
+on CPU keep their replica count.`,
 		Example: `  sdep serve -f examples/seed-hpaspecs.json
   curl -s -H 'Content-Type: application/json' -d '{"data":{"ndarray":[[1,2,3,4]]}}' \
     http://127.0.0.1:8000/api/v1.0/predictions
   sdep serve -f my.yaml --run classifier='python -m my_model' --sync-period 5s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			// SIGHUP too: a closed terminal must stop the replicas, which
+			// are in their own process groups and do not get it.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
+			// Where the kernel does not kill replicas with sdep (not
+			// Linux), kill any left if serving ends in a panic.
+			defer local.KillReplicas()
 			return runServe(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), cmd.InOrStdin(), f)
 		},
 	}
@@ -131,7 +140,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, stdin io.Reader, f 
 	go func() {
 		defer close(tableDone)
 		if showTable {
-			printTableOnChange(ctx, stdout, rt, f.syncPeriod)
+			printTableOnChange(ctx, stdout, rt)
 		}
 	}()
 	watchDone := make(chan struct{})
@@ -226,27 +235,25 @@ func mappings(runs, endpoints []string) (local.Mappings, error) {
 
 // printTableOnChange prints the component table whenever replicas, desired
 // counts or decisions change (nothing in steady state).
-func printTableOnChange(ctx context.Context, w io.Writer, rt *local.Runtime, period time.Duration) {
-	tick := time.NewTicker(min(period, time.Second))
-	defer tick.Stop()
+func printTableOnChange(ctx context.Context, w io.Writer, rt *local.Runtime) {
 	last := ""
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+		changed := rt.Changed() // before Status, so no change is missed
 		st := rt.Status()
 		key := ""
 		for _, c := range st.Components {
 			key += fmt.Sprintf("%d/%d/%d/%d/%d/%v;", c.Ready, c.Replicas, c.Desired, c.Terminating, c.Restarts, c.LastDecision)
 		}
-		if key == last {
-			continue
+		if key != last {
+			last = key
+			fmt.Fprintln(w)
+			_ = local.WriteTable(w, st)
 		}
-		last = key
-		fmt.Fprintln(w)
-		_ = local.WriteTable(w, st)
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
 	}
 }
 

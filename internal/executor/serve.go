@@ -117,6 +117,17 @@ type ServeOptions struct {
 	Ready func(httpAddr, grpcAddr net.Addr)
 }
 
+// NewHTTPServer is the http.Server sdep serves HTTP with: the executor's
+// REST port, and any other HTTP port next to it (sdep serve's status), so
+// that they all have the same timeouts.
+func NewHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       65 * time.Second,
+	}
+}
+
 // Serve runs the REST and gRPC servers until ctx is cancelled, then stops
 // accepting, lets in-flight requests finish within the grace period, and
 // closes the component connections.
@@ -130,11 +141,7 @@ func (e *Executor) Serve(ctx context.Context, o ServeOptions) error {
 		_ = hl.Close()
 		return fmt.Errorf("gRPC listener: %w", err)
 	}
-	hs := &http.Server{
-		Handler:           e.Handler(HandlerOptions{MetricsPath: o.MetricsPath}),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       65 * time.Second,
-	}
+	hs := NewHTTPServer(e.Handler(HandlerOptions{MetricsPath: o.MetricsPath}))
 	gs := e.NewGRPCServer()
 	errs := make(chan error, 2)
 	go func() { errs <- hs.Serve(hl) }()

@@ -135,18 +135,15 @@ func (c *component) roll(gen int) {
 			defer rt.wg.Done()
 			fresh.start()
 		}()
-		rt.mu.Unlock()
+		rt.notifyLocked()
 
-		for {
-			time.Sleep(50 * time.Millisecond)
-			rt.mu.Lock()
-			ready, gone, stopped := fresh.ready, !c.has(fresh), c.stopped
+		// Wait for the new replica's readiness (or its end) to be signalled.
+		for !fresh.ready && c.has(fresh) && !c.stopped {
+			changed := rt.changed
 			rt.mu.Unlock()
-			if ready || gone || stopped {
-				break
-			}
+			<-changed
+			rt.mu.Lock()
 		}
-		rt.mu.Lock()
 		if c.has(old) && c.has(fresh) && !c.stopped {
 			c.removeLocked(old)
 		}
@@ -173,6 +170,7 @@ func (c *component) removeLocked(r *replica) {
 		}
 	}
 	c.terminating = append(c.terminating, r)
+	c.rt.notifyLocked()
 	c.rt.wg.Add(1)
 	go func() {
 		defer c.rt.wg.Done()
@@ -185,5 +183,6 @@ func (c *component) removeLocked(r *replica) {
 				break
 			}
 		}
+		c.rt.notifyLocked()
 	}()
 }

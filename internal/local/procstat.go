@@ -2,8 +2,8 @@ package local
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
-	"os"
 	"strconv"
 )
 
@@ -11,17 +11,6 @@ import (
 // The kernel fixes it at 100 for user space on every architecture Go
 // supports on Linux, so it is not read with sysconf (which needs cgo).
 const clockTicks = 100
-
-// CPUSeconds returns the CPU time a process has used so far, user plus
-// system, from /proc/<pid>/stat. Children's time is not included: each
-// replica process is sampled on its own.
-func CPUSeconds(pid int) (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	return parseStat(data)
-}
 
 // parseStat reads utime and stime (fields 14 and 15) from a /proc/<pid>/stat
 // line. The command name (field 2) is in parentheses and may itself hold
@@ -47,3 +36,7 @@ func parseStat(data []byte) (float64, error) {
 	}
 	return float64(u+s) / clockTicks, nil
 }
+
+// ErrCPUUnavailable is the error of a CPU sampler that cannot read a
+// process's CPU time on this system.
+var ErrCPUUnavailable = errors.New("the CPU time of replica processes cannot be read")

@@ -2,15 +2,12 @@ package local
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -58,7 +55,6 @@ type process struct {
 	set       *executor.EndpointSet // nil when the container is not a graph node
 
 	// Guarded by the runtime's mutex.
-	cmd        *exec.Cmd
 	pid        int
 	ready      bool
 	inSet      bool
@@ -158,6 +154,7 @@ func (rep *replica) start() {
 	rt.mu.Lock()
 	rep.started = rt.now()
 	rep.readySince = rep.started
+	rt.notifyLocked()
 	rt.mu.Unlock()
 	for _, pr := range rep.procs {
 		rt.wg.Add(1)
@@ -180,7 +177,7 @@ func (pr *process) supervise() {
 			return
 		default:
 		}
-		startedAt := time.Now()
+		startedAt := rt.now()
 		exit, err := pr.runOnce()
 		select {
 		case <-pr.stop:
@@ -196,13 +193,13 @@ func (pr *process) supervise() {
 		pr.lastExit = msg
 		restarts := pr.restarts
 		rt.mu.Unlock()
-		backoff = nextBackoff(backoff, time.Since(startedAt))
+		backoff = nextBackoff(backoff, rt.now().Sub(startedAt))
 		rt.eventf("%s: replica %s container %s %s; restart %d in %s",
 			pr.rep.comp.label(), pr.rep.name, pr.container.Name, msg, restarts, backoff)
 		select {
 		case <-pr.stop:
 			return
-		case <-time.After(backoff):
+		case <-rt.opts.Clock.After(backoff):
 		}
 	}
 }
@@ -218,87 +215,59 @@ func nextBackoff(prev, ran time.Duration) time.Duration {
 	return min(2*prev, backoffMax)
 }
 
-// runOnce starts the process, adds its endpoint once it accepts
-// connections, and waits for it to exit (by itself, or killed by stop).
+// runOnce starts the process, adds its endpoint once its readiness check
+// passes, and waits for it to exit (by itself, or stopped by stop).
 func (pr *process) runOnce() (exit string, err error) {
 	rt := pr.rep.comp.rt
-	cmd := exec.Command(pr.argv[0], pr.argv[1:]...)
-	cmd.Env = pr.env
 	out := rt.childOutput(pr.rep.name + "/" + pr.container.Name)
-	cmd.Stdout, cmd.Stderr = out, out
-	// A grandchild holding the output pipe must not keep Wait from returning.
-	cmd.WaitDelay = time.Second
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		// Own process group: a Ctrl-C at the terminal reaches sdep serve,
-		// which drains replicas before stopping them.
-		Setpgid: true,
-		// Replicas must not outlive a crashed sdep serve.
-		Pdeathsig: syscall.SIGKILL,
+	var probe string
+	if pr.probePort != 0 {
+		probe = net.JoinHostPort(pr.endpoint.Host, strconv.Itoa(int(pr.probePort)))
 	}
-	if err := cmd.Start(); err != nil {
+	p, err := rt.opts.Starter.Start(ProcessSpec{Name: pr.rep.name + "/" + pr.container.Name,
+		Argv: pr.argv, Env: pr.env, Output: out, ProbeAddr: probe})
+	if err != nil {
 		_ = out.Close()
 		return "", fmt.Errorf("could not start: %w", err)
 	}
 	rt.mu.Lock()
-	pr.cmd, pr.pid = cmd, cmd.Process.Pid
+	pr.pid = p.Pid()
+	rt.notifyLocked()
 	rt.mu.Unlock()
 
 	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait(); _ = out.Close() }()
-	probeCtx, cancelProbe := context.WithCancel(context.Background())
-	probed := make(chan struct{})
-	go func() {
-		defer close(probed)
-		pr.probe(probeCtx)
-	}()
-
-	var werr error
-	select {
-	case werr = <-waited:
-	case <-pr.stop:
-		cancelProbe()
-		<-probed
-		err := pr.terminate(cmd, waited)
-		pr.markGone()
-		if err != nil {
-			return "stopped (" + err.Error() + ")", nil
+	go func() { waited <- p.Wait(); _ = out.Close() }()
+	ready := p.Ready()
+	for {
+		select {
+		case <-ready:
+			ready = nil // fires once
+			pr.markReady()
+		case werr := <-waited:
+			pr.markGone()
+			if werr == nil {
+				return "exited with status 0", nil
+			}
+			return "exited: " + werr.Error(), nil
+		case <-pr.stop:
+			err := pr.terminate(p, waited)
+			pr.markGone()
+			if err != nil {
+				return "stopped (" + err.Error() + ")", nil
+			}
+			return "stopped", nil
 		}
-		return "stopped", nil
 	}
-	cancelProbe()
-	<-probed
-	pr.markGone()
-	if werr == nil {
-		return "exited with status 0", nil
-	}
-	return "exited: " + werr.Error(), nil
 }
 
-// probe waits until the process accepts TCP connections on its REST (or
-// gRPC) port, as the pod's readiness probe does, then adds its endpoint.
-func (pr *process) probe(ctx context.Context) {
+// markReady adds the process's endpoint to its node's set, as the pod's
+// readiness makes it an endpoint of its Service, unless the replica is
+// being stopped.
+func (pr *process) markReady() {
 	rt := pr.rep.comp.rt
-	if pr.probePort != 0 {
-		addr := net.JoinHostPort(pr.endpoint.Host, strconv.Itoa(int(pr.probePort)))
-		var d net.Dialer
-		for {
-			dctx, cancel := context.WithTimeout(ctx, time.Second)
-			conn, err := d.DialContext(dctx, "tcp", addr)
-			cancel()
-			if err == nil {
-				_ = conn.Close()
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if ctx.Err() != nil || pr.rep.stopping {
+	if pr.rep.stopping {
 		return
 	}
 	if pr.set != nil {
@@ -323,6 +292,7 @@ func (pr *process) markGone() {
 	pr.pid = 0
 	pr.usageMilli = -1
 	pr.rep.updateReadyLocked()
+	rt.notifyLocked()
 }
 
 func (pr *process) removeEndpointLocked() <-chan struct{} {
@@ -339,13 +309,13 @@ func (pr *process) removeEndpointLocked() <-chan struct{} {
 
 // terminate stops a process as the kubelet stops a container: SIGTERM, then
 // SIGKILL after the grace period. It returns how the process exited.
-func (pr *process) terminate(cmd *exec.Cmd, waited <-chan error) error {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
+func (pr *process) terminate(p Process, waited <-chan error) error {
+	_ = p.Terminate()
 	select {
 	case err := <-waited:
 		return err
-	case <-time.After(pr.rep.plan.GracePeriod):
-		_ = cmd.Process.Kill()
+	case <-pr.rep.comp.rt.opts.Clock.After(pr.rep.plan.GracePeriod):
+		_ = p.Kill()
 		return <-waited
 	}
 }
@@ -358,6 +328,7 @@ func (rep *replica) updateReadyLocked() {
 	if ready != rep.ready {
 		rep.ready = ready
 		rep.readySince = rep.comp.rt.now()
+		rep.comp.rt.notifyLocked()
 	}
 }
 
@@ -375,7 +346,7 @@ func (rep *replica) shutdown(drainTimeout time.Duration) {
 		}
 	}
 	rt.mu.Unlock()
-	deadline := time.After(drainTimeout)
+	deadline := rt.opts.Clock.After(drainTimeout)
 	for _, d := range drains {
 		select {
 		case <-d:

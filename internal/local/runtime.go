@@ -19,6 +19,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -29,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -57,8 +59,13 @@ type Options struct {
 	// ChildOutput receives the replicas' output, each line prefixed with
 	// its replica; default stderr.
 	ChildOutput io.Writer
-	// Now is the clock (tests); default time.Now.
-	Now func() time.Time
+	// Clock is the time source; default the wall clock.
+	Clock Clock
+	// CPU reads replica processes' CPU time; default CPUSeconds (the
+	// operating system's accounting).
+	CPU CPUSampler
+	// Starter starts replica processes; default child processes of sdep.
+	Starter ProcessStarter
 }
 
 // Runtime runs one Plan.
@@ -74,7 +81,13 @@ type Runtime struct {
 	components []*component
 	decisions  []DecisionRecord
 	samples    []Sample
-	wg         sync.WaitGroup
+	// changed is closed, and replaced, whenever the state Status reports
+	// changes; see Changed.
+	changed chan struct{}
+	// cpuUnavailable is set once the sampler has said it cannot read CPU
+	// on this system (logged once).
+	cpuUnavailable bool
+	wg             sync.WaitGroup
 }
 
 // PredictorAddrs are where a predictor's executor listens.
@@ -126,10 +139,16 @@ func New(plan *Plan, opts Options) (*Runtime, error) {
 	if opts.ChildOutput == nil {
 		opts.ChildOutput = os.Stderr
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if opts.Clock == nil {
+		opts.Clock = wallClock{}
 	}
-	rt := &Runtime{plan: plan, opts: opts}
+	if opts.CPU == nil {
+		opts.CPU = CPUSamplerFunc(CPUSeconds)
+	}
+	if opts.Starter == nil {
+		opts.Starter = execStarter{}
+	}
+	rt := &Runtime{plan: plan, opts: opts, changed: make(chan struct{})}
 	for i, p := range plan.Predictors {
 		ex, err := executor.New(p.Spec, executor.WithEmptyEndpointSets(),
 			executor.WithDeploymentName(plan.SeldonDeployment.Name),
@@ -146,7 +165,23 @@ func New(plan *Plan, opts Options) (*Runtime, error) {
 	return rt, nil
 }
 
-func (rt *Runtime) now() time.Time { return rt.opts.Now() }
+func (rt *Runtime) now() time.Time { return rt.opts.Clock.Now() }
+
+// Changed returns a channel that is closed at the next change of what
+// Status reports: a replica started, ready, not ready or gone, a scaling
+// decision, a sync, the executors listening. Take it, read Status, and
+// wait on it for the next change, instead of polling.
+func (rt *Runtime) Changed() <-chan struct{} {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.changed
+}
+
+// notifyLocked wakes everyone waiting on Changed.
+func (rt *Runtime) notifyLocked() {
+	close(rt.changed)
+	rt.changed = make(chan struct{})
+}
 
 func (rt *Runtime) endpointSet(predictor int, node string) (*executor.EndpointSet, bool) {
 	return rt.executors[predictor].EndpointSet(node)
@@ -159,31 +194,16 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rt.mu.Lock()
-	var startErr error
-	for _, c := range rt.components {
-		if startErr = c.addExternalLocked(); startErr != nil {
-			break
-		}
-		if c.plan.Scaled() {
-			if startErr = c.scaleToLocked(c.plan.Replicas); startErr != nil {
-				break
-			}
-		} else if c.plan.HPA != nil {
-			rt.eventf("%s: every container is an --endpoint server: its hpaSpec is not acted on", c.label())
-		}
-		if c.plan.KEDA {
-			rt.eventf("%s: kedaSpec is not acted on locally; the component keeps %d replica(s)", c.label(), c.plan.Replicas)
-		}
-	}
-	rt.mu.Unlock()
-	if startErr != nil {
+	stop := func() {
 		servers.stop()
 		rt.stopAll()
 		for _, ex := range rt.executors {
 			ex.Close()
 		}
-		return startErr
+	}
+	if err := rt.startComponents(); err != nil {
+		stop()
+		return err
 	}
 	for _, a := range rt.Addrs() {
 		rt.eventf("predictor %s: REST on http://%s, gRPC on %s", a.Predictor, a.HTTP, a.GRPC)
@@ -192,42 +212,77 @@ func (rt *Runtime) Run(ctx context.Context) error {
 		rt.eventf("status on http://%s/status", addr)
 	}
 
-	ticker := time.NewTicker(rt.opts.SyncPeriod)
-	defer ticker.Stop()
+	// A sync every period on the clock; like a time.Ticker, a sync that
+	// overran its period drops the ticks it missed.
+	period := rt.opts.SyncPeriod
+	next := rt.now().Add(period)
 	for {
 		select {
 		case <-ctx.Done():
-			servers.stop()
-			rt.stopAll()
-			for _, ex := range rt.executors {
-				ex.Close()
-			}
+			stop()
 			return nil
-		case <-ticker.C:
+		case <-rt.opts.Clock.After(next.Sub(rt.now())):
 			rt.sync()
+			next = next.Add(period)
+			if now := rt.now(); !next.After(now) {
+				next = now.Add(period)
+			}
 		}
 	}
 }
 
-// servers are the executors' REST and gRPC servers and the status server.
+// startComponents starts each component's first replicas.
+func (rt *Runtime) startComponents() error {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for _, c := range rt.components {
+		if err := c.addExternalLocked(); err != nil {
+			return err
+		}
+		if c.plan.Scaled() {
+			if err := c.scaleToLocked(c.plan.Replicas); err != nil {
+				return err
+			}
+		} else if c.plan.HPA != nil {
+			rt.eventf("%s: every container is an --endpoint server: its hpaSpec is not acted on", c.label())
+		}
+		if c.plan.KEDA {
+			rt.eventf("%s: kedaSpec is not acted on locally; the component keeps %d replica(s)", c.label(), c.plan.Replicas)
+		}
+	}
+	return nil
+}
+
+// servers are the executors' Serve calls and the status server.
 type servers struct {
-	https []*http.Server
-	stops []func()
+	cancel context.CancelFunc
+	served []chan error // one per executor's Serve
+	status *http.Server
 }
 
+// stop stops accepting, lets in-flight requests finish (within
+// serverGrace) and waits for the servers to return.
 func (s *servers) stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, h := range s.https {
-		_ = h.Shutdown(ctx)
+	s.cancel()
+	for _, done := range s.served {
+		<-done
 	}
-	for _, f := range s.stops {
-		f()
+	if s.status != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), serverGrace)
+		defer cancel()
+		_ = s.status.Shutdown(ctx)
 	}
 }
 
+// serverGrace bounds how long in-flight requests to the executors and the
+// status server may take once sdep serve stops.
+const serverGrace = 30 * time.Second
+
+// listen starts each predictor's executor with executor.Serve, the way
+// `sdep executor` starts it in a pod, and the status server.
 func (rt *Runtime) listen() (*servers, error) {
-	s := &servers{}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &servers{cancel: cancel}
 	fail := func(err error) (*servers, error) {
 		s.stop()
 		return nil, err
@@ -239,37 +294,42 @@ func (rt *Runtime) listen() (*servers, error) {
 		return net.JoinHostPort(rt.opts.Host, strconv.Itoa(base+i))
 	}
 	for i, ex := range rt.executors {
-		hl, err := net.Listen("tcp", port(rt.opts.HTTPPort, i))
-		if err != nil {
-			return fail(fmt.Errorf("executor REST port (sdep serve --http-port): %w", err))
+		type addrs struct{ http, grpc net.Addr }
+		ready := make(chan addrs, 1)
+		done := make(chan error, 1)
+		go func() {
+			done <- ex.Serve(ctx, executor.ServeOptions{
+				HTTPAddr: port(rt.opts.HTTPPort, i), GRPCAddr: port(rt.opts.GRPCPort, i),
+				MetricsPath: resources.MetricsPath, GracePeriod: serverGrace, Log: logr.Discard(),
+				Ready: func(h, g net.Addr) { ready <- addrs{h, g} },
+			})
+		}()
+		select {
+		case a := <-ready:
+			s.served = append(s.served, done)
+			rt.mu.Lock()
+			rt.addrs = append(rt.addrs, PredictorAddrs{Predictor: rt.plan.Predictors[i].Spec.Name,
+				HTTP: a.http.String(), GRPC: a.grpc.String()})
+			rt.notifyLocked()
+			rt.mu.Unlock()
+		case err := <-done:
+			if err == nil {
+				err = errors.New("stopped before listening")
+			}
+			return fail(fmt.Errorf("predictor %s: executor (sdep serve --http-port, --grpc-port): %w",
+				rt.plan.Predictors[i].Spec.Name, err))
 		}
-		gl, err := net.Listen("tcp", port(rt.opts.GRPCPort, i))
-		if err != nil {
-			_ = hl.Close()
-			return fail(fmt.Errorf("executor gRPC port (sdep serve --grpc-port): %w", err))
-		}
-		hs := &http.Server{Handler: ex.Handler(executor.HandlerOptions{MetricsPath: resources.MetricsPath}),
-			ReadHeaderTimeout: 10 * time.Second}
-		gs := ex.NewGRPCServer()
-		go func() { _ = hs.Serve(hl) }()
-		go func() { _ = gs.Serve(gl) }()
-		s.https = append(s.https, hs)
-		s.stops = append(s.stops, gs.GracefulStop)
-		rt.mu.Lock()
-		rt.addrs = append(rt.addrs, PredictorAddrs{Predictor: rt.plan.Predictors[i].Spec.Name,
-			HTTP: hl.Addr().String(), GRPC: gl.Addr().String()})
-		rt.mu.Unlock()
 	}
 	if rt.opts.StatusPort >= 0 {
 		sl, err := net.Listen("tcp", net.JoinHostPort(rt.opts.Host, strconv.Itoa(rt.opts.StatusPort)))
 		if err != nil {
 			return fail(fmt.Errorf("status port (sdep serve --status-port): %w", err))
 		}
-		ss := &http.Server{Handler: rt.StatusHandler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = ss.Serve(sl) }()
-		s.https = append(s.https, ss)
+		s.status = executor.NewHTTPServer(rt.StatusHandler())
+		go func() { _ = s.status.Serve(sl) }()
 		rt.mu.Lock()
 		rt.statusAddr = sl.Addr().String()
+		rt.notifyLocked()
 		rt.mu.Unlock()
 	}
 	return s, nil
@@ -315,6 +375,7 @@ func (c *component) addExternalLocked() error {
 // replicas are chosen as a ReplicaSet chooses pods to delete: not-ready
 // ones first, then the newest.
 func (c *component) scaleToLocked(n int32) error {
+	defer c.rt.notifyLocked()
 	c.desired = n
 	for int32(len(c.replicas)) < n {
 		c.nextID++
@@ -390,6 +451,7 @@ func (rt *Runtime) sync() {
 		sample.Replicas, sample.Ready, sample.Desired = int32(len(c.replicas)), c.readyCountLocked(), c.desired
 		rt.samples = append(rt.samples, sample)
 	}
+	rt.notifyLocked()
 }
 
 // observeLocked samples each replica's processes and builds the HPA's view.
@@ -451,9 +513,14 @@ func (pr *process) sampleLocked(now time.Time) {
 		pr.usageMilli = -1
 		return
 	}
-	cpu, err := CPUSeconds(pr.pid)
+	rt := pr.rep.comp.rt
+	cpu, err := rt.opts.CPU.CPUSeconds(pr.pid)
 	if err != nil {
 		pr.usageMilli = -1
+		if errors.Is(err, ErrCPUUnavailable) && !rt.cpuUnavailable {
+			rt.cpuUnavailable = true
+			rt.eventfLocked("%v: CPU-based hpaSpecs are not acted on (their metric stays unavailable)", err)
+		}
 		return
 	}
 	if pr.samplePid == pr.pid && !pr.sampleAt.IsZero() {
