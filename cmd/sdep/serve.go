@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -140,14 +139,14 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, stdin io.Reader, f 
 	go func() {
 		defer close(tableDone)
 		if showTable {
-			printTableOnChange(ctx, stdout, rt)
+			local.PrintTableOnChange(ctx, stdout, rt)
 		}
 	}()
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
 		if f.file != "-" {
-			watchFile(ctx, stderr, f.file, served, m, rt)
+			rt.WatchFile(ctx, stderr, f.file, served, m)
 		}
 	}()
 	runErr := rt.Run(ctx)
@@ -161,50 +160,6 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, stdin io.Reader, f 
 		fmt.Fprintf(stderr, "report: %s\n", strings.Join(files, ", "))
 	}
 	return runErr
-}
-
-// watchFile applies edits to the file while serving, as kubectl apply
-// would. An edit that does not validate, or that needs a restart, is
-// reported and the running state is kept.
-func watchFile(ctx context.Context, stderr io.Writer, name string, last []byte, m local.Mappings, rt *local.Runtime) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		data, err := os.ReadFile(name)
-		if err != nil || bytes.Equal(data, last) {
-			continue
-		}
-		last = data
-		if err := applyEdit(name, data, m, rt); err != nil {
-			fmt.Fprintf(stderr, "%s %s changed, not applied: %v\n", time.Now().Format("15:04:05"), name, err)
-			continue
-		}
-		fmt.Fprintf(stderr, "%s %s changed: applied\n", time.Now().Format("15:04:05"), name)
-	}
-}
-
-// applyEdit checks an edit as sdep validate would, so its problems carry
-// their lines, and applies it when it is valid.
-func applyEdit(name string, data []byte, m local.Mappings, rt *local.Runtime) error {
-	var report bytes.Buffer
-	docs, err := document.Check(&report, name, data)
-	if err != nil {
-		return errors.New("\n" + strings.TrimRight(report.String(), "\n"))
-	}
-	d, err := document.One(name, docs, "sdep serve")
-	if err != nil {
-		return err
-	}
-	plan, err := local.NewPlan(d.Object, m)
-	if err != nil {
-		return err
-	}
-	return rt.Apply(plan)
 }
 
 // mappings parses --run and --endpoint.
@@ -231,30 +186,6 @@ func mappings(runs, endpoints []string) (local.Mappings, error) {
 		}
 	}
 	return m, nil
-}
-
-// printTableOnChange prints the component table whenever replicas, desired
-// counts or decisions change (nothing in steady state).
-func printTableOnChange(ctx context.Context, w io.Writer, rt *local.Runtime) {
-	last := ""
-	for {
-		changed := rt.Changed() // before Status, so no change is missed
-		st := rt.Status()
-		key := ""
-		for _, c := range st.Components {
-			key += fmt.Sprintf("%d/%d/%d/%d/%d/%v;", c.Ready, c.Replicas, c.Desired, c.Terminating, c.Restarts, c.LastDecision)
-		}
-		if key != last {
-			last = key
-			fmt.Fprintln(w)
-			_ = local.WriteTable(w, st)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-		}
-	}
 }
 
 func isTerminal(w io.Writer) bool {
