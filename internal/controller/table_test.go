@@ -334,7 +334,7 @@ func runRow(t *testing.T, row tableRow) {
 	}
 }
 
-var cmpEmpty = cmp.Comparer(func(a, b []string) bool { return slices.Equal(a, b) })
+var cmpEmpty = cmp.Comparer(slices.Equal[[]string])
 
 // The children the seed with a pdbSpec gets.
 const (

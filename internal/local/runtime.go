@@ -194,16 +194,16 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stop := func() {
-		servers.stop()
+	stop := func() error {
+		err := servers.stop()
 		rt.stopAll()
 		for _, ex := range rt.executors {
 			ex.Close()
 		}
+		return err
 	}
 	if err := rt.startComponents(); err != nil {
-		stop()
-		return err
+		return errors.Join(err, stop())
 	}
 	for _, a := range rt.Addrs() {
 		rt.eventf("predictor %s: REST on http://%s, gRPC on %s", a.Predictor, a.HTTP, a.GRPC)
@@ -219,8 +219,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			stop()
-			return nil
+			return stop()
 		case <-rt.opts.Clock.After(next.Sub(rt.now())):
 			rt.sync()
 			next = next.Add(period)
@@ -261,17 +260,21 @@ type servers struct {
 }
 
 // stop stops accepting, lets in-flight requests finish (within
-// serverGrace) and waits for the servers to return.
-func (s *servers) stop() {
+// serverGrace) and waits for the servers to return; it returns what the
+// executors' Serve calls reported (a failed graceful shutdown, a listener
+// that broke while serving).
+func (s *servers) stop() error {
 	s.cancel()
+	var errs []error
 	for _, done := range s.served {
-		<-done
+		errs = append(errs, <-done)
 	}
 	if s.status != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), serverGrace)
 		defer cancel()
 		_ = s.status.Shutdown(ctx)
 	}
+	return errors.Join(errs...)
 }
 
 // serverGrace bounds how long in-flight requests to the executors and the
@@ -284,8 +287,7 @@ func (rt *Runtime) listen() (*servers, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &servers{cancel: cancel}
 	fail := func(err error) (*servers, error) {
-		s.stop()
-		return nil, err
+		return nil, errors.Join(err, s.stop())
 	}
 	port := func(base, i int) string {
 		if base == 0 {

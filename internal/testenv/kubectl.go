@@ -48,7 +48,7 @@ func KubectlPath() (string, error) {
 	}
 	path := filepath.Join(dir, "kubectl")
 	if _, err := os.Stat(path); err != nil {
-		return "", fmt.Errorf("kubectl is missing from %s (%v); %s", dir, err, binHint)
+		return "", fmt.Errorf("kubectl is missing from %s (%w); %s", dir, err, binHint)
 	}
 	return path, nil
 }
