@@ -3,17 +3,16 @@ package autoscale
 import (
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/sdep-dev/sdep/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden decision logs in testdata")
@@ -210,36 +209,10 @@ func TestGoldenDecisionLogs(t *testing.T) {
 		}
 		names[sc.name] = true
 		t.Run(sc.name, func(t *testing.T) {
-			got := sc.run(t)
-			path := filepath.Join("testdata", sc.name+".golden")
-			if *update {
-				if err := os.MkdirAll("testdata", 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./internal/autoscale -update to create it)", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("decision log differs from %s (-want +got):\n%s", path, diff)
-			}
+			golden.Compare(t, sc.name, "decision log", []byte(sc.run(t)), *update)
 		})
 	}
-	// Every golden file must belong to a scenario, so none goes stale.
-	files, err := filepath.Glob(filepath.Join("testdata", "*.golden"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if name := strings.TrimSuffix(filepath.Base(f), ".golden"); !names[name] {
-			t.Errorf("%s has no scenario", f)
-		}
-	}
+	golden.NoOrphans(t, names)
 }
 
 func cpuUtilization(target int32) autoscalingv2.MetricSpec {

@@ -5,17 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/sdep-dev/sdep/internal/autoscale"
+	"github.com/sdep-dev/sdep/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden decision logs in testdata")
@@ -330,36 +327,10 @@ func TestSyncGoldenDecisionLogs(t *testing.T) {
 		}
 		names[sc.name] = true
 		t.Run(sc.name, func(t *testing.T) {
-			got := sc.run(t)
-			path := filepath.Join("testdata", sc.name+".golden")
-			if *update {
-				if err := os.MkdirAll("testdata", 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./internal/local -run TestSyncGoldenDecisionLogs -update to create it)", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("decision log differs from %s (-want +got):\n%s", path, diff)
-			}
+			golden.Compare(t, sc.name, "decision log", []byte(sc.run(t)), *update)
 		})
 	}
-	// Every golden file must belong to a scenario, so none goes stale.
-	files, err := filepath.Glob(filepath.Join("testdata", "*.golden"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if name := strings.TrimSuffix(filepath.Base(f), ".golden"); !names[name] {
-			t.Errorf("%s has no scenario", f)
-		}
-	}
+	golden.NoOrphans(t, names)
 }
 
 // TestRunSyncsOnTheInjectedClock: Run's loop syncs once per period of the

@@ -8,10 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/decode"
+	"github.com/sdep-dev/sdep/internal/golden"
 	"github.com/sdep-dev/sdep/internal/predictor"
 	"github.com/sdep-dev/sdep/internal/validation"
 )
@@ -96,16 +95,11 @@ func TestGolden(t *testing.T) {
 	if len(cases) < 9 {
 		t.Fatalf("found %d golden cases, want at least 9: inputs missing?", len(cases))
 	}
-	// Every golden file must belong to an input, so none goes stale unread.
-	goldens, err := filepath.Glob(filepath.Join("testdata", "*.golden"))
-	if err != nil {
-		t.Fatal(err)
+	names := map[string]bool{}
+	for name := range cases {
+		names[name] = true
 	}
-	for _, g := range goldens {
-		if name := strings.TrimSuffix(filepath.Base(g), ".golden"); cases[name] == "" {
-			t.Errorf("%s has no input (testdata/%s.yaml or .json, or an example): delete it or add its input", g, name)
-		}
-	}
+	golden.NoOrphans(t, names)
 	for name, input := range cases {
 		t.Run(name, func(t *testing.T) {
 			sds := decodeFile(t, input)
@@ -114,21 +108,7 @@ func TestGolden(t *testing.T) {
 					t.Fatalf("golden inputs must be valid documents; %s: %v", sd.Name, res.Errors)
 				}
 			}
-			got := render(t, sds)
-			golden := filepath.Join("testdata", name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./internal/resources -update to create it)", err)
-			}
-			if diff := cmp.Diff(string(want), string(got)); diff != "" {
-				t.Errorf("rendered objects differ from %s (-want +got); if the change is intended, run with -update:\n%s", golden, diff)
-			}
+			golden.Compare(t, name, "rendered objects", render(t, sds), *update)
 		})
 	}
 }
