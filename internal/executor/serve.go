@@ -130,11 +130,7 @@ func (e *Executor) Serve(ctx context.Context, o ServeOptions) error {
 		_ = hl.Close()
 		return fmt.Errorf("gRPC listener: %w", err)
 	}
-	hs := &http.Server{
-		Handler:           e.Handler(HandlerOptions{MetricsPath: o.MetricsPath}),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       65 * time.Second,
-	}
+	hs := e.newHTTPServer(e.Handler(HandlerOptions{MetricsPath: o.MetricsPath}))
 	gs := e.NewGRPCServer()
 	errs := make(chan error, 2)
 	go func() { errs <- hs.Serve(hl) }()
