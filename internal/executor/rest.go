@@ -394,7 +394,12 @@ func componentError(n *node, call string, code int, body []byte) *Error {
 			detail = detail[:max] + "..."
 		}
 	}
-	return &Error{HTTPStatus: code, GRPCCode: grpcCodeOf(code), Reason: reason,
+	status := code
+	if status < 400 || status > 599 {
+		// Not an error status a client could act on: the component is broken.
+		status = http.StatusBadGateway
+	}
+	return &Error{HTTPStatus: status, GRPCCode: grpcCodeOf(status), Reason: reason,
 		Message: fmt.Sprintf("node %q: %s returned HTTP %d: %s", n.name, call, code, detail)}
 }
 
