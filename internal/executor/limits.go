@@ -140,6 +140,18 @@ func readBody(r io.Reader, contentLength, limit int64, reserve func(int64) bool)
 	if contentLength > limit {
 		return nil, 0, errTooLarge
 	}
+	if contentLength >= 0 && contentLength <= chunkSize {
+		// Small and announced: read it in place.
+		if reserve != nil {
+			if !reserve(contentLength) {
+				return nil, 0, errBusy
+			}
+			reserved = contentLength
+		}
+		body = make([]byte, contentLength)
+		n, _, err := fill(r, body)
+		return body[:n], reserved, err
+	}
 	var (
 		chunks [8]*[chunkSize]byte
 		list   = chunks[:0]
@@ -167,17 +179,17 @@ func readBody(r io.Reader, contentLength, limit int64, reserve func(int64) bool)
 		}
 		c := chunkPool.Get().(*[chunkSize]byte)
 		list = append(list, c)
-		n, rerr := io.ReadFull(r, c[:want])
+		n, eof, rerr := fill(r, c[:want])
 		total += int64(n)
 		last = n
+		if rerr != nil {
+			return nil, reserved, rerr
+		}
 		if total > limit {
 			return nil, reserved, errTooLarge
 		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+		if eof {
 			break
-		}
-		if rerr != nil {
-			return nil, reserved, rerr
 		}
 	}
 	body = make([]byte, 0, total)
@@ -189,6 +201,22 @@ func readBody(r io.Reader, contentLength, limit int64, reserve func(int64) bool)
 		}
 	}
 	return body, reserved, nil
+}
+
+// fill reads into p until it is full or r ends (eof); an error other than
+// io.EOF (a truncated body, a timeout) is returned as is.
+func fill(r io.Reader, p []byte) (n int, eof bool, err error) {
+	for n < len(p) {
+		k, err := r.Read(p[n:])
+		n += k
+		if err == io.EOF {
+			return n, true, nil
+		}
+		if err != nil {
+			return n, false, err
+		}
+	}
+	return n, false, nil
 }
 
 func maxInt32(n int64) int {

@@ -135,15 +135,14 @@ func putBuf(b *bytes.Buffer) {
 // reserved bytes of the budget until it calls e.admit.release.
 func (e *Executor) readRequest(w http.ResponseWriter, r *http.Request) (body []byte, reserved int64, ok bool) {
 	rc := http.NewResponseController(w)
-	if e.cfg.readTimeout > 0 {
-		_ = rc.SetReadDeadline(time.Now().Add(e.cfg.readTimeout))
-	}
+	deadline := e.cfg.readTimeout > 0 && rc.SetReadDeadline(time.Now().Add(e.cfg.readTimeout)) == nil
 	body, reserved, err := readBody(r.Body, r.ContentLength, e.maxBody, e.admit.reserve)
 	if err == nil {
 		// The chunks went back to the pool: keep only what the body holds.
 		e.admit.release(reserved - int64(len(body)))
 		reserved = int64(len(body))
-		if e.cfg.readTimeout > 0 {
+		if deadline {
+			// The answer may take as long as the components do.
 			_ = rc.SetReadDeadline(time.Time{})
 		}
 		return body, reserved, true
