@@ -233,3 +233,32 @@ func TestExecutorConcurrentOversizedBodiesMemory(t *testing.T) {
 		t.Errorf("peak RSS %d MB is %d MB above idle (goal < %d MB)", peak>>10, (peak-idle)>>10, attackBudgetKB>>10)
 	}
 }
+
+// `sdep executor --read-timeout` drops a client that declares a body and
+// does not send it, with 408.
+func TestExecutorDropsSlowBodies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	a := startExecutorWithClassifier(t, "--read-timeout", "500ms")
+	c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(a.restPort)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	if _, err := fmt.Fprintf(c, "POST /api/v1.0/predictions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n{", 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_ = c.SetReadDeadline(start.Add(5 * time.Second))
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("connection still open after %v: %v", time.Since(start), err)
+	}
+	if !strings.HasPrefix(string(got), "HTTP/1.1 408 ") {
+		t.Errorf("answer %q, want 408", got)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("dropped after %v, want about 500ms", d)
+	}
+}

@@ -390,9 +390,21 @@ func TestReadBodyLimits(t *testing.T) {
 	if held > chunkSize {
 		t.Errorf("reserved %d bytes for one byte received", held)
 	}
+	// A truncated body is an error, not a shorter body.
+	for _, cl := range []int64{-1, 10, 5 * chunkSize} {
+		r := io.MultiReader(strings.NewReader("{\"a\":1"), iotest{io.ErrUnexpectedEOF})
+		if _, _, err := readBody(r, cl, limit*4, nil); err != io.ErrUnexpectedEOF {
+			t.Errorf("truncated body (CL %d): %v, want unexpected EOF", cl, err)
+		}
+	}
 	// A spent budget stops the read.
 	_, _, err := readBody(strings.NewReader(strings.Repeat("x", 4*chunkSize)), -1, limit, func(n int64) bool { return false })
 	if err != errBusy {
 		t.Errorf("spent budget: %v, want errBusy", err)
 	}
 }
+
+// iotest is a reader that fails with err.
+type iotest struct{ err error }
+
+func (r iotest) Read([]byte) (int, error) { return 0, r.err }

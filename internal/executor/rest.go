@@ -88,6 +88,11 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr["Content-Type"] = jsonContentType
 		_, _ = io.WriteString(w, `{"status":"live"}`)
 	case "/api/v1.0/metadata":
+		// Calls every component: counted like a prediction.
+		if !h.enter(w) {
+			return
+		}
+		defer h.e.admit.leave()
 		hdr["Content-Type"] = jsonContentType
 		_, _ = w.Write(h.e.graphMetadataJSON(r.Context()))
 	default:
