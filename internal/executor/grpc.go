@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	pb "github.com/sdep-dev/sdep/internal/proto/seldonpb"
@@ -44,7 +45,8 @@ func (e *Executor) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	return s
 }
 
-// admitGRPC applies the in-flight cap to the Seldon service's calls.
+// admitGRPC applies the in-flight cap and the body memory budget to the
+// Seldon service's calls.
 func (e *Executor) admitGRPC(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if !strings.HasPrefix(info.FullMethod, "/seldon.protos.Seldon/") {
 		return handler(ctx, req)
@@ -54,6 +56,18 @@ func (e *Executor) admitGRPC(ctx context.Context, req any, info *grpc.UnaryServe
 		return nil, status.Error(codes.Unavailable, "executor is at its limit of concurrent requests; retry later")
 	}
 	defer e.admit.leave()
+	// gRPC has received the whole message by now; holding its size against
+	// the body budget keeps concurrent large requests from multiplying it
+	// (decoded copy, component calls, answers).
+	if m, ok := req.(proto.Message); ok {
+		if n := int64(proto.Size(m)); n > 0 {
+			if !e.admit.reserve(n) {
+				e.admit.memoryGRPC.Inc()
+				return nil, status.Error(codes.Unavailable, "executor is at its limit of request body memory; retry later")
+			}
+			defer e.admit.release(n)
+		}
+	}
 	return handler(ctx, req)
 }
 

@@ -408,3 +408,38 @@ func TestReadBodyLimits(t *testing.T) {
 type iotest struct{ err error }
 
 func (r iotest) Read([]byte) (int, error) { return 0, r.err }
+
+// gRPC requests hold their size against the body budget while they are
+// served: one that does not fit is turned away with Unavailable.
+func TestGRPCRequestsHoldTheBodyBudget(t *testing.T) {
+	f := startFake(t, &fake{name: "m", block: make(chan struct{})})
+	s := serve(t, unit("m", v1.Model, f), WithMaxInFlightBodyBytes(1<<20))
+	big := &pb.SeldonMessage{DataOneof: &pb.SeldonMessage_StrData{StrData: strings.Repeat("x", 600<<10)}}
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.client.Predict(context.Background(), big)
+		first <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.count("Predict") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the first request did not reach the component")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := s.client.Predict(ctx, big); status.Code(err) != codes.Unavailable {
+		t.Errorf("second 600 KiB request with a 1 MiB budget: %v, want Unavailable", err)
+	}
+	// A small one still fits (and waits on the blocked component).
+	sctx, scancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer scancel()
+	if _, err := s.client.Predict(sctx, &pb.SeldonMessage{DataOneof: &pb.SeldonMessage_StrData{StrData: "small"}}); status.Code(err) == codes.Unavailable {
+		t.Errorf("a small request did not fit beside the large one: %v", err)
+	}
+	close(f.block)
+	if err := <-first; err != nil {
+		t.Errorf("admitted request: %v", err)
+	}
+}

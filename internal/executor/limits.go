@@ -37,7 +37,8 @@ const (
 	// AnnotationMaxInFlight caps concurrent requests.
 	AnnotationMaxInFlight = "seldon.io/executor-max-inflight"
 	// AnnotationMaxInFlightBody caps the request body bytes held at once by
-	// all REST requests together.
+	// all requests together (REST bodies as they are read, gRPC requests by
+	// their size once received).
 	AnnotationMaxInFlightBody = "seldon.io/executor-max-inflight-body-bytes"
 	// AnnotationForwardHeaders lists inbound headers (comma-separated) sent to
 	// components in addition to the default allow-list, for example
@@ -48,8 +49,8 @@ const (
 // WithMaxInFlight caps the requests served at once (REST and gRPC).
 func WithMaxInFlight(n int) Option { return func(c *config) { c.maxInFlight = n } }
 
-// WithMaxInFlightBodyBytes caps the request body bytes that all REST
-// requests together may hold (default: the body limit plus
+// WithMaxInFlightBodyBytes caps the request body bytes that all requests
+// together may hold (default: the body limit plus
 // inFlightBodyHeadroom, so one body of the largest size and many small ones
 // fit at once).
 func WithMaxInFlightBodyBytes(n int64) Option { return func(c *config) { c.maxInFlightBody = n } }
@@ -71,7 +72,7 @@ type admission struct {
 	inflight    atomic.Int64
 	bodyBytes   atomic.Int64
 
-	busyREST, busyGRPC, memoryREST prometheus.Counter
+	busyREST, busyGRPC, memoryREST, memoryGRPC prometheus.Counter
 }
 
 // Rejection reasons in the rejected-requests metric.
@@ -85,6 +86,7 @@ func newAdmission(maxInFlight, maxBody int64, rejected *prometheus.CounterVec) *
 		busyREST:   rejected.WithLabelValues("rest", rejectInFlight),
 		busyGRPC:   rejected.WithLabelValues("grpc", rejectInFlight),
 		memoryREST: rejected.WithLabelValues("rest", rejectMemory),
+		memoryGRPC: rejected.WithLabelValues("grpc", rejectMemory),
 	}
 }
 
