@@ -137,8 +137,9 @@ func putBuf(b *bytes.Buffer) {
 
 // readRequest reads the request body within the read timeout, the body
 // limit and the executor's body memory budget. On success the caller owns
-// reserved bytes of the budget until it calls e.admit.release.
-func (e *Executor) readRequest(w http.ResponseWriter, r *http.Request) (body []byte, reserved int64, ok bool) {
+// reserved bytes of the budget until it calls e.admit.release; otherwise
+// failed is the status it answered with.
+func (e *Executor) readRequest(w http.ResponseWriter, r *http.Request) (body []byte, reserved int64, failed int) {
 	rc := http.NewResponseController(w)
 	deadline := e.cfg.readTimeout > 0 && rc.SetReadDeadline(time.Now().Add(e.cfg.readTimeout)) == nil
 	body, reserved, err := readBody(r.Body, r.ContentLength, e.maxBody, e.admit.reserve)
@@ -150,30 +151,32 @@ func (e *Executor) readRequest(w http.ResponseWriter, r *http.Request) (body []b
 			// The answer may take as long as the components do.
 			_ = rc.SetReadDeadline(time.Time{})
 		}
-		return body, reserved, true
+		return body, reserved, 0
 	}
 	e.admit.release(reserved)
 	switch {
 	case errors.Is(err, errTooLarge):
 		writeStatus(w, &Error{HTTPStatus: http.StatusRequestEntityTooLarge, Reason: reasonBadRequest,
 			Message: fmt.Sprintf("request body is larger than the limit of %d bytes", e.maxBody)}, "")
+		return nil, 0, http.StatusRequestEntityTooLarge
 	case errors.Is(err, errBusy):
 		e.admit.memoryREST.Inc()
 		writeBusy(w, "request body memory")
+		return nil, 0, http.StatusServiceUnavailable
 	case isTimeout(err):
 		writeStatus(w, &Error{HTTPStatus: http.StatusRequestTimeout, Reason: reasonBadRequest,
 			Message: fmt.Sprintf("request body not received within %v", e.cfg.readTimeout)}, "")
-	default:
-		writeStatus(w, badRequest("reading request body: %v", err), "")
+		return nil, 0, http.StatusRequestTimeout
 	}
-	return nil, 0, false
+	writeStatus(w, badRequest("reading request body: %v", err), "")
+	return nil, 0, http.StatusBadRequest
 }
 
 func (e *Executor) servePredict(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	body, reserved, ok := e.readRequest(w, r)
-	if !ok {
-		e.server.restPredict.observe(httpCode(http.StatusBadRequest), start)
+	body, reserved, failed := e.readRequest(w, r)
+	if failed != 0 {
+		e.server.restPredict.observe(httpCode(failed), start)
 		return
 	}
 	defer e.admit.release(reserved)
@@ -195,9 +198,9 @@ func (e *Executor) servePredict(w http.ResponseWriter, r *http.Request) {
 
 func (e *Executor) serveFeedback(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	body, reserved, ok := e.readRequest(w, r)
-	if !ok {
-		e.server.restFeedback.observe(httpCode(http.StatusBadRequest), start)
+	body, reserved, failed := e.readRequest(w, r)
+	if failed != 0 {
+		e.server.restFeedback.observe(httpCode(failed), start)
 		return
 	}
 	defer e.admit.release(reserved)
