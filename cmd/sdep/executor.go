@@ -118,7 +118,7 @@ it) or from --file (a SeldonDeployment, validated and defaulted) with --predicto
 	f.StringVar(&podInfo, "pod-annotations", "/etc/podinfo/annotations", "downward API annotations file (overrides predictor annotations)")
 	f.Int64Var(&maxBody, "max-body-bytes", 0, fmt.Sprintf("largest request or component response body (default %d, or annotation %s)", executor.DefaultMaxBodyBytes, executor.AnnotationMaxBody))
 	f.IntVar(&maxInFlight, "max-inflight", 0, fmt.Sprintf("requests served at once, REST and gRPC together; more are answered 503 with Retry-After (default %d, or annotation %s)", executor.DefaultMaxInFlight, executor.AnnotationMaxInFlight))
-	f.Int64Var(&maxInFlightBody, "max-inflight-body-bytes", 0, fmt.Sprintf("request body bytes all requests (REST and gRPC) may hold at once; beyond it 503 (default the body limit + 4 MiB, or annotation %s)", executor.AnnotationMaxInFlightBody))
+	f.Int64Var(&maxInFlightBody, "max-inflight-body-bytes", 0, fmt.Sprintf("request body bytes all requests (REST and gRPC) may hold at once; beyond it 503 (default the larger of the body and gRPC message limits + 4 MiB, or annotation %s)", executor.AnnotationMaxInFlightBody))
 	f.DurationVar(&readTimeout, "read-timeout", executor.DefaultReadTimeout, "how long a client may take to send a request body (headers: at most 10s); 0 for no limit")
 	f.DurationVar(&callTimeout, "component-timeout", executor.DefaultComponentTimeout, fmt.Sprintf("per-call timeout for components unless annotations %s / %s set one; 0 for none", executor.AnnotationRESTTimeout, executor.AnnotationGRPCTimeout))
 	f.DurationVar(&grace, "grace-period", 20*time.Second, "how long in-flight requests may finish after SIGTERM")

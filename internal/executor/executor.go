@@ -160,9 +160,6 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 	if cfg.maxInFlight <= 0 {
 		cfg.maxInFlight = DefaultMaxInFlight
 	}
-	if cfg.maxInFlightBody <= 0 {
-		cfg.maxInFlightBody = cfg.maxBody + inFlightBodyHeadroom
-	}
 	restTimeout, err := msAnnotation(cfg.annotations, AnnotationRESTTimeout, cfg.componentTimeout)
 	if err != nil {
 		return nil, err
@@ -180,6 +177,10 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 			return nil, fmt.Errorf("annotation %s: %q is not a positive number of bytes", AnnotationGRPCMaxMessage, v)
 		}
 		tc.grpcMaxMessageSize = n
+	}
+	if cfg.maxInFlightBody <= 0 {
+		// One request of the largest size, REST or gRPC, and many small ones.
+		cfg.maxInFlightBody = max(cfg.maxBody, int64(tc.grpcMaxMessageSize)) + inFlightBodyHeadroom
 	}
 	forward, err := forwardAllowList(cfg.annotations[AnnotationForwardHeaders])
 	if err != nil {

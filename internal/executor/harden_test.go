@@ -443,3 +443,14 @@ func TestGRPCRequestsHoldTheBodyBudget(t *testing.T) {
 		t.Errorf("admitted request: %v", err)
 	}
 }
+
+// A gRPC limit raised over the body limit raises the default body budget
+// with it, so a message the limit allows is not turned away for memory.
+func TestRaisedGRPCLimitFitsTheBudget(t *testing.T) {
+	s := serve(t, v1.PredictiveUnit{Name: "s", Implementation: v1.SimpleModel}, WithMaxBodyBytes(1<<20),
+		WithAnnotations(map[string]string{AnnotationGRPCMaxMessage: strconv.Itoa(16 << 20)}))
+	big := &pb.SeldonMessage{DataOneof: &pb.SeldonMessage_StrData{StrData: strings.Repeat("x", 10<<20)}}
+	if _, err := s.client.Predict(context.Background(), big, grpc.MaxCallSendMsgSize(32<<20), grpc.MaxCallRecvMsgSize(32<<20)); err != nil {
+		t.Errorf("10 MiB message under a 16 MiB gRPC limit: %v", err)
+	}
+}

@@ -50,9 +50,9 @@ const (
 func WithMaxInFlight(n int) Option { return func(c *config) { c.maxInFlight = n } }
 
 // WithMaxInFlightBodyBytes caps the request body bytes that all requests
-// together may hold (default: the body limit plus
-// inFlightBodyHeadroom, so one body of the largest size and many small ones
-// fit at once).
+// together may hold (default: the larger of the body and gRPC message
+// limits plus inFlightBodyHeadroom, so one request of the largest size and
+// many small ones fit at once).
 func WithMaxInFlightBodyBytes(n int64) Option { return func(c *config) { c.maxInFlightBody = n } }
 
 // WithReadTimeout bounds how long a client may take to send a request body.
