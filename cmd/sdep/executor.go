@@ -30,8 +30,9 @@ func newExecutorCommand() *cobra.Command {
 		httpPort, grpcPort               int
 		metricsPath, protocol, transport string
 		podInfo                          string
-		maxBody                          int64
-		grace                            time.Duration
+		maxBody, maxInFlightBody         int64
+		maxInFlight                      int
+		grace, readTimeout, callTimeout  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "executor",
@@ -82,6 +83,13 @@ it) or from --file (a SeldonDeployment, validated and defaulted) with --predicto
 			if maxBody > 0 {
 				opts = append(opts, executor.WithMaxBodyBytes(maxBody))
 			}
+			if maxInFlight > 0 {
+				opts = append(opts, executor.WithMaxInFlight(maxInFlight))
+			}
+			if maxInFlightBody > 0 {
+				opts = append(opts, executor.WithMaxInFlightBodyBytes(maxInFlightBody))
+			}
+			opts = append(opts, executor.WithReadTimeout(readTimeout), executor.WithComponentTimeout(callTimeout))
 			e, err := executor.New(pred, opts...)
 			if err != nil {
 				return err
@@ -109,6 +117,10 @@ it) or from --file (a SeldonDeployment, validated and defaulted) with --predicto
 	f.StringVar(&transport, "transport", "rest", "rest or grpc; accepted for compatibility: the inbound transport picks the outbound one")
 	f.StringVar(&podInfo, "pod-annotations", "/etc/podinfo/annotations", "downward API annotations file (overrides predictor annotations)")
 	f.Int64Var(&maxBody, "max-body-bytes", 0, fmt.Sprintf("largest request or component response body (default %d, or annotation %s)", executor.DefaultMaxBodyBytes, executor.AnnotationMaxBody))
+	f.IntVar(&maxInFlight, "max-inflight", 0, fmt.Sprintf("requests served at once, REST and gRPC together; more are answered 503 with Retry-After (default %d, or annotation %s)", executor.DefaultMaxInFlight, executor.AnnotationMaxInFlight))
+	f.Int64Var(&maxInFlightBody, "max-inflight-body-bytes", 0, fmt.Sprintf("request body bytes all requests (REST and gRPC) may hold at once; beyond it 503 (default the larger of the body and gRPC message limits + 4 MiB, or annotation %s)", executor.AnnotationMaxInFlightBody))
+	f.DurationVar(&readTimeout, "read-timeout", executor.DefaultReadTimeout, "how long a client may take to send a request body (headers: at most 10s); 0 for no limit")
+	f.DurationVar(&callTimeout, "component-timeout", executor.DefaultComponentTimeout, fmt.Sprintf("per-call timeout for components unless annotations %s / %s set one; 0 for none", executor.AnnotationRESTTimeout, executor.AnnotationGRPCTimeout))
 	f.DurationVar(&grace, "grace-period", 20*time.Second, "how long in-flight requests may finish after SIGTERM")
 	// Upstream's flags the operator may pass; accepted and unused.
 	f.String("server_type", "rpc", "accepted for compatibility (only rpc)")

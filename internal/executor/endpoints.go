@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -91,14 +92,32 @@ func newMember(ep Endpoint, cfg transportConfig) *member {
 		// Components speak HTTP/1.1; h2c is not negotiated.
 		ForceAttemptHTTP2: false,
 	}
+	client := &http.Client{Transport: tr,
+		// A redirect is a component error: following it could send the
+		// request (with its headers) anywhere, even back to the executor.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return &member{
 		ep:       ep,
 		httpBase: "http://" + net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.HTTPPort))),
-		http:     &http.Client{Transport: tr},
+		http:     client,
 		httpTr:   tr,
 		grpcMax:  cfg.grpcMaxMessageSize,
 		done:     make(chan struct{}),
 	}
+}
+
+// reconnectParams make a component's gRPC connection come back quickly
+// after an outage: calls fail fast while it is down, and a reconnect is
+// tried at least every 500 ms, so calls succeed again well within a second
+// of the component returning (gRPC's default backoff grows to 120 s).
+var reconnectParams = grpc.ConnectParams{
+	Backoff: backoff.Config{
+		BaseDelay:  100 * time.Millisecond,
+		Multiplier: 1.6,
+		Jitter:     0.2,
+		MaxDelay:   500 * time.Millisecond,
+	},
+	MinConnectTimeout: 5 * time.Second,
 }
 
 // grpcClient dials lazily: a graph served only over REST never opens gRPC
@@ -108,6 +127,7 @@ func (m *member) grpcClient() (*grpc.ClientConn, error) {
 		target := net.JoinHostPort(m.ep.Host, strconv.Itoa(int(m.ep.GRPCPort)))
 		m.grpcConn, m.grpcErr = grpc.NewClient("passthrough:///"+target,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithConnectParams(reconnectParams),
 			grpc.WithDefaultCallOptions(
 				grpc.MaxCallRecvMsgSize(m.grpcMax),
 				grpc.MaxCallSendMsgSize(m.grpcMax),

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"strings"
+	"syscall"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -16,7 +19,11 @@ import (
 //
 // Status codes:
 //   - 400 the request is not a valid SeldonMessage (or Feedback);
-//   - 404 unknown path; 405 wrong method; 413 body over the configured limit;
+//   - 404 unknown path; 405 wrong method; 408 body not received within the
+//     read timeout; 413 body over the configured limit;
+//   - 503 with Retry-After: the executor is at its concurrency or body
+//     memory limit (reason EXECUTOR_BUSY);
+//   - 502 a component answered with a redirect, which is never followed;
 //   - 503 a component could not be reached: no endpoint in its set, the
 //     connection was refused or broke before a response arrived. The request
 //     may succeed if retried, possibly on another replica;
@@ -65,16 +72,50 @@ func invalidResponse(n *node, call string, err error) *Error {
 }
 
 // transportError classifies a failed call: timeouts are 504, everything else
-// that kept a response from arriving is 503.
-func transportError(n *node, call, target string, err error) *Error {
+// that kept a response from arriving is 503. The message names the node and
+// the call but not the component's address or the raw error, which may
+// carry internal URLs; callFailed logs those.
+func transportError(n *node, call string, err error) *Error {
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 		return &Error{HTTPStatus: http.StatusGatewayTimeout, GRPCCode: codes.DeadlineExceeded,
 			Reason:  reasonTimeout,
-			Message: fmt.Sprintf("node %q: %s to %s timed out: %v", n.name, call, target, err)}
+			Message: fmt.Sprintf("node %q: %s timed out", n.name, call)}
 	}
 	return &Error{HTTPStatus: http.StatusServiceUnavailable, GRPCCode: codes.Unavailable,
 		Reason:  reasonUnreachable,
-		Message: fmt.Sprintf("node %q: %s to %s failed: %v", n.name, call, target, err)}
+		Message: fmt.Sprintf("node %q: %s failed: %s", n.name, call, transportCause(err))}
+}
+
+// transportCause says why a call failed in words that name no address.
+func transportCause(err error) string {
+	var dns *net.DNSError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "the request was cancelled"
+	case errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(err.Error(), "connection refused"):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed before an answer"
+	case errors.As(err, &dns):
+		return "component host not found"
+	}
+	return "component unreachable"
+}
+
+// callFailed logs a failed component call with its target and error, and
+// returns what the client is told.
+func (e *Executor) callFailed(n *node, call, target string, err error) *Error {
+	out := transportError(n, call, err)
+	if !errors.Is(err, context.Canceled) {
+		e.cfg.log.Info("component call failed", "node", n.name, "call", call, "target", target, "err", err.Error())
+	}
+	return out
+}
+
+// redirectError: components are never followed to another address.
+func redirectError(n *node, call string, code int) *Error {
+	return &Error{HTTPStatus: http.StatusBadGateway, GRPCCode: codes.Internal, Reason: reasonComponent,
+		Message: fmt.Sprintf("node %q: %s answered with a redirect (HTTP %d), which the executor does not follow", n.name, call, code)}
 }
 
 func noEndpoint(n *node) *Error {
@@ -89,16 +130,18 @@ func isTimeout(err error) bool {
 }
 
 // fromGRPC turns a component's gRPC failure into an Error that keeps its code.
-func fromGRPC(n *node, call, target string, err error) *Error {
+func (e *Executor) fromGRPC(n *node, call, target string, err error) *Error {
 	st, ok := status.FromError(err)
 	if !ok {
-		return transportError(n, call, target, err)
+		return e.callFailed(n, call, target, err)
 	}
 	switch st.Code() {
 	case codes.DeadlineExceeded:
-		return transportError(n, call, target, context.DeadlineExceeded)
+		return e.callFailed(n, call, target, context.DeadlineExceeded)
+	case codes.Canceled:
+		return e.callFailed(n, call, target, context.Canceled)
 	case codes.Unavailable:
-		return transportError(n, call, target, errors.New(st.Message()))
+		return e.callFailed(n, call, target, errors.New(st.Message()))
 	}
 	return &Error{HTTPStatus: httpStatusOf(st.Code()), GRPCCode: st.Code(), Reason: reasonComponent,
 		Message: fmt.Sprintf("node %q: %s failed: %s: %s", n.name, call, st.Code(), st.Message())}

@@ -65,10 +65,10 @@ func TestRESTErrors(t *testing.T) {
 		{name: "GET predictions", graph: model(ok), method: http.MethodGet, code: 405, info: "use POST"},
 		{name: "component refuses connections", code: 503, reason: "COMPONENT_UNREACHABLE",
 			graph: unit("m", v1.Model, &fake{ep: Endpoint{Host: "127.0.0.1", HTTPPort: dead}}),
-			info:  `node "m": POST /predict to http://127.0.0.1:`},
+			info:  `node "m": POST /predict failed: connection refused`},
 		{name: "component times out", code: 504, reason: "COMPONENT_TIMEOUT",
 			graph: model(blocked), opts: []Option{WithAnnotations(map[string]string{AnnotationRESTTimeout: "50"})},
-			info: `node "m": POST /predict to http://127.0.0.1:`},
+			info: `node "m": POST /predict timed out`},
 		{name: "component status passes through", graph: model(failing), code: 400, reason: "MICROSERVICE_BAD_DATA",
 			info: `node "m": POST /predict returned HTTP 400: Incorrect shape`},
 		{name: "component crash passes through", graph: model(crashing), code: 500, reason: "COMPONENT_ERROR",
@@ -135,10 +135,10 @@ func TestGRPCErrors(t *testing.T) {
 		msg   string
 	}{
 		{"component refuses connections", unit("m", v1.Model, &fake{ep: Endpoint{Host: "127.0.0.1", GRPCPort: dead}}), nil,
-			codes.Unavailable, `node "m": /seldon.protos.Model/Predict to 127.0.0.1:`},
+			codes.Unavailable, `node "m": /seldon.protos.Model/Predict failed: connection refused`},
 		{"component times out", unit("m", v1.Model, blocked),
 			[]Option{WithAnnotations(map[string]string{AnnotationGRPCTimeout: "50"})},
-			codes.DeadlineExceeded, `node "m": /seldon.protos.Model/Predict to 127.0.0.1:`},
+			codes.DeadlineExceeded, `node "m": /seldon.protos.Model/Predict timed out`},
 		{"component error passes through", unit("m", v1.Model, failing), nil,
 			codes.InvalidArgument, `node "m": /seldon.protos.Model/Predict failed: InvalidArgument: Incorrect shape`},
 	} {

@@ -48,6 +48,12 @@ type Executor struct {
 	server  serverObservers
 	states  sync.Pool
 	maxBody int64
+	// grpcMax bounds gRPC messages the server receives and sends and those
+	// exchanged with components.
+	grpcMax int
+	admit   *admission
+	// forward is the canonical names of inbound headers sent to components.
+	forward map[string]bool
 }
 
 type config struct {
@@ -60,6 +66,11 @@ type config struct {
 	random        func() float64
 	emptySets     bool
 	idleConnsHost int
+
+	maxInFlight      int
+	maxInFlightBody  int64
+	readTimeout      time.Duration
+	componentTimeout time.Duration
 }
 
 // Option configures New.
@@ -115,6 +126,10 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 		log:           logr.Discard(),
 		random:        rand.Float64,
 		idleConnsHost: 256,
+
+		maxInFlight:      DefaultMaxInFlight,
+		readTimeout:      DefaultReadTimeout,
+		componentTimeout: DefaultComponentTimeout,
 	}
 	for k, v := range pred.Annotations {
 		cfg.annotations[k] = v
@@ -132,15 +147,30 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 		}
 		cfg.maxBody = n
 	}
-	restTimeout, err := msAnnotation(cfg.annotations, AnnotationRESTTimeout)
+	if n, ok, err := positiveInt(cfg.annotations, AnnotationMaxInFlight); err != nil {
+		return nil, err
+	} else if ok {
+		cfg.maxInFlight = int(min(n, math.MaxInt32))
+	}
+	if n, ok, err := positiveInt(cfg.annotations, AnnotationMaxInFlightBody); err != nil {
+		return nil, err
+	} else if ok {
+		cfg.maxInFlightBody = n
+	}
+	if cfg.maxInFlight <= 0 {
+		cfg.maxInFlight = DefaultMaxInFlight
+	}
+	restTimeout, err := msAnnotation(cfg.annotations, AnnotationRESTTimeout, cfg.componentTimeout)
 	if err != nil {
 		return nil, err
 	}
-	grpcTimeout, err := msAnnotation(cfg.annotations, AnnotationGRPCTimeout)
+	grpcTimeout, err := msAnnotation(cfg.annotations, AnnotationGRPCTimeout, cfg.componentTimeout)
 	if err != nil {
 		return nil, err
 	}
-	tc := transportConfig{maxIdleConnsPerHost: cfg.idleConnsHost, grpcMaxMessageSize: math.MaxInt32}
+	// gRPC messages are bounded like REST bodies unless the annotation
+	// raises or lowers the bound.
+	tc := transportConfig{maxIdleConnsPerHost: cfg.idleConnsHost, grpcMaxMessageSize: maxInt32(cfg.maxBody)}
 	if v, ok := cfg.annotations[AnnotationGRPCMaxMessage]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
@@ -148,13 +178,23 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 		}
 		tc.grpcMaxMessageSize = n
 	}
+	if cfg.maxInFlightBody <= 0 {
+		// One request of the largest size, REST or gRPC, and many small ones.
+		cfg.maxInFlightBody = max(cfg.maxBody, int64(tc.grpcMaxMessageSize)) + inFlightBodyHeadroom
+	}
+	forward, err := forwardAllowList(cfg.annotations[AnnotationForwardHeaders])
+	if err != nil {
+		return nil, err
+	}
 	met, err := newMetrics(cfg.registry)
 	if err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	uuid.EnableRandPool()
 
-	e := &Executor{cfg: cfg, pred: pred, byName: map[string]*node{}, metrics: met, maxBody: cfg.maxBody}
+	e := &Executor{cfg: cfg, pred: pred, byName: map[string]*node{}, metrics: met, maxBody: cfg.maxBody,
+		grpcMax: tc.grpcMaxMessageSize, forward: forward,
+		admit: newAdmission(int64(cfg.maxInFlight), cfg.maxInFlightBody, met.rejected)}
 	labels := prometheus.Labels{
 		"deployment_name":   cfg.deployment,
 		"predictor_name":    pred.Name,
@@ -178,10 +218,12 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 	return e, nil
 }
 
-func msAnnotation(a map[string]string, key string) (time.Duration, error) {
+// msAnnotation reads a timeout in milliseconds; absent, it is def. An
+// explicit 0 means no timeout.
+func msAnnotation(a map[string]string, key string, def time.Duration) (time.Duration, error) {
 	v, ok := a[key]
 	if !ok || v == "" {
-		return 0, nil
+		return def, nil
 	}
 	ms, err := strconv.Atoi(v)
 	if err != nil || ms < 0 {

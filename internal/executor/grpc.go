@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	pb "github.com/sdep-dev/sdep/internal/proto/seldonpb"
@@ -30,13 +31,10 @@ const grpcPuidKey = "seldon-puid"
 // (serving while the process runs) and reflection, so clients such as
 // grpcurl need no .proto file.
 func (e *Executor) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
-	max := math.MaxInt32
-	if v, ok := e.cfg.annotations[AnnotationGRPCMaxMessage]; ok {
-		if n, err := strconv.Atoi(v); err == nil && n > 0 {
-			max = n
-		}
-	}
-	opts = append([]grpc.ServerOption{grpc.MaxRecvMsgSize(max), grpc.MaxSendMsgSize(max)}, opts...)
+	// Messages are bounded like REST bodies (seldon.io/grpc-max-message-size
+	// overrides); requests count against the same in-flight cap.
+	opts = append([]grpc.ServerOption{grpc.MaxRecvMsgSize(e.grpcMax), grpc.MaxSendMsgSize(e.grpcMax),
+		grpc.ChainUnaryInterceptor(e.admitGRPC)}, opts...)
 	s := grpc.NewServer(opts...)
 	e.RegisterGRPC(s)
 	hs := health.NewServer()
@@ -45,6 +43,32 @@ func (e *Executor) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	healthpb.RegisterHealthServer(s, hs)
 	reflection.Register(s)
 	return s
+}
+
+// admitGRPC applies the in-flight cap and the body memory budget to the
+// Seldon service's calls.
+func (e *Executor) admitGRPC(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if !strings.HasPrefix(info.FullMethod, "/seldon.protos.Seldon/") {
+		return handler(ctx, req)
+	}
+	if !e.admit.enter() {
+		e.admit.busyGRPC.Inc()
+		return nil, status.Error(codes.Unavailable, "executor is at its limit of concurrent requests; retry later")
+	}
+	defer e.admit.leave()
+	// gRPC has received the whole message by now; holding its size against
+	// the body budget keeps concurrent large requests from multiplying it
+	// (decoded copy, component calls, answers).
+	if m, ok := req.(proto.Message); ok {
+		if n := int64(proto.Size(m)); n > 0 {
+			if !e.admit.reserve(n) {
+				e.admit.memoryGRPC.Inc()
+				return nil, status.Error(codes.Unavailable, "executor is at its limit of request body memory; retry later")
+			}
+			defer e.admit.release(n)
+		}
+	}
+	return handler(ctx, req)
 }
 
 // RegisterGRPC registers only the Seldon service on s.
@@ -181,13 +205,13 @@ func (e *Executor) grpcModelMetadata(ctx context.Context, n *node) (*pb.SeldonMo
 	defer m.release()
 	conn, err := m.grpcClient()
 	if err != nil {
-		return nil, transportError(n, "Model/Metadata", m.grpcTarget(), err)
+		return nil, e.callFailed(n, "Model/Metadata", m.grpcTarget(), err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	out := new(pb.SeldonModelMetadata)
 	if err := conn.Invoke(ctx, "/seldon.protos.Model/Metadata", &emptypb.Empty{}, out); err != nil {
-		return nil, fromGRPC(n, "Model/Metadata", m.grpcTarget(), err)
+		return nil, e.fromGRPC(n, "Model/Metadata", m.grpcTarget(), err)
 	}
 	return out, nil
 }
@@ -207,7 +231,7 @@ func (c grpcCodec) invoke(ctx context.Context, st *walkState, n *node, o op, met
 	defer m.release()
 	conn, err := m.grpcClient()
 	if err != nil {
-		return transportError(n, method, m.grpcTarget(), err)
+		return c.e.callFailed(n, method, m.grpcTarget(), err)
 	}
 	if n.grpcTimeout > 0 {
 		var cancel context.CancelFunc
@@ -217,7 +241,7 @@ func (c grpcCodec) invoke(ctx context.Context, st *walkState, n *node, o op, met
 	start := time.Now()
 	err = conn.Invoke(ctx, method, in, out)
 	if err != nil {
-		ge := fromGRPC(n, method, m.grpcTarget(), err)
+		ge := c.e.fromGRPC(n, method, m.grpcTarget(), err)
 		n.grpcObs[o].observe(ge.GRPCCode.String(), start)
 		return ge
 	}

@@ -16,9 +16,13 @@ const (
 
 var latencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
 
+// rejectedMetric counts requests turned away at the executor's limits.
+const rejectedMetric = "sdep_executor_rejected_requests_total"
+
 type metrics struct {
-	server *prometheus.HistogramVec
-	client *prometheus.HistogramVec
+	server   *prometheus.HistogramVec
+	client   *prometheus.HistogramVec
+	rejected *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -34,8 +38,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: latencyBuckets,
 		}, []string{"deployment_name", "predictor_name", "predictor_version", "service", "method", "code",
 			"model_name", "model_image", "model_version"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: rejectedMetric,
+			Help: "Requests the executor turned away (503 / Unavailable) because it was at a limit: " +
+				"inflight (concurrent requests) or body_memory (request body bytes held at once).",
+		}, []string{"transport", "reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.server, m.client} {
+	for _, c := range []prometheus.Collector{m.server, m.client, m.rejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -67,11 +67,13 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch p := r.URL.Path; p {
 	case "/api/v0.1/predictions", "/api/v1.0/predictions":
-		if requirePost(w, r) {
+		if requirePost(w, r) && h.enter(w) {
+			defer h.e.admit.leave()
 			h.e.servePredict(w, r)
 		}
 	case "/api/v0.1/feedback", "/api/v1.0/feedback":
-		if requirePost(w, r) {
+		if requirePost(w, r) && h.enter(w) {
+			defer h.e.admit.leave()
 			h.e.serveFeedback(w, r)
 		}
 	case "/ready", "/api/v1.0/status", "/api/v1.0/health/status":
@@ -86,6 +88,11 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr["Content-Type"] = jsonContentType
 		_, _ = io.WriteString(w, `{"status":"live"}`)
 	case "/api/v1.0/metadata":
+		// Calls every component: counted like a prediction.
+		if !h.enter(w) {
+			return
+		}
+		defer h.e.admit.leave()
 		hdr["Content-Type"] = jsonContentType
 		_, _ = w.Write(h.e.graphMetadataJSON(r.Context()))
 	default:
@@ -96,6 +103,16 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, &Error{HTTPStatus: http.StatusNotFound, Reason: reasonNotFound,
 			Message: fmt.Sprintf("no such path: %s", p)}, "")
 	}
+}
+
+// enter admits a request under the in-flight cap, or answers 503.
+func (h *restHandler) enter(w http.ResponseWriter) bool {
+	if h.e.admit.enter() {
+		return true
+	}
+	h.e.admit.busyREST.Inc()
+	writeBusy(w, "concurrent requests")
+	return false
 }
 
 func requirePost(w http.ResponseWriter, r *http.Request) bool {
@@ -118,50 +135,55 @@ func putBuf(b *bytes.Buffer) {
 	}
 }
 
-var errTooLarge = errors.New("body too large")
-
-// readLimited reads at most limit bytes of r into buf.
-func readLimited(r io.Reader, contentLength, limit int64, buf *bytes.Buffer) error {
-	if contentLength > limit {
-		return errTooLarge
+// readRequest reads the request body within the read timeout, the body
+// limit and the executor's body memory budget. On success the caller owns
+// reserved bytes of the budget until it calls e.admit.release; otherwise
+// failed is the status it answered with.
+func (e *Executor) readRequest(w http.ResponseWriter, r *http.Request) (body []byte, reserved int64, failed int) {
+	rc := http.NewResponseController(w)
+	deadline := e.cfg.readTimeout > 0 && rc.SetReadDeadline(time.Now().Add(e.cfg.readTimeout)) == nil
+	body, reserved, err := readBody(r.Body, r.ContentLength, e.maxBody, e.admit.reserve)
+	if err == nil {
+		// The chunks went back to the pool: keep only what the body holds.
+		e.admit.release(reserved - int64(len(body)))
+		reserved = int64(len(body))
+		if deadline {
+			// The answer may take as long as the components do.
+			_ = rc.SetReadDeadline(time.Time{})
+		}
+		return body, reserved, 0
 	}
-	if contentLength > 0 {
-		buf.Grow(int(contentLength) + bytes.MinRead)
-	}
-	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
-	if err != nil {
-		return err
-	}
-	if n > limit {
-		return errTooLarge
-	}
-	return nil
-}
-
-func (e *Executor) readRequest(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) bool {
-	err := readLimited(r.Body, r.ContentLength, e.maxBody, buf)
+	e.admit.release(reserved)
 	switch {
-	case err == nil:
-		return true
 	case errors.Is(err, errTooLarge):
 		writeStatus(w, &Error{HTTPStatus: http.StatusRequestEntityTooLarge, Reason: reasonBadRequest,
 			Message: fmt.Sprintf("request body is larger than the limit of %d bytes", e.maxBody)}, "")
-	default:
-		writeStatus(w, badRequest("reading request body: %v", err), "")
+		return nil, 0, http.StatusRequestEntityTooLarge
+	case errors.Is(err, errBusy):
+		e.admit.memoryREST.Inc()
+		writeBusy(w, "request body memory")
+		return nil, 0, http.StatusServiceUnavailable
+	case isTimeout(err):
+		writeStatus(w, &Error{HTTPStatus: http.StatusRequestTimeout, Reason: reasonBadRequest,
+			Message: fmt.Sprintf("request body not received within %v", e.cfg.readTimeout)}, "")
+		return nil, 0, http.StatusRequestTimeout
 	}
-	return false
+	writeStatus(w, badRequest("reading request body: %v", err), "")
+	return nil, 0, http.StatusBadRequest
 }
 
 func (e *Executor) servePredict(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	buf := getBuf()
-	defer putBuf(buf)
-	if !e.readRequest(w, r, buf) {
-		e.server.restPredict.observe(httpCode(http.StatusBadRequest), start)
+	body, reserved, failed := e.readRequest(w, r)
+	if failed != 0 {
+		e.server.restPredict.observe(httpCode(failed), start)
 		return
 	}
+	defer e.admit.release(reserved)
+	buf := getBuf()
+	defer putBuf(buf)
 	var in Message
-	if err := DecodeMessage(buf.Bytes(), &in); err != nil {
+	if err := DecodeMessage(body, &in); err != nil {
 		writeStatus(w, badRequest("request is not a SeldonMessage: %v", err), "")
 		e.server.restPredict.observe(httpCode(http.StatusBadRequest), start)
 		return
@@ -169,21 +191,21 @@ func (e *Executor) servePredict(w http.ResponseWriter, r *http.Request) {
 	puid := requestPuid(in.Meta.Puid, r.Header)
 	st := e.getState(puid)
 	defer e.putState(st)
-	st.header = forwardHeaders(r.Header, puid)
+	st.header = e.forwardHeaders(r.Header, puid)
 	out, err := predict[*Message, *Feedback](r.Context(), restCodec{e}, st, e.root, &in)
 	e.respond(w, out, err, st, start, e.server.restPredict, buf)
 }
 
 func (e *Executor) serveFeedback(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	buf := getBuf()
-	defer putBuf(buf)
-	if !e.readRequest(w, r, buf) {
-		e.server.restFeedback.observe(httpCode(http.StatusBadRequest), start)
+	body, reserved, failed := e.readRequest(w, r)
+	if failed != 0 {
+		e.server.restFeedback.observe(httpCode(failed), start)
 		return
 	}
+	defer e.admit.release(reserved)
 	var fb Feedback
-	if err := DecodeFeedback(buf.Bytes(), &fb); err != nil {
+	if err := DecodeFeedback(body, &fb); err != nil {
 		writeStatus(w, badRequest("request is not a Feedback message: %v", err), "")
 		e.server.restFeedback.observe(httpCode(http.StatusBadRequest), start)
 		return
@@ -191,11 +213,11 @@ func (e *Executor) serveFeedback(w http.ResponseWriter, r *http.Request) {
 	puid := requestPuid("", r.Header)
 	st := e.getState(puid)
 	defer e.putState(st)
-	st.header = forwardHeaders(r.Header, puid)
+	st.header = e.forwardHeaders(r.Header, puid)
 	out, err := feedback[*Message, *Feedback](r.Context(), restCodec{e}, st, e.root, &fb)
-	// The feedback body is still referenced by fb until here; the response
-	// is written into a fresh buffer.
-	e.respond(w, out, err, st, start, e.server.restFeedback, new(bytes.Buffer))
+	buf := getBuf()
+	defer putBuf(buf)
+	e.respond(w, out, err, st, start, e.server.restFeedback, buf)
 }
 
 func (e *Executor) respond(w http.ResponseWriter, out *Message, err error, st *walkState, start time.Time, obs *observer, buf *bytes.Buffer) {
@@ -224,18 +246,14 @@ func requestPuid(metaPuid string, h http.Header) string {
 	return newPuid()
 }
 
-// forwardHeaders is the inbound headers minus those that describe this hop
-// or this body; they are sent with every component call.
-func forwardHeaders(in http.Header, puid string) map[string][]string {
-	out := make(map[string][]string, len(in)+2)
+// forwardHeaders is the inbound headers components get: the allow-list
+// (see forwardAllowList), a JSON Content-Type and the puid.
+func (e *Executor) forwardHeaders(in http.Header, puid string) map[string][]string {
+	out := make(map[string][]string, 4)
 	for k, v := range in {
-		switch k {
-		case "Content-Type", "Content-Length", "Connection", "Keep-Alive", "Proxy-Connection",
-			"Proxy-Authorization", "Proxy-Authenticate", "Te", "Trailer", "Transfer-Encoding",
-			"Upgrade", "Accept-Encoding", "Host", "Expect", PuidHeader:
-			continue
+		if forwardedByDefault(k) || e.forward[k] {
+			out[k] = v
 		}
-		out[k] = v
 	}
 	out["Content-Type"] = jsonContentType
 	// The puid goes in a header too, for components that read it there.
@@ -303,6 +321,7 @@ func (c restCodec) post(ctx context.Context, st *walkState, n *node, o op, body 
 		ctx, cancel = context.WithTimeout(ctx, n.restTimeout)
 		defer cancel()
 	}
+	call := "POST " + restPaths[o]
 	start := time.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(body))
 	if err != nil {
@@ -316,35 +335,41 @@ func (c restCodec) post(ctx context.Context, st *walkState, n *node, o op, body 
 	}
 	resp, err := m.http.Do(req)
 	if err != nil {
-		e := transportError(n, "POST "+restPaths[o], m.httpBase, err)
+		e := c.e.callFailed(n, call, m.httpBase, err)
 		n.restObs[o].observe(httpCode(e.HTTPStatus), start)
 		return nil, e
 	}
-	buf := getBuf()
-	defer putBuf(buf)
-	err = readLimited(resp.Body, resp.ContentLength, c.e.maxBody, buf)
+	raw, _, err := readBody(resp.Body, resp.ContentLength, c.e.maxBody, nil)
 	_ = resp.Body.Close()
 	n.restObs[o].observe(httpCode(resp.StatusCode), start)
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
-			return nil, invalidResponse(n, "POST "+restPaths[o], fmt.Errorf("body larger than %d bytes", c.e.maxBody))
+			return nil, invalidResponse(n, call, fmt.Errorf("body larger than %d bytes", c.e.maxBody))
 		}
-		return nil, transportError(n, "POST "+restPaths[o], m.httpBase, err)
+		return nil, c.e.callFailed(n, call, m.httpBase, err)
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		return nil, redirectError(n, call, resp.StatusCode)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, componentError(n, "POST "+restPaths[o], resp.StatusCode, buf.Bytes())
+		return nil, componentError(n, call, resp.StatusCode, raw)
 	}
+	return decodeAnswer(n, o, raw)
+}
+
+// decodeAnswer reads a component's successful answer to call o.
+func decodeAnswer(n *node, o op, raw []byte) (*Message, error) {
 	out := new(Message)
-	if o == opRoute && first(buf.Bytes()) == '[' {
+	if o == opRoute && first(raw) == '[' {
 		// Routers may answer with a bare JSON array of branch indices.
 		var branches []int
-		if err := json.Unmarshal(buf.Bytes(), &branches); err != nil || len(branches) == 0 {
+		if err := json.Unmarshal(raw, &branches); err != nil || len(branches) == 0 {
 			return nil, invalidResponse(n, "POST /route", fmt.Errorf("expected a SeldonMessage or a non-empty array of integers"))
 		}
 		out.routeArray = branches
 		return out, nil
 	}
-	if err := DecodeMessage(buf.Bytes(), out); err != nil {
+	if err := DecodeMessage(raw, out); err != nil {
 		return nil, invalidResponse(n, "POST "+restPaths[o], err)
 	}
 	return out, nil
@@ -376,7 +401,12 @@ func componentError(n *node, call string, code int, body []byte) *Error {
 			detail = detail[:max] + "..."
 		}
 	}
-	return &Error{HTTPStatus: code, GRPCCode: grpcCodeOf(code), Reason: reason,
+	status := code
+	if status < 400 || status > 599 {
+		// Not an error status a client could act on: the component is broken.
+		status = http.StatusBadGateway
+	}
+	return &Error{HTTPStatus: status, GRPCCode: grpcCodeOf(status), Reason: reason,
 		Message: fmt.Sprintf("node %q: %s returned HTTP %d: %s", n.name, call, code, detail)}
 }
 

@@ -117,17 +117,6 @@ type ServeOptions struct {
 	Ready func(httpAddr, grpcAddr net.Addr)
 }
 
-// NewHTTPServer is the http.Server sdep serves HTTP with: the executor's
-// REST port, and any other HTTP port next to it (sdep serve's status), so
-// that they all have the same timeouts.
-func NewHTTPServer(h http.Handler) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       65 * time.Second,
-	}
-}
-
 // Serve runs the REST and gRPC servers until ctx is cancelled, then stops
 // accepting, lets in-flight requests finish within the grace period, and
 // closes the component connections.
@@ -141,7 +130,7 @@ func (e *Executor) Serve(ctx context.Context, o ServeOptions) error {
 		_ = hl.Close()
 		return fmt.Errorf("gRPC listener: %w", err)
 	}
-	hs := NewHTTPServer(e.Handler(HandlerOptions{MetricsPath: o.MetricsPath}))
+	hs := e.newHTTPServer(e.Handler(HandlerOptions{MetricsPath: o.MetricsPath}))
 	gs := e.NewGRPCServer()
 	errs := make(chan error, 2)
 	go func() { errs <- hs.Serve(hl) }()

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// These tests attack a real `sdep executor` process (a non-race build) in
+// front of `sdep model mock-classifier`, on loopback, and measure the
+// executor's resident memory from /proc.
+
+// freePort returns a loopback port nothing listens on right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	return p
+}
+
+func waitListening(t *testing.T, port int, cmd *exec.Cmd) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
+		if err == nil {
+			_ = c.Close()
+			return
+		}
+		if cmd.ProcessState != nil {
+			t.Fatalf("%s exited", cmd.Path)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on port %d", port)
+}
+
+func startProcess(t *testing.T, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(sdepBinary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = io.Discard
+	if testing.Verbose() {
+		cmd.Stderr = os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return cmd
+}
+
+type attackTarget struct {
+	executor *exec.Cmd
+	restPort int
+	grpcPort int
+}
+
+// startExecutorWithClassifier runs the mock classifier and an executor in
+// front of it, both on loopback ports, with extra executor flags.
+func startExecutorWithClassifier(t *testing.T, flags ...string) attackTarget {
+	t.Helper()
+	mh, mg := freePort(t), freePort(t)
+	model := startProcess(t, nil, "model", "mock-classifier", "--host", "127.0.0.1",
+		"--http-port", strconv.Itoa(mh), "--grpc-port", strconv.Itoa(mg))
+	waitListening(t, mh, model)
+	pred, err := json.Marshal(map[string]any{
+		"name": "p",
+		"graph": map[string]any{"name": "classifier", "type": "MODEL",
+			"endpoint": map[string]any{"service_host": "127.0.0.1", "httpPort": mh, "grpcPort": mg}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eh, eg := freePort(t), freePort(t)
+	args := append([]string{"executor", "--sdep", "attack", "--http-port", strconv.Itoa(eh), "--grpc-port", strconv.Itoa(eg),
+		"--pod-annotations", os.DevNull}, flags...)
+	ex := startProcess(t, []string{"ENGINE_PREDICTOR=" + base64.StdEncoding.EncodeToString(pred)}, args...)
+	waitListening(t, eh, ex)
+	return attackTarget{executor: ex, restPort: eh, grpcPort: eg}
+}
+
+// procKB reads a "VmRSS"/"VmHWM" line of /proc/<pid>/status in kB.
+func procKB(t *testing.T, pid int, field string) int64 {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	defer func() { _ = f.Close() }()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// predictOK sends a few ordinary requests so the idle figure includes the
+// executor's warm state.
+func (a attackTarget) predictOK(t *testing.T) {
+	t.Helper()
+	for range 5 {
+		resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/api/v1.0/predictions", a.restPort), "application/json",
+			strings.NewReader(`{"data":{"ndarray":[[1,2,5]]}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("warm-up request: %d %s", resp.StatusCode, b)
+		}
+	}
+}
+
+// The goal for every memory attack: under 100 MB above idle.
+const attackBudgetKB = 100 << 10
+
+// Eight connections declare a 64 MiB body and send one byte: the executor
+// must not reserve memory from Content-Length.
+func TestExecutorContentLengthAttackMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	a := startExecutorWithClassifier(t)
+	a.predictOK(t)
+	pid := a.executor.Process.Pid
+	idle := procKB(t, pid, "VmRSS")
+	var conns []net.Conn
+	for range 8 {
+		c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(a.restPort)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		_, err = fmt.Fprintf(c, "POST /api/v1.0/predictions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", 64<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	peak := procKB(t, pid, "VmHWM")
+	now := procKB(t, pid, "VmRSS")
+	t.Logf("idle RSS %d MB; with 8 connections declaring 64 MiB: RSS %d MB, peak %d MB", idle>>10, now>>10, peak>>10)
+	if peak-idle > attackBudgetKB {
+		t.Errorf("peak RSS %d MB is %d MB above idle (goal < %d MB)", peak>>10, (peak-idle)>>10, attackBudgetKB>>10)
+	}
+}
+
+// Four clients stream 100 MB chunked bodies at once: each is refused, and
+// memory stays bounded while they are read.
+func TestExecutorConcurrentOversizedBodiesMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	a := startExecutorWithClassifier(t)
+	a.predictOK(t)
+	pid := a.executor.Process.Pid
+	idle := procKB(t, pid, "VmRSS")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	codes := make([]int, 4)
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pr, pw := io.Pipe()
+			go func() {
+				chunk := []byte(`{"strData":"` + strings.Repeat("x", 1<<16))
+				sent := 0
+				for sent < 100<<20 {
+					if _, err := pw.Write(chunk); err != nil {
+						return
+					}
+					sent += len(chunk)
+				}
+				_ = pw.Close()
+			}()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost,
+				fmt.Sprintf("http://127.0.0.1:%d/api/v1.0/predictions", a.restPort), pr)
+			req.ContentLength = -1 // chunked
+			resp, err := http.DefaultClient.Do(req)
+			_ = pr.CloseWithError(io.ErrClosedPipe)
+			if err != nil {
+				return // the executor may close the connection while we still write
+			}
+			codes[i] = resp.StatusCode
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}()
+	}
+	wg.Wait()
+	peak := procKB(t, pid, "VmHWM")
+	t.Logf("idle RSS %d MB; peak under 4 concurrent chunked 100 MB bodies %d MB; answers %v", idle>>10, peak>>10, codes)
+	for _, c := range codes {
+		if c != 0 && c != http.StatusRequestEntityTooLarge && c != http.StatusServiceUnavailable {
+			t.Errorf("oversized body answered %d, want 413 or 503", c)
+		}
+	}
+	if peak-idle > attackBudgetKB {
+		t.Errorf("peak RSS %d MB is %d MB above idle (goal < %d MB)", peak>>10, (peak-idle)>>10, attackBudgetKB>>10)
+	}
+}
+
+// `sdep executor --read-timeout` drops a client that declares a body and
+// does not send it, with 408.
+func TestExecutorDropsSlowBodies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	a := startExecutorWithClassifier(t, "--read-timeout", "500ms")
+	c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(a.restPort)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	if _, err := fmt.Fprintf(c, "POST /api/v1.0/predictions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n{", 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_ = c.SetReadDeadline(start.Add(5 * time.Second))
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("connection still open after %v: %v", time.Since(start), err)
+	}
+	if !strings.HasPrefix(string(got), "HTTP/1.1 408 ") {
+		t.Errorf("answer %q, want 408", got)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("dropped after %v, want about 500ms", d)
+	}
+}
