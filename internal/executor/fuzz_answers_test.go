@@ -32,8 +32,7 @@ func (s *scriptedComponent) RoundTrip(r *http.Request) (*http.Response, error) {
 		_ = r.Body.Close()
 	}
 	code, body := http.StatusOK, []byte(`{"data":{"ndarray":[[1,2]]}}`)
-	switch r.URL.Path {
-	case "/route":
+	if r.URL.Path == "/route" {
 		body = []byte(`[0]`)
 	}
 	if r.URL.Path == s.target {

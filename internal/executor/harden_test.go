@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -314,7 +315,12 @@ func TestServeReadTimeouts(t *testing.T) {
 		served <- e.Serve(ctx, ServeOptions{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", GracePeriod: time.Second,
 			Ready: func(h, _ net.Addr) { ready <- h }})
 	}()
-	t.Cleanup(func() { cancel(); <-served })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
 	addr := (<-ready).String()
 	for _, tc := range []struct{ name, send, want string }{
 		{"headers", "POST /api/v1.0/predictions HTTP/1.1\r\nHost: x\r\n", ""},
@@ -366,7 +372,7 @@ func TestReadBodyLimits(t *testing.T) {
 		var held int64
 		body, reserved, err := readBody(strings.NewReader(data), cl, limit, func(n int64) bool { held += n; return true })
 		if tc.tooBig {
-			if err != errTooLarge {
+			if !errors.Is(err, errTooLarge) {
 				t.Errorf("size %d (CL known %v): err %v, want too large", tc.size, tc.knownCL, err)
 			}
 			continue
@@ -393,13 +399,13 @@ func TestReadBodyLimits(t *testing.T) {
 	// A truncated body is an error, not a shorter body.
 	for _, cl := range []int64{-1, 10, 5 * chunkSize} {
 		r := io.MultiReader(strings.NewReader("{\"a\":1"), iotest{io.ErrUnexpectedEOF})
-		if _, _, err := readBody(r, cl, limit*4, nil); err != io.ErrUnexpectedEOF {
+		if _, _, err := readBody(r, cl, limit*4, nil); !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("truncated body (CL %d): %v, want unexpected EOF", cl, err)
 		}
 	}
 	// A spent budget stops the read.
 	_, _, err := readBody(strings.NewReader(strings.Repeat("x", 4*chunkSize)), -1, limit, func(n int64) bool { return false })
-	if err != errBusy {
+	if !errors.Is(err, errBusy) {
 		t.Errorf("spent budget: %v, want errBusy", err)
 	}
 }

@@ -53,7 +53,7 @@ func forwardAllowList(v string) (map[string]bool, error) {
 			continue
 		}
 		for _, c := range name {
-			if !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			if c != '-' && (c < '0' || c > '9') && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') {
 				return nil, fmt.Errorf("annotation %s: %q is not a header name", AnnotationForwardHeaders, name)
 			}
 		}

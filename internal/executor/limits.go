@@ -165,10 +165,8 @@ func readBody(r io.Reader, contentLength, limit int64, reserve func(int64) bool)
 			chunkPool.Put(c)
 		}
 	}()
-	for {
-		if contentLength >= 0 && total >= contentLength {
-			break // the body reader enforces Content-Length
-		}
+	// The body reader enforces Content-Length: reading stops at it.
+	for contentLength < 0 || total < contentLength {
 		want := min(chunkSize, limit+1-total)
 		if contentLength >= 0 {
 			want = min(want, contentLength-total)
