@@ -2,6 +2,7 @@ package decode
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -89,7 +90,57 @@ spec:
 		{
 			name:  "type mismatch names the field",
 			input: "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: x}\nspec:\n  replicas: two\n  predictors: []\n",
-			want:  []string{`in.yaml:5: spec.replicas: cannot use a JSON string here: want a number`},
+			want:  []string{`in.yaml:5: spec.replicas: cannot use the string "two" here: want a whole number from -2147483648 to 2147483647`},
+		},
+		{
+			name:  "type mismatch in a list keeps the index and says what was found",
+			input: "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: x}\nspec:\n  predictors:\n  - name: a\n    graph: {name: c}\n  - name: b\n    replicas: 1e30\n    graph: {name: c}\n",
+			want:  []string{`in.yaml:9: spec.predictors[1].replicas: cannot use the number 1e+30 here: want a whole number from -2147483648 to 2147483647`},
+		},
+		{
+			name:  "type mismatch deep in json lists",
+			input: `{"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment", "metadata": {"name": "x"},` + "\n" + `"spec": {"predictors": [{"name": "p", "graph": {"name": "c"}, "componentSpecs": [{"spec": {"containers": [{"name": "c"},` + "\n" + `{"name": "d", "ports": [{"containerPort": "http"}]}]}}]}]}}`,
+			want:  []string{`in.yaml:3: spec.predictors[0].componentSpecs[0].spec.containers[1].ports[0].containerPort: cannot use the string "http" here: want a whole number from -2147483648 to 2147483647`},
+		},
+		{
+			name:  "an object where a list belongs",
+			input: "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: x}\nspec:\n  predictors:\n  - name: a\n    graph: {name: c, children: {name: d}}\n",
+			want:  []string{`in.yaml:7: spec.predictors[0].graph.children: cannot use an object here: want a list`},
+		},
+		{
+			name: "unparseable quantities name the field and the value",
+			input: `apiVersion: machinelearning.seldon.io/v1
+kind: SeldonDeployment
+metadata: {name: x}
+spec:
+  predictors:
+  - name: p
+    graph: {name: c}
+    componentSpecs:
+    - spec:
+        containers:
+        - name: c
+          resources:
+            requests: {cpu: 500m, memory: 1 GB}
+            limits:
+              cpu: two
+    hpaSpecs:
+    - scaleTargetRef: {kind: Deployment, name: my-dep}
+      maxReplicas: 2
+      metrics:
+      - type: Pods
+        pods: {metricName: rps, targetAverageValue: [1]}
+`,
+			want: []string{
+				`in.yaml:13: spec.predictors[0].componentSpecs[0].spec.containers[0].resources.requests.memory: the string "1 GB" is not a quantity: want a number with an optional unit, such as 500m, 0.5, 2, 128Mi or 1Gi`,
+				`in.yaml:15: spec.predictors[0].componentSpecs[0].spec.containers[0].resources.limits.cpu: the string "two" is not a quantity: want a number with an optional unit, such as 500m, 0.5, 2, 128Mi or 1Gi`,
+				`in.yaml:21: spec.predictors[0].hpaSpecs[0].metrics[0].pods.targetAverageValue: a list is not a quantity: want a number with an optional unit, such as 500m, 0.5, 2, 128Mi or 1Gi`,
+			},
+		},
+		{
+			name:  "truncated json reports the line where the input ends",
+			input: "{\"apiVersion\": \"machinelearning.seldon.io/v1\",\n \"kind\": \"SeldonDeployment\",\n \"metadata\": {\"name\": \"x\"},\n \"spec\": {\"predictors\": [{\"name\": \"p\",\n  \"graph\": {\"name\": \"c\"\n",
+			want:  []string{`in.yaml:5: invalid JSON at line 5 column 24: the input ends inside a document: it is cut off, or a closing } or ] or " is missing`},
 		},
 		{
 			name:  "duplicate key",
@@ -147,5 +198,44 @@ func TestMultiDocumentYAMLKeepsStartLines(t *testing.T) {
 	}
 	if docs[1].Line != 6 {
 		t.Errorf("second document starts at line %d, want 6", docs[1].Line)
+	}
+}
+
+func TestTruncatedSeedReportsWhereItEnds(t *testing.T) {
+	data, err := os.ReadFile("../../examples/seed-hpaspecs.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{300, len(data) / 2, len(data) - 3} {
+		cut := data[:n]
+		_, err := Documents("seed.json", cut)
+		var errs Errors
+		if !errors.As(err, &errs) || len(errs) != 1 {
+			t.Fatalf("cut at %d: want one error, got %v", n, err)
+		}
+		want := strings.Count(strings.TrimRight(string(cut), " \t\r\n"), "\n") + 1
+		if errs[0].Line != want || !strings.Contains(errs[0].Message, "the input ends inside a document") {
+			t.Errorf("cut at %d: %v; want line %d", n, errs[0], want)
+		}
+	}
+}
+
+func TestInputSizeCap(t *testing.T) {
+	seed, err := os.ReadFile("../../examples/seed-hpaspecs.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DocumentsLimit("seed.json", seed, len(seed)); err != nil {
+		t.Fatalf("an input at the cap must decode: %v", err)
+	}
+	_, err = DocumentsLimit("seed.json", seed, len(seed)-1)
+	want := fmt.Sprintf("seed.json: the input is %d bytes, larger than the %d bytes sdep reads per file", len(seed), len(seed)-1)
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("got %v, want prefix %q", err, want)
+	}
+	big := make([]byte, MaxInputBytes+1)
+	_, err = Documents("big.json", big)
+	if err == nil || !strings.Contains(err.Error(), "the input is 16.0 MiB (16777217 bytes), larger than the 16 MiB sdep reads per file") {
+		t.Errorf("got %v", err)
 	}
 }
