@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 	kjson "sigs.k8s.io/json"
@@ -38,14 +39,14 @@ type Document struct {
 	// Raw is the document as JSON.
 	Raw []byte
 
-	node *yaml.Node
+	tree *tree
 }
 
 // LineOf returns the input line of the field at path (as validation reports
 // it, e.g. spec.predictors[0].hpaSpecs[0].scaleTargetRef.name), or of its
 // closest enclosing field.
 func (d Document) LineOf(path string) int {
-	return chunk{startLine: d.Line, node: d.node}.lineOf(path)
+	return chunk{startLine: d.Line, tree: d.tree}.lineOf(path)
 }
 
 // Error is one problem found while decoding, with its location.
@@ -103,7 +104,8 @@ func AcceptedAPIVersions() []string {
 
 // MaxInputBytes is the largest input Documents accepts: 16 MiB. A
 // SeldonDeployment is a few KiB; the cap keeps the memory decoding takes
-// (several times the input's size) bounded, however large a file is.
+// (about ten times the input's size for valid JSON) bounded, however large
+// a file is.
 const MaxInputBytes = 16 << 20
 
 // Documents decodes every SeldonDeployment in data. source names the input
@@ -153,8 +155,39 @@ func DocumentsLimit(source string, data []byte, maxBytes int) ([]Document, error
 type chunk struct {
 	startLine int
 	json      []byte
-	node      *yaml.Node
+	tree      *tree
 	err       error
+}
+
+// tree is a document's YAML node tree, which maps a field path to its
+// line. For JSON input it is parsed only when a line is asked for: the
+// node tree takes many times the input's memory, and a valid document
+// without warnings never needs it.
+type tree struct {
+	once sync.Once
+	src  []byte
+	node *yaml.Node
+}
+
+// parsed returns a tree already built.
+func parsed(node *yaml.Node) *tree {
+	t := &tree{node: node}
+	t.once.Do(func() {})
+	return t
+}
+
+func (t *tree) root() *yaml.Node {
+	if t == nil {
+		return nil
+	}
+	t.once.Do(func() {
+		var node yaml.Node
+		if yaml.Unmarshal(t.src, &node) == nil {
+			t.node = &node
+		}
+		t.src = nil
+	})
+	return t.node
 }
 
 type lineError struct {
@@ -208,12 +241,7 @@ func splitJSON(data []byte) ([]chunk, error) {
 			off++
 		}
 		line, _ := position(data, int64(off))
-		var node yaml.Node
-		c := chunk{startLine: line, json: raw}
-		if yaml.Unmarshal(raw, &node) == nil {
-			c.node = &node
-		}
-		out = append(out, c)
+		out = append(out, chunk{startLine: line, json: raw, tree: &tree{src: raw}})
 	}
 }
 
@@ -260,7 +288,7 @@ func splitYAML(data []byte) []chunk {
 			out = append(out, c)
 			return
 		}
-		c.node = &node
+		c.tree = parsed(&node)
 		j, err := syaml.YAMLToJSONStrict([]byte(text))
 		if err != nil {
 			c.err = shiftYAMLError(err, start)
@@ -363,7 +391,7 @@ func decodeOne(c chunk) (*Document, Errors) {
 	}
 	obj.APIVersion = sdepv1.GroupVersion.String()
 	obj.Kind = "SeldonDeployment"
-	return &Document{Object: obj, APIVersion: tm.APIVersion, Line: c.startLine, Raw: c.json, node: c.node}, nil
+	return &Document{Object: obj, APIVersion: tm.APIVersion, Line: c.startLine, Raw: c.json, tree: c.tree}, nil
 }
 
 // byteSize prints n in MiB when it is at least one, else in bytes.

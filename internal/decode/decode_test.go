@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -237,5 +238,53 @@ func TestInputSizeCap(t *testing.T) {
 	_, err = Documents("big.json", big)
 	if err == nil || !strings.Contains(err.Error(), "the input is 16.0 MiB (16777217 bytes), larger than the 16 MiB sdep reads per file") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// bigDocument is the seed with n environment variables on its container.
+func bigDocument(t *testing.T, n int) []byte {
+	t.Helper()
+	seed, err := os.ReadFile("../../examples/seed-hpaspecs.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env strings.Builder
+	for i := range n {
+		if i > 0 {
+			env.WriteString(",\n")
+		}
+		fmt.Fprintf(&env, `{"name": "VAR_%d", "value": "%s"}`, i, strings.Repeat("x", 20))
+	}
+	const at = `"name": "classifier",`
+	if !strings.Contains(string(seed), at) {
+		t.Fatalf("seed has no %s", at)
+	}
+	return []byte(strings.Replace(string(seed), at, at+` "env": [`+env.String()+`],`, 1))
+}
+
+// Decoding a valid JSON document allocates a small multiple of its size:
+// the YAML node tree used for line numbers (over 15 times the input) is
+// built only when a line is asked for.
+func TestDecodingMemoryIsAMultipleOfTheInput(t *testing.T) {
+	data := bigDocument(t, 20000)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	docs, err := Documents("big.json", data)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(docs[0].Object.Spec.Predictors[0].ComponentSpecs[0].Spec.Containers[0].Env); n != 20000 {
+		t.Fatalf("decoded %d env vars, want 20000", n)
+	}
+	ratio := float64(after.TotalAlloc-before.TotalAlloc) / float64(len(data))
+	t.Logf("input %d bytes, allocated %.1f times that", len(data), ratio)
+	if ratio > 15 {
+		t.Errorf("decoding allocated %.1f times the input's %d bytes, want at most 15", ratio, len(data))
+	}
+	// Lines still work on demand.
+	if line := docs[0].LineOf("spec.predictors[0].componentSpecs[0].spec.containers[0].env[19999].name"); line < 20000 {
+		t.Errorf("line of the last env var = %d, want past 20000", line)
 	}
 }

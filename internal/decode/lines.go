@@ -13,7 +13,7 @@ var pathSegment = regexp.MustCompile(`([^.\[\]]+)|\[(\d+)\]`)
 // spec.predictors[0].graph.name), or of the closest enclosing field that
 // exists, or the document start.
 func (c chunk) lineOf(path string) int {
-	if line := findLine(c.node, path, false); line > 0 {
+	if line := findLine(c.tree.root(), path, false); line > 0 {
 		return line + c.startLine - 1
 	}
 	return c.startLine
@@ -22,7 +22,7 @@ func (c chunk) lineOf(path string) int {
 // lineOfLoose is lineOf for paths without list indices
 // (spec.predictors.componentSpecs.replicas): the first match wins.
 func (c chunk) lineOfLoose(path string) int {
-	if line := findLine(c.node, path, true); line > 0 {
+	if line := findLine(c.tree.root(), path, true); line > 0 {
 		return line + c.startLine - 1
 	}
 	return c.startLine
