@@ -422,11 +422,11 @@ func (v *validator) legacyMetrics(field string, i, j int, metrics []sdepv1.Metri
 		case sdepv1.ResourceMetricSourceType:
 			r := m.Resource
 			v.legacyTarget(mf+".resource", r.TargetAverageUtilization, r.TargetAverageValue)
-			v.resourceRequests(mf+".resource.name", i, j, r.Name, "")
+			v.resourceRequests(mf+".resource.name", i, j, r.Name, "", r.TargetAverageUtilization != nil)
 		case sdepv1.ContainerResourceMetricSourceType:
 			r := m.ContainerResource
 			v.legacyTarget(mf+".containerResource", r.TargetAverageUtilization, r.TargetAverageValue)
-			v.resourceRequests(mf+".containerResource.name", i, j, r.Name, r.Container)
+			v.resourceRequests(mf+".containerResource.name", i, j, r.Name, r.Container, r.TargetAverageUtilization != nil)
 		case sdepv1.PodsMetricSourceType:
 			v.required(mf+".pods.metricName", m.Pods.MetricName)
 			v.positive(mf+".pods.targetAverageValue", &m.Pods.TargetAverageValue)
@@ -577,10 +577,11 @@ func (v *validator) metricsV2(field string, i, j int, metrics []autoscalingv2.Me
 		switch m.Type {
 		case autoscalingv2.ResourceMetricSourceType:
 			v.targetV2(mf+".resource.target", m.Resource.Target, true)
-			v.resourceRequests(mf+".resource.name", i, j, m.Resource.Name, "")
+			v.resourceRequests(mf+".resource.name", i, j, m.Resource.Name, "", m.Resource.Target.Type == autoscalingv2.UtilizationMetricType)
 		case autoscalingv2.ContainerResourceMetricSourceType:
 			v.targetV2(mf+".containerResource.target", m.ContainerResource.Target, true)
-			v.resourceRequests(mf+".containerResource.name", i, j, m.ContainerResource.Name, m.ContainerResource.Container)
+			v.resourceRequests(mf+".containerResource.name", i, j, m.ContainerResource.Name, m.ContainerResource.Container,
+				m.ContainerResource.Target.Type == autoscalingv2.UtilizationMetricType)
 		case autoscalingv2.PodsMetricSourceType:
 			v.required(mf+".pods.metric.name", m.Pods.Metric.Name)
 			v.targetV2(mf+".pods.target", m.Pods.Target, false)
@@ -626,8 +627,10 @@ func (v *validator) targetV2(field string, t autoscalingv2.MetricTarget, utiliza
 // resourceRequests enforces that a cpu or memory metric can be computed:
 // the HPA divides usage by the pods' requests, and one container without a
 // request makes the metric unavailable (upstream #1676, #3827). container
-// limits the rule to one container (ContainerResource metrics).
-func (v *validator) resourceRequests(field string, i, j int, res corev1.ResourceName, container string) {
+// limits the rule to one container (ContainerResource metrics). A
+// utilisation target also needs every such request above 0: utilisation
+// is usage divided by the request.
+func (v *validator) resourceRequests(field string, i, j int, res corev1.ResourceName, container string, utilization bool) {
 	if res == "" {
 		v.fail(field, "required: cpu or memory")
 		return
@@ -651,7 +654,7 @@ func (v *validator) resourceRequests(field string, i, j int, res corev1.Resource
 			v.fail(rf,
 				"container %q has no %s request, so the HPA cannot compute %s utilisation for this pod: add resources.requests.%s to every container of the pod",
 				c.Name, res, res, res)
-		case q.Sign() == 0:
+		case q.Sign() == 0 && utilization:
 			v.fail(rf,
 				"container %q requests %s %s, so the HPA cannot compute %s utilisation (usage divided by 0): request more than 0",
 				c.Name, q.String(), res, res)
@@ -665,7 +668,7 @@ func (v *validator) resourceRequests(field string, i, j int, res corev1.Resource
 			v.fail(rf,
 				"the executor container %q that sdep adds to this pod has no %s request, so the HPA cannot compute %s utilisation: add svcOrchSpec.resources.requests.%s",
 				ExecutorContainerName, res, res, res)
-		case q.Sign() == 0:
+		case q.Sign() == 0 && utilization:
 			v.fail(rf,
 				"the executor container %q that sdep adds to this pod requests %s %s, so the HPA cannot compute %s utilisation (usage divided by 0): request more than 0",
 				ExecutorContainerName, q.String(), res, res)

@@ -259,6 +259,12 @@ func InvalidCases() []Case {
 		{"cpu request zero under a cpu metric", func(sd *sdepv1.SeldonDeployment) {
 			setRequest(sd, corev1.ResourceCPU, "0")
 		}, Problem{Field: "spec.predictors[0].componentSpecs[0].spec.containers[0].resources.requests.cpu", Message: `container "classifier" requests 0 cpu, so the HPA cannot compute cpu utilisation`}},
+		{"memory request zero under a v2 utilisation metric", func(sd *sdepv1.SeldonDeployment) {
+			setRequest(sd, corev1.ResourceMemory, "0")
+			SetHpaSpec(sd, &sdepv1.SeldonHpaSpec{MaxReplicas: 4, MetricsV2: []autoscalingv2.MetricSpec{{
+				Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{Name: corev1.ResourceMemory,
+					Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To[int32](80)}}}}})
+		}, Problem{Field: "spec.predictors[0].componentSpecs[0].spec.containers[0].resources.requests.memory", Message: `container "classifier" requests 0 memory`}},
 		{"executor cpu request zero under a cpu metric", func(sd *sdepv1.SeldonDeployment) {
 			Pred(sd).SvcOrchSpec = &sdepv1.SvcOrchSpec{Resources: &corev1.ResourceRequirements{Requests: corev1.ResourceList{
 				corev1.ResourceCPU: resource.MustParse("0")}}}
