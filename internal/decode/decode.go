@@ -424,7 +424,7 @@ func (c chunk) typeError(err error) Error {
 		// The decoder names the field without list indices
 		// (spec.predictors.replicas): find the value it stopped at.
 		field, found, line := te.Field, "a JSON "+te.Value, c.lineOfLoose(te.Field)
-		if path, text, ok := valueAt(c.json, te.Offset); ok && indices.ReplaceAllString(path, "") == te.Field {
+		if path, text, ok := valueAt(c.json, te.Offset); ok && sameField(path, te.Field) {
 			field, found, line = path, text, c.lineOf(path)
 		}
 		return Error{Line: line, Field: field,
@@ -435,6 +435,14 @@ func (c chunk) typeError(err error) Error {
 			Message: fmt.Sprintf("cannot use a JSON %s here: want %s", m[1], jsonKind(m[3]))}
 	}
 	return Error{Line: c.startLine, Message: strings.TrimPrefix(err.Error(), "json: ")}
+}
+
+// sameField reports whether path (with list indices) is the field the
+// decoder names loose (without indices, and without the key of a map
+// entry: the path then goes on below it).
+func sameField(path, loose string) bool {
+	p := indices.ReplaceAllString(path, "")
+	return p == loose || strings.HasPrefix(p, loose+".") || strings.HasPrefix(p, loose+"[")
 }
 
 // quantityErrors names every quantity (resources, HPA targets, ...) of the

@@ -104,6 +104,11 @@ spec:
 			want:  []string{`in.yaml:3: spec.predictors[0].componentSpecs[0].spec.containers[1].ports[0].containerPort: cannot use the string "http" here: want a whole number from -2147483648 to 2147483647`},
 		},
 		{
+			name:  "type mismatch in a map names the key",
+			input: "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: x}\nspec:\n  predictors:\n  - name: a\n    graph: {name: c}\n    annotations:\n      seldon.io/rest-timeout: 100\n",
+			want:  []string{`in.yaml:9: spec.predictors[0].annotations[seldon.io/rest-timeout]: cannot use the number 100 here: want a string`},
+		},
+		{
 			name:  "an object where a list belongs",
 			input: "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: x}\nspec:\n  predictors:\n  - name: a\n    graph: {name: c, children: {name: d}}\n",
 			want:  []string{`in.yaml:7: spec.predictors[0].graph.children: cannot use an object here: want a list`},
@@ -286,5 +291,18 @@ func TestDecodingMemoryIsAMultipleOfTheInput(t *testing.T) {
 	// Lines still work on demand.
 	if line := docs[0].LineOf("spec.predictors[0].componentSpecs[0].spec.containers[0].env[19999].name"); line < 20000 {
 		t.Errorf("line of the last env var = %d, want past 20000", line)
+	}
+}
+
+// The validator writes a map key with dots in brackets
+// (annotations[seldon.io/svc-name]); LineOf finds that key's own line.
+func TestLineOfBracketedKey(t *testing.T) {
+	input := "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: x}\nspec:\n  predictors:\n  - name: a\n    graph: {name: c}\n    annotations:\n      other: x\n      seldon.io/svc-name: svc\n"
+	docs, err := Documents("in.yaml", []byte(input))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := docs[0].LineOf("spec.predictors[0].annotations[seldon.io/svc-name]"); got != 10 {
+		t.Errorf("line %d, want 10", got)
 	}
 }

@@ -29,18 +29,15 @@ func valueAt(data []byte, offset int64) (path, text string, ok bool) {
 	}
 	var stack []*frame
 	pathOf := func() string {
-		var b strings.Builder
+		path := ""
 		for _, f := range stack {
 			if f.list {
-				fmt.Fprintf(&b, "[%d]", f.index)
-				continue
+				path += fmt.Sprintf("[%d]", f.index)
+			} else {
+				path = join(path, f.key)
 			}
-			if b.Len() > 0 {
-				b.WriteByte('.')
-			}
-			b.WriteString(f.key)
 		}
-		return b.String()
+		return path
 	}
 	for {
 		tok, err := dec.Token()
@@ -228,8 +225,14 @@ func jsonToken(v any) json.Token {
 	return v
 }
 
+// join appends an object key to a field path: .key, or [key] for a key
+// with a dot or a bracket (annotations[seldon.io/svc-name]), as the
+// validator writes such paths.
 func join(path, key string) string {
-	if path == "" {
+	switch {
+	case strings.ContainsAny(key, ".[]"):
+		return path + "[" + key + "]"
+	case path == "":
 		return key
 	}
 	return path + "." + key
