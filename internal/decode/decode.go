@@ -13,9 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 	kjson "sigs.k8s.io/json"
@@ -36,14 +39,14 @@ type Document struct {
 	// Raw is the document as JSON.
 	Raw []byte
 
-	node *yaml.Node
+	tree *tree
 }
 
 // LineOf returns the input line of the field at path (as validation reports
 // it, e.g. spec.predictors[0].hpaSpecs[0].scaleTargetRef.name), or of its
 // closest enclosing field.
 func (d Document) LineOf(path string) int {
-	return chunk{startLine: d.Line, node: d.node}.lineOf(path)
+	return chunk{startLine: d.Line, tree: d.tree}.lineOf(path)
 }
 
 // Error is one problem found while decoding, with its location.
@@ -99,11 +102,29 @@ func AcceptedAPIVersions() []string {
 	return out
 }
 
+// MaxInputBytes is the largest input Documents accepts: 16 MiB. A
+// SeldonDeployment is a few KiB; the cap keeps the memory decoding takes
+// (about ten times the input's size for valid JSON) bounded, however large
+// a file is.
+const MaxInputBytes = 16 << 20
+
 // Documents decodes every SeldonDeployment in data. source names the input
 // in error messages. Empty documents are skipped; an input with none is an
 // error. The returned error, if any, is of type Errors and lists every
-// problem of every document.
+// problem of every document. An input larger than MaxInputBytes is an
+// error.
 func Documents(source string, data []byte) ([]Document, error) {
+	return DocumentsLimit(source, data, MaxInputBytes)
+}
+
+// DocumentsLimit is Documents with a size cap of maxBytes instead of
+// MaxInputBytes.
+func DocumentsLimit(source string, data []byte, maxBytes int) ([]Document, error) {
+	if len(data) > maxBytes {
+		return nil, Errors{{Source: source, Message: fmt.Sprintf(
+			"the input is %s, larger than the %s sdep reads per file: a SeldonDeployment is a few KiB, so check that this is the right file, or split it into several",
+			byteSize(len(data)), byteSize(maxBytes))}}
+	}
 	chunks, err := split(data)
 	if err != nil {
 		return nil, Errors{{Source: source, Line: lineOf(err), Message: err.Error()}}
@@ -134,8 +155,39 @@ func Documents(source string, data []byte) ([]Document, error) {
 type chunk struct {
 	startLine int
 	json      []byte
-	node      *yaml.Node
+	tree      *tree
 	err       error
+}
+
+// tree is a document's YAML node tree, which maps a field path to its
+// line. For JSON input it is parsed only when a line is asked for: the
+// node tree takes many times the input's memory, and a valid document
+// without warnings never needs it.
+type tree struct {
+	once sync.Once
+	src  []byte
+	node *yaml.Node
+}
+
+// parsed returns a tree already built.
+func parsed(node *yaml.Node) *tree {
+	t := &tree{node: node}
+	t.once.Do(func() {})
+	return t
+}
+
+func (t *tree) root() *yaml.Node {
+	if t == nil {
+		return nil
+	}
+	t.once.Do(func() {
+		var node yaml.Node
+		if yaml.Unmarshal(t.src, &node) == nil {
+			t.node = &node
+		}
+		t.src = nil
+	})
+	return t.node
 }
 
 type lineError struct {
@@ -173,6 +225,12 @@ func splitJSON(data []byte) ([]chunk, error) {
 		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			// The decoder reports no offset: the input ended inside a value.
+			end := int64(len(bytes.TrimRight(data, " \t\r\n")))
+			line, col := position(data, end)
+			return nil, lineError{line: line, msg: fmt.Sprintf("invalid JSON at line %d column %d: the input ends inside a document: it is cut off, or a closing } or ] or \" is missing", line, col)}
+		}
 		if err != nil {
 			line, col := position(data, errorOffset(err, dec.InputOffset()))
 			return nil, lineError{line: line, msg: fmt.Sprintf("invalid JSON at line %d column %d: %s", line, col, strings.TrimPrefix(err.Error(), "json: "))}
@@ -183,12 +241,7 @@ func splitJSON(data []byte) ([]chunk, error) {
 			off++
 		}
 		line, _ := position(data, int64(off))
-		var node yaml.Node
-		c := chunk{startLine: line, json: raw}
-		if yaml.Unmarshal(raw, &node) == nil {
-			c.node = &node
-		}
-		out = append(out, c)
+		out = append(out, chunk{startLine: line, json: raw, tree: &tree{src: raw}})
 	}
 }
 
@@ -235,7 +288,7 @@ func splitYAML(data []byte) []chunk {
 			out = append(out, c)
 			return
 		}
-		c.node = &node
+		c.tree = parsed(&node)
 		j, err := syaml.YAMLToJSONStrict([]byte(text))
 		if err != nil {
 			c.err = shiftYAMLError(err, start)
@@ -315,6 +368,9 @@ func decodeOne(c chunk) (*Document, Errors) {
 	obj := &sdepv1.SeldonDeployment{}
 	strictErrs, err := kjson.UnmarshalStrict(c.json, obj, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
 	if err != nil {
+		if qerrs := c.quantityErrors(); len(qerrs) > 0 {
+			return nil, qerrs
+		}
 		return nil, Errors{c.typeError(err)}
 	}
 	for _, se := range strictErrs {
@@ -335,7 +391,18 @@ func decodeOne(c chunk) (*Document, Errors) {
 	}
 	obj.APIVersion = sdepv1.GroupVersion.String()
 	obj.Kind = "SeldonDeployment"
-	return &Document{Object: obj, APIVersion: tm.APIVersion, Line: c.startLine, Raw: c.json, node: c.node}, nil
+	return &Document{Object: obj, APIVersion: tm.APIVersion, Line: c.startLine, Raw: c.json, tree: c.tree}, nil
+}
+
+// byteSize prints n in MiB when it is at least one, else in bytes.
+func byteSize(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB (%d bytes)", float64(n)/(1<<20), n)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 func accepted(apiVersion string) bool {
@@ -349,19 +416,52 @@ func accepted(apiVersion string) bool {
 
 var goTypeError = regexp.MustCompile(`^json: cannot unmarshal (\S+) into Go (?:struct field|value of type) (?:\S+?\.)?(\S+) of type (\S+)$`)
 
-// typeError turns a JSON type mismatch into an Error naming the field path.
+// typeError turns a JSON type mismatch into an Error naming the field path,
+// list indices included, what was found and what the field takes.
 func (c chunk) typeError(err error) Error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) && te.Field != "" {
-		field := te.Field
-		return Error{Line: c.lineOfLoose(field), Field: field,
-			Message: fmt.Sprintf("cannot use a JSON %s here: want %s", te.Value, jsonKind(te.Type.Kind().String()))}
+		// The decoder names the field without list indices
+		// (spec.predictors.replicas): find the value it stopped at.
+		field, found, line := te.Field, "a JSON "+te.Value, c.lineOfLoose(te.Field)
+		if path, text, ok := valueAt(c.json, te.Offset); ok && sameField(path, te.Field) {
+			field, found, line = path, text, c.lineOf(path)
+		}
+		return Error{Line: line, Field: field,
+			Message: fmt.Sprintf("cannot use %s here: want %s", found, wanted(te.Type))}
 	}
 	if m := goTypeError.FindStringSubmatch(err.Error()); m != nil {
 		return Error{Line: c.lineOfLoose(m[2]), Field: m[2],
 			Message: fmt.Sprintf("cannot use a JSON %s here: want %s", m[1], jsonKind(m[3]))}
 	}
 	return Error{Line: c.startLine, Message: strings.TrimPrefix(err.Error(), "json: ")}
+}
+
+// sameField reports whether path (with list indices) is the field the
+// decoder names loose (without indices, and without the key of a map
+// entry: the path then goes on below it).
+func sameField(path, loose string) bool {
+	p := indices.ReplaceAllString(path, "")
+	return p == loose || strings.HasPrefix(p, loose+".") || strings.HasPrefix(p, loose+"[")
+}
+
+// quantityErrors names every quantity (resources, HPA targets, ...) of the
+// document that does not parse: resource.Quantity's own error names neither
+// the field nor the value.
+func (c chunk) quantityErrors() Errors {
+	dec := json.NewDecoder(bytes.NewReader(c.json))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return nil
+	}
+	var errs Errors
+	for _, q := range badQuantities(v, reflect.TypeFor[sdepv1.SeldonDeployment](), "") {
+		errs = append(errs, Error{Line: c.lineOf(q.path), Field: q.path,
+			Message: fmt.Sprintf("%s is not a quantity: want a number with an optional unit, such as 500m, 0.5, 2, 128Mi or 1Gi", q.value)})
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+	return errs
 }
 
 func jsonKind(goType string) string {

@@ -7,13 +7,13 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var pathSegment = regexp.MustCompile(`([^.\[\]]+)|\[(\d+)\]`)
+var pathSegment = regexp.MustCompile(`([^.\[\]]+)|\[(\d+)\]|\[([^\]]+)\]`)
 
 // lineOf returns the input line of the field at path (e.g.
 // spec.predictors[0].graph.name), or of the closest enclosing field that
 // exists, or the document start.
 func (c chunk) lineOf(path string) int {
-	if line := findLine(c.node, path, false); line > 0 {
+	if line := findLine(c.tree.root(), path, false); line > 0 {
 		return line + c.startLine - 1
 	}
 	return c.startLine
@@ -22,7 +22,7 @@ func (c chunk) lineOf(path string) int {
 // lineOfLoose is lineOf for paths without list indices
 // (spec.predictors.componentSpecs.replicas): the first match wins.
 func (c chunk) lineOfLoose(path string) int {
-	if line := findLine(c.node, path, true); line > 0 {
+	if line := findLine(c.tree.root(), path, true); line > 0 {
 		return line + c.startLine - 1
 	}
 	return c.startLine
@@ -36,12 +36,15 @@ type segment struct {
 func parsePath(path string) []segment {
 	var segs []segment
 	for _, m := range pathSegment.FindAllStringSubmatch(path, -1) {
-		if m[2] != "" {
+		switch {
+		case m[2] != "":
 			i, _ := strconv.Atoi(m[2])
 			segs = append(segs, segment{index: i})
-			continue
+		case m[3] != "": // a map key with dots: annotations[seldon.io/svc-name]
+			segs = append(segs, segment{key: m[3], index: -1})
+		default:
+			segs = append(segs, segment{key: m[1], index: -1})
 		}
-		segs = append(segs, segment{key: m[1], index: -1})
 	}
 	return segs
 }

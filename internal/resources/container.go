@@ -81,16 +81,34 @@ func MakeExecutorContainer(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec,
 			{Name: predictor.PortNameHTTP, ContainerPort: httpPort, Protocol: corev1.ProtocolTCP},
 			{Name: predictor.PortNameGRPC, ContainerPort: grpcPort, Protocol: corev1.ProtocolTCP},
 		},
-		Env:            env,
-		Resources:      predictor.ExecutorResources(p),
-		ReadinessProbe: probe("/ready"),
-		LivenessProbe:  probe("/live"),
-		VolumeMounts:   []corev1.VolumeMount{{Name: PodInfoVolume, MountPath: PodInfoMountPath}},
-		SecurityContext: &corev1.SecurityContext{
-			RunAsUser:                new(int64(8888)),
-			AllowPrivilegeEscalation: new(false),
-		},
+		Env:             env,
+		Resources:       predictor.ExecutorResources(p),
+		ReadinessProbe:  probe("/ready"),
+		LivenessProbe:   probe("/live"),
+		VolumeMounts:    []corev1.VolumeMount{{Name: PodInfoVolume, MountPath: PodInfoMountPath}},
+		SecurityContext: executorSecurityContext(),
 	}, nil
+}
+
+// ExecutorUID is the user the executor container runs as.
+const ExecutorUID int64 = 8888
+
+// executorSecurityContext is the executor container's securityContext: it
+// meets the Pod Security "restricted" profile on its own, whatever the pod
+// sets (non-root user, no privilege escalation, every capability dropped,
+// the runtime's default seccomp profile), and mounts the root filesystem
+// read-only: the executor writes no files (it keeps no temporary files, logs
+// go to stdout). svcOrchSpec has no securityContext field, so it cannot be
+// overridden per deployment.
+func executorSecurityContext() *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		RunAsUser:                new(ExecutorUID),
+		RunAsNonRoot:             new(true),
+		AllowPrivilegeEscalation: new(false),
+		ReadOnlyRootFilesystem:   new(true),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
 }
 
 // EnginePredictor returns the value of the executor's ENGINE_PREDICTOR:

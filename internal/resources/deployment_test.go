@@ -257,10 +257,15 @@ spec:
 			Requests: corev1.ResourceList{"cpu": resource.MustParse("500m"), "memory": resource.MustParse("512Mi")},
 			Limits:   corev1.ResourceList{"memory": resource.MustParse("512Mi")},
 		},
-		ReadinessProbe:  probe("/ready"),
-		LivenessProbe:   probe("/live"),
-		VolumeMounts:    []corev1.VolumeMount{{Name: "seldon-podinfo", MountPath: "/etc/podinfo"}},
-		SecurityContext: &corev1.SecurityContext{RunAsUser: new(int64(8888)), AllowPrivilegeEscalation: new(false)},
+		ReadinessProbe: probe("/ready"),
+		LivenessProbe:  probe("/live"),
+		VolumeMounts:   []corev1.VolumeMount{{Name: "seldon-podinfo", MountPath: "/etc/podinfo"}},
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser: new(int64(8888)), RunAsNonRoot: new(true),
+			AllowPrivilegeEscalation: new(false), ReadOnlyRootFilesystem: new(true),
+			Capabilities:   &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("MakeExecutorContainer (-want +got):\n%s", diff)

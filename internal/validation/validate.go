@@ -2,7 +2,9 @@ package validation
 
 import (
 	"fmt"
+	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -215,6 +217,12 @@ func (v *validator) predictor(i int) {
 	if p.SvcOrchSpec != nil && p.SvcOrchSpec.Replicas != nil && predictor.ExecutorComponent(p) >= 0 {
 		v.warn(field+".svcOrchSpec.replicas", notActedOn+"the executor runs inside componentSpecs[0]'s pods and scales with them")
 	}
+	if p.SvcOrchSpec != nil && p.SvcOrchSpec.Resources != nil {
+		v.resources(field+".svcOrchSpec.resources", *p.SvcOrchSpec.Resources)
+	}
+	if p.EngineResources != nil {
+		v.resources(field+".engineResources", *p.EngineResources)
+	}
 	containers := v.componentSpecs(i)
 	v.legacyHpaSpecs(i)
 	v.graph(i, containers)
@@ -247,8 +255,12 @@ func (v *validator) componentSpecs(i int) map[string]containerRef {
 		if len(cs.Spec.EphemeralContainers) > 0 {
 			v.fail(field+".spec.ephemeralContainers", "ephemeral containers cannot be part of a pod template: remove them")
 		}
+		for k, c := range cs.Spec.InitContainers {
+			v.resources(fmt.Sprintf("%s.spec.initContainers[%d].resources", field, k), c.Resources)
+		}
 		for k, c := range cs.Spec.Containers {
 			cfield := fmt.Sprintf("%s.spec.containers[%d]", field, k)
+			v.resources(cfield+".resources", c.Resources)
 			switch c.Name {
 			case ExecutorContainerName:
 				v.fail(cfield+".name", "%q is reserved for the executor sdep injects: rename the container", c.Name)
@@ -410,11 +422,11 @@ func (v *validator) legacyMetrics(field string, i, j int, metrics []sdepv1.Metri
 		case sdepv1.ResourceMetricSourceType:
 			r := m.Resource
 			v.legacyTarget(mf+".resource", r.TargetAverageUtilization, r.TargetAverageValue)
-			v.resourceRequests(mf+".resource.name", i, j, r.Name, "")
+			v.resourceRequests(mf+".resource.name", i, j, r.Name, "", r.TargetAverageUtilization != nil)
 		case sdepv1.ContainerResourceMetricSourceType:
 			r := m.ContainerResource
 			v.legacyTarget(mf+".containerResource", r.TargetAverageUtilization, r.TargetAverageValue)
-			v.resourceRequests(mf+".containerResource.name", i, j, r.Name, r.Container)
+			v.resourceRequests(mf+".containerResource.name", i, j, r.Name, r.Container, r.TargetAverageUtilization != nil)
 		case sdepv1.PodsMetricSourceType:
 			v.required(mf+".pods.metricName", m.Pods.MetricName)
 			v.positive(mf+".pods.targetAverageValue", &m.Pods.TargetAverageValue)
@@ -499,9 +511,60 @@ func (v *validator) required(field, value string) {
 }
 
 func (v *validator) positive(field string, q *resource.Quantity) {
-	if q.Sign() <= 0 {
+	switch {
+	case q.Sign() <= 0:
 		v.fail(field, "%s: a target must be greater than 0", q.String())
+	case tooLarge(q):
+		v.fail(field, "%s is too large: %s", q.String(), quantityBound)
 	}
+}
+
+// maxQuantity is the largest quantity whose value in thousandths fits in an
+// int64: the HPA and sdep's autoscaler compute cpu and memory in milli-units,
+// and a larger value silently wraps (1e18 has a MilliValue of 0).
+var maxQuantity = resource.NewMilliQuantity(math.MaxInt64, resource.DecimalSI)
+
+const quantityBound = "quantities must not exceed 9223372036854775807m (about 9.2P), or the HPA's arithmetic overflows; use a smaller value"
+
+func tooLarge(q *resource.Quantity) bool { return q.Cmp(*maxQuantity) > 0 }
+
+// resources checks a container's requests and limits: no negative or
+// overflowing quantity, and no request above its limit (the API server
+// refuses such a pod, long after sdep rendered it).
+func (v *validator) resources(field string, r corev1.ResourceRequirements) {
+	for _, kind := range []struct {
+		key  string
+		list corev1.ResourceList
+	}{{"requests", r.Requests}, {"limits", r.Limits}} {
+		for _, name := range sortedNames(kind.list) {
+			q := kind.list[name]
+			qf := fmt.Sprintf("%s.%s.%s", field, kind.key, name)
+			switch {
+			case q.Sign() < 0:
+				v.fail(qf, "%s is negative: use 0 or more (%s of %s)", q.String(), strings.TrimSuffix(kind.key, "s"), name)
+			case tooLarge(&q):
+				v.fail(qf, "%s is too large: %s", q.String(), quantityBound)
+			}
+		}
+	}
+	for _, name := range sortedNames(r.Requests) {
+		req := r.Requests[name]
+		limit, ok := r.Limits[name]
+		if ok && req.Sign() >= 0 && limit.Sign() >= 0 && req.Cmp(limit) > 0 {
+			v.fail(fmt.Sprintf("%s.requests.%s", field, name),
+				"request %s is above limits.%s %s: a request must not exceed its limit; lower the request or raise the limit",
+				req.String(), name, limit.String())
+		}
+	}
+}
+
+func sortedNames(l corev1.ResourceList) []corev1.ResourceName {
+	names := make([]corev1.ResourceName, 0, len(l))
+	for n := range l {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
 }
 
 func (v *validator) metricsV2(field string, i, j int, metrics []autoscalingv2.MetricSpec) {
@@ -514,10 +577,11 @@ func (v *validator) metricsV2(field string, i, j int, metrics []autoscalingv2.Me
 		switch m.Type {
 		case autoscalingv2.ResourceMetricSourceType:
 			v.targetV2(mf+".resource.target", m.Resource.Target, true)
-			v.resourceRequests(mf+".resource.name", i, j, m.Resource.Name, "")
+			v.resourceRequests(mf+".resource.name", i, j, m.Resource.Name, "", m.Resource.Target.Type == autoscalingv2.UtilizationMetricType)
 		case autoscalingv2.ContainerResourceMetricSourceType:
 			v.targetV2(mf+".containerResource.target", m.ContainerResource.Target, true)
-			v.resourceRequests(mf+".containerResource.name", i, j, m.ContainerResource.Name, m.ContainerResource.Container)
+			v.resourceRequests(mf+".containerResource.name", i, j, m.ContainerResource.Name, m.ContainerResource.Container,
+				m.ContainerResource.Target.Type == autoscalingv2.UtilizationMetricType)
 		case autoscalingv2.PodsMetricSourceType:
 			v.required(mf+".pods.metric.name", m.Pods.Metric.Name)
 			v.targetV2(mf+".pods.target", m.Pods.Target, false)
@@ -563,8 +627,10 @@ func (v *validator) targetV2(field string, t autoscalingv2.MetricTarget, utiliza
 // resourceRequests enforces that a cpu or memory metric can be computed:
 // the HPA divides usage by the pods' requests, and one container without a
 // request makes the metric unavailable (upstream #1676, #3827). container
-// limits the rule to one container (ContainerResource metrics).
-func (v *validator) resourceRequests(field string, i, j int, res corev1.ResourceName, container string) {
+// limits the rule to one container (ContainerResource metrics). A
+// utilisation target also needs every such request above 0: utilisation
+// is usage divided by the request.
+func (v *validator) resourceRequests(field string, i, j int, res corev1.ResourceName, container string, utilization bool) {
 	if res == "" {
 		v.fail(field, "required: cpu or memory")
 		return
@@ -582,18 +648,30 @@ func (v *validator) resourceRequests(field string, i, j int, res corev1.Resource
 			continue
 		}
 		found = true
-		if !hasRequest(c.Resources, res) {
-			v.fail(fmt.Sprintf("%s.spec.containers[%d].resources.requests.%s", csField, k, res),
+		rf := fmt.Sprintf("%s.spec.containers[%d].resources.requests.%s", csField, k, res)
+		switch q, ok := request(c.Resources, res); {
+		case !ok:
+			v.fail(rf,
 				"container %q has no %s request, so the HPA cannot compute %s utilisation for this pod: add resources.requests.%s to every container of the pod",
 				c.Name, res, res, res)
+		case q.Sign() == 0 && utilization:
+			v.fail(rf,
+				"container %q requests %s %s, so the HPA cannot compute %s utilisation (usage divided by 0): request more than 0",
+				c.Name, q.String(), res, res)
 		}
 	}
 	if j == predictor.ExecutorComponent(p) && (container == "" || container == ExecutorContainerName) {
 		found = true
-		if !hasRequest(predictor.ExecutorResources(p), res) {
-			v.fail(fmt.Sprintf("spec.predictors[%d].svcOrchSpec.resources.requests.%s", i, res),
+		rf := fmt.Sprintf("spec.predictors[%d].svcOrchSpec.resources.requests.%s", i, res)
+		switch q, ok := request(predictor.ExecutorResources(p), res); {
+		case !ok:
+			v.fail(rf,
 				"the executor container %q that sdep adds to this pod has no %s request, so the HPA cannot compute %s utilisation: add svcOrchSpec.resources.requests.%s",
 				ExecutorContainerName, res, res, res)
+		case q.Sign() == 0 && utilization:
+			v.fail(rf,
+				"the executor container %q that sdep adds to this pod requests %s %s, so the HPA cannot compute %s utilisation (usage divided by 0): request more than 0",
+				ExecutorContainerName, q.String(), res, res)
 		}
 	}
 	if !found {
@@ -601,14 +679,14 @@ func (v *validator) resourceRequests(field string, i, j int, res corev1.Resource
 	}
 }
 
-// hasRequest reports whether the API server will give the container a
-// request for res: set explicitly, or defaulted from the limit.
-func hasRequest(r corev1.ResourceRequirements, res corev1.ResourceName) bool {
-	if _, ok := r.Requests[res]; ok {
-		return true
+// request returns the request the API server will give the container for
+// res, and whether it has one: set explicitly, or defaulted from the limit.
+func request(r corev1.ResourceRequirements, res corev1.ResourceName) (resource.Quantity, bool) {
+	if q, ok := r.Requests[res]; ok {
+		return q, true
 	}
-	_, ok := r.Limits[res]
-	return ok
+	q, ok := r.Limits[res]
+	return q, ok
 }
 
 // behavior applies the HPA behavior rules internal/autoscale owns.

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/ptr"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
@@ -143,5 +144,23 @@ func TestValidateDoesNotModify(t *testing.T) {
 	validation.Validate(sd)
 	if diff := cmp.Diff(before, sd); diff != "" {
 		t.Errorf("Validate changed its input:\n%s", diff)
+	}
+}
+
+// A request of 0 breaks a utilisation target only: an AverageValue target
+// compares usage itself.
+func TestZeroRequestWithAverageValueTarget(t *testing.T) {
+	sd := validationtest.Base()
+	validationtest.Comp(sd).Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("0")
+	m := &validationtest.Pred(sd).HpaSpecs[0].Metrics[0]
+	m.Resource.TargetAverageUtilization = nil
+	m.Resource.TargetAverageValue = ptr.To(resource.MustParse("200m"))
+	if res := validation.Validate(sd); len(res.Errors) != 0 {
+		t.Errorf("want no errors, got %v", res.Errors)
+	}
+	m.Resource.TargetAverageValue = nil
+	m.Resource.TargetAverageUtilization = ptr.To[int32](50)
+	if res := validation.Validate(sd); len(res.Errors) != 1 || !strings.Contains(res.Errors[0].Message, "requests 0 cpu") {
+		t.Errorf("want the zero-request error, got %v", res.Errors)
 	}
 }

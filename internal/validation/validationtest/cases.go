@@ -85,6 +85,11 @@ func AddContainer(sd *sdepv1.SeldonDeployment, c corev1.Container) {
 	Comp(sd).Spec.Containers = append(Comp(sd).Spec.Containers, c)
 }
 
+// setRequest sets Comp(sd)'s first container's request for res.
+func setRequest(sd *sdepv1.SeldonDeployment, res corev1.ResourceName, value string) {
+	Comp(sd).Spec.Containers[0].Resources.Requests[res] = resource.MustParse(value)
+}
+
 // InvalidCases has one case per validation rule.
 func InvalidCases() []Case {
 	return []Case{
@@ -251,6 +256,46 @@ func InvalidCases() []Case {
 			Pred(sd).SvcOrchSpec = &sdepv1.SvcOrchSpec{Resources: &corev1.ResourceRequirements{Requests: corev1.ResourceList{
 				corev1.ResourceMemory: resource.MustParse("1Gi")}}}
 		}, Problem{Field: "spec.predictors[0].svcOrchSpec.resources.requests.cpu", Message: `the executor container "seldon-container-engine" that sdep adds to this pod has no cpu request`}},
+		{"cpu request zero under a cpu metric", func(sd *sdepv1.SeldonDeployment) {
+			setRequest(sd, corev1.ResourceCPU, "0")
+		}, Problem{Field: "spec.predictors[0].componentSpecs[0].spec.containers[0].resources.requests.cpu", Message: `container "classifier" requests 0 cpu, so the HPA cannot compute cpu utilisation`}},
+		{"memory request zero under a v2 utilisation metric", func(sd *sdepv1.SeldonDeployment) {
+			setRequest(sd, corev1.ResourceMemory, "0")
+			SetHpaSpec(sd, &sdepv1.SeldonHpaSpec{MaxReplicas: 4, MetricsV2: []autoscalingv2.MetricSpec{{
+				Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{Name: corev1.ResourceMemory,
+					Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To[int32](80)}}}}})
+		}, Problem{Field: "spec.predictors[0].componentSpecs[0].spec.containers[0].resources.requests.memory", Message: `container "classifier" requests 0 memory`}},
+		{"executor cpu request zero under a cpu metric", func(sd *sdepv1.SeldonDeployment) {
+			Pred(sd).SvcOrchSpec = &sdepv1.SvcOrchSpec{Resources: &corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("0")}}}
+		}, Problem{Field: "spec.predictors[0].svcOrchSpec.resources.requests.cpu", Message: `the executor container "seldon-container-engine" that sdep adds to this pod requests 0 cpu`}},
+		// quantities
+		{"negative cpu request", func(sd *sdepv1.SeldonDeployment) { setRequest(sd, corev1.ResourceCPU, "-1") },
+			Problem{Field: "spec.predictors[0].componentSpecs[0].spec.containers[0].resources.requests.cpu", Message: "-1 is negative: use 0 or more"}},
+		{"negative memory request", func(sd *sdepv1.SeldonDeployment) { setRequest(sd, corev1.ResourceMemory, "-64Mi") },
+			Problem{Field: "spec.predictors[0].componentSpecs[0].spec.containers[0].resources.requests.memory", Message: "-64Mi is negative: use 0 or more"}},
+		{"negative init container limit", func(sd *sdepv1.SeldonDeployment) {
+			Comp(sd).Spec.InitContainers = []corev1.Container{{Name: "init", Image: "busybox", Resources: corev1.ResourceRequirements{
+				Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("-1Gi")}}}}
+		}, Problem{Field: "spec.predictors[0].componentSpecs[0].spec.initContainers[0].resources.limits.memory", Message: "-1Gi is negative"}},
+		{"negative executor request", func(sd *sdepv1.SeldonDeployment) {
+			Pred(sd).SvcOrchSpec = &sdepv1.SvcOrchSpec{Resources: &corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("-1")}}}
+		}, Problem{Field: "spec.predictors[0].svcOrchSpec.resources.requests.memory", Message: "-1 is negative"}},
+		{"cpu request too large", func(sd *sdepv1.SeldonDeployment) { setRequest(sd, corev1.ResourceCPU, "10e399") },
+			Problem{Field: "spec.predictors[0].componentSpecs[0].spec.containers[0].resources.requests.cpu", Message: "10e399 is too large: quantities must not exceed 9223372036854775807m"}},
+		{"request above limit", func(sd *sdepv1.SeldonDeployment) {
+			Comp(sd).Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m")}
+		}, Problem{Field: "spec.predictors[0].componentSpecs[0].spec.containers[0].resources.requests.cpu", Message: "request 500m is above limits.cpu 250m: a request must not exceed its limit"}},
+		{"executor request above limit", func(sd *sdepv1.SeldonDeployment) {
+			Pred(sd).EngineResources = &corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1Gi")},
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")}}
+		}, Problem{Field: "spec.predictors[0].engineResources.requests.memory", Message: "request 1Gi is above limits.memory 512Mi"}},
+		{"hpa target too large", func(sd *sdepv1.SeldonDeployment) {
+			Pred(sd).HpaSpecs[0].Metrics[0].Resource.TargetAverageUtilization = nil
+			Pred(sd).HpaSpecs[0].Metrics[0].Resource.TargetAverageValue = ptr.To(resource.MustParse("10e399"))
+		}, Problem{Field: "spec.predictors[0].hpaSpecs[0].metrics[0].resource.targetAverageValue", Message: "10e399 is too large"}},
 		{"container resource names a container", func(sd *sdepv1.SeldonDeployment) {
 			Pred(sd).HpaSpecs[0].Metrics[0] = sdepv1.MetricSpec{Type: sdepv1.ContainerResourceMetricSourceType,
 				ContainerResource: &sdepv1.ContainerResourceMetricSource{Name: corev1.ResourceCPU, Container: "nope", TargetAverageUtilization: ptr.To[int32](10)}}
