@@ -24,12 +24,20 @@ type Checked struct {
 // the report writer: the caller exits non-zero without printing more.
 var ErrReported = errors.New("problems reported")
 
-// Read returns the bytes of name: standard input for "-".
+// Read returns the bytes of name: standard input for "-". It reads at most
+// one byte more than decode.MaxInputBytes, so a huge file costs no more
+// memory than the decoder's own size check needs to refuse it.
 func Read(stdin io.Reader, name string) ([]byte, error) {
-	if name == "-" {
-		return io.ReadAll(stdin)
+	r := stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = f.Close() }()
+		r = f
 	}
-	return os.ReadFile(name)
+	return io.ReadAll(io.LimitReader(r, decode.MaxInputBytes+1))
 }
 
 // Check decodes every document in data strictly and validates each. It

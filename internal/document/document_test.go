@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/sdep-dev/sdep/internal/decode"
 )
 
 const valid = `apiVersion: machinelearning.seldon.io/v1
@@ -66,5 +68,17 @@ func TestLoadReportsUnreadableAndUndecodable(t *testing.T) {
 	report.Reset()
 	if _, err := Load(&report, strings.NewReader("kind: [\n"), "-"); !errors.Is(err, ErrReported) || !strings.Contains(report.String(), "-:") {
 		t.Errorf("bad YAML on stdin: %v, report %q", err, report.String())
+	}
+}
+
+func TestReadStopsPastTheDecodersLimit(t *testing.T) {
+	huge := strings.NewReader(strings.Repeat(" ", decode.MaxInputBytes+1000))
+	data, err := Read(huge, "-")
+	if err != nil || len(data) != decode.MaxInputBytes+1 {
+		t.Fatalf("Read = %d bytes, %v; want %d", len(data), err, decode.MaxInputBytes+1)
+	}
+	var report bytes.Buffer
+	if _, err := Check(&report, "-", data); !errors.Is(err, ErrReported) || !strings.Contains(report.String(), "MiB") {
+		t.Errorf("Check of an input over the limit: %v, report %q", err, report.String())
 	}
 }
