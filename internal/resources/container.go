@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
@@ -48,6 +49,8 @@ func MakeExecutorContainer(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec,
 	if p.SvcOrchSpec != nil {
 		env = appendMissingEnv(env, p.SvcOrchSpec.Env...)
 	}
+	// A GOMEMLIMIT the user set in svcOrchSpec.env comes first and wins.
+	env = appendMissingEnv(env, goMemLimitEnv())
 	probe := func(path string) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
@@ -88,6 +91,26 @@ func MakeExecutorContainer(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec,
 		VolumeMounts:    []corev1.VolumeMount{{Name: PodInfoVolume, MountPath: PodInfoMountPath}},
 		SecurityContext: executorSecurityContext(),
 	}, nil
+}
+
+// EnvGoMemLimit is the Go runtime's soft memory limit.
+const EnvGoMemLimit = "GOMEMLIMIT"
+
+// goMemLimitEnv sets the executor's GOMEMLIMIT to its container's memory
+// limit (512Mi unless svcOrchSpec.resources changes it), so the garbage
+// collector works harder before the kernel kills the container. The
+// downward API gives the limit as a plain number of bytes, and Go reads a
+// GOMEMLIMIT without a unit suffix as bytes. A container without a memory
+// limit gets the node's allocatable memory instead, which is acceptable: the
+// runtime then only tightens up close to what the node has.
+func goMemLimitEnv() corev1.EnvVar {
+	return corev1.EnvVar{Name: EnvGoMemLimit, ValueFrom: &corev1.EnvVarSource{
+		ResourceFieldRef: &corev1.ResourceFieldSelector{
+			ContainerName: validation.ExecutorContainerName,
+			Resource:      "limits.memory",
+			Divisor:       resource.MustParse("1"),
+		},
+	}}
 }
 
 // ExecutorUID is the user the executor container runs as.

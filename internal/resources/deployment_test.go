@@ -252,7 +252,12 @@ spec:
 			{Name: "http", ContainerPort: 8000, Protocol: "TCP"},
 			{Name: "grpc", ContainerPort: 5001, Protocol: "TCP"},
 		},
-		Env: []corev1.EnvVar{{Name: "ENGINE_PREDICTOR", Value: engine}, {Name: "LOG_LEVEL", Value: "debug"}},
+		Env: []corev1.EnvVar{
+			{Name: "ENGINE_PREDICTOR", Value: engine}, {Name: "LOG_LEVEL", Value: "debug"},
+			{Name: "GOMEMLIMIT", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{
+				ContainerName: "seldon-container-engine", Resource: "limits.memory", Divisor: resource.MustParse("1"),
+			}}},
+		},
 		Resources: corev1.ResourceRequirements{
 			Requests: corev1.ResourceList{"cpu": resource.MustParse("500m"), "memory": resource.MustParse("512Mi")},
 			Limits:   corev1.ResourceList{"memory": resource.MustParse("512Mi")},
@@ -269,6 +274,63 @@ spec:
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("MakeExecutorContainer (-want +got):\n%s", diff)
+	}
+}
+
+// The executor's GOMEMLIMIT follows its container's memory limit through
+// the downward API, unless svcOrchSpec.env sets it.
+func TestExecutorGoMemLimit(t *testing.T) {
+	tests := []struct {
+		name, svcOrch string
+		want          corev1.EnvVar
+	}{
+		{"default limit", `{}`, corev1.EnvVar{Name: "GOMEMLIMIT", ValueFrom: &corev1.EnvVarSource{
+			ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: "seldon-container-engine", Resource: "limits.memory", Divisor: resource.MustParse("1")},
+		}}},
+		{"user limit", `{resources: {limits: {memory: 1Gi}}}`, corev1.EnvVar{Name: "GOMEMLIMIT", ValueFrom: &corev1.EnvVarSource{
+			ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: "seldon-container-engine", Resource: "limits.memory", Divisor: resource.MustParse("1")},
+		}}},
+		{"user GOMEMLIMIT", `{env: [{name: GOMEMLIMIT, value: 300MiB}]}`, corev1.EnvVar{Name: "GOMEMLIMIT", Value: "300MiB"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sd := defaulted(t, `
+apiVersion: machinelearning.seldon.io/v1
+kind: SeldonDeployment
+metadata: {name: sd, namespace: ns}
+spec:
+  predictors:
+  - name: p
+    svcOrchSpec: `+tt.svcOrch+`
+    componentSpecs:
+    - spec:
+        containers: [{name: model, image: "model:1"}]
+    graph: {name: model}
+`)
+			c, err := MakeExecutorContainer(sd, &sd.Spec.Predictors[0], Options{ExecutorImage: "sdep:test"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var found []corev1.EnvVar
+			for _, e := range c.Env {
+				if e.Name == "GOMEMLIMIT" {
+					found = append(found, e)
+				}
+			}
+			if diff := cmp.Diff([]corev1.EnvVar{tt.want}, found); diff != "" {
+				t.Errorf("GOMEMLIMIT (-want +got):\n%s", diff)
+			}
+			// The variable must name the container it is set on, and that
+			// container must have the memory limit it reads.
+			if ref := found[0].ValueFrom; ref != nil {
+				if ref.ResourceFieldRef.ContainerName != c.Name {
+					t.Errorf("resourceFieldRef names %q, the container is %q", ref.ResourceFieldRef.ContainerName, c.Name)
+				}
+				if _, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok {
+					t.Errorf("executor container has no memory limit: %v", c.Resources)
+				}
+			}
+		})
 	}
 }
 
