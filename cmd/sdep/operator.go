@@ -53,6 +53,8 @@ It uses --kubeconfig, else $KUBECONFIG, else the in-cluster config.`,
 	f.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's)")
 	f.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", `address of /metrics ("0" disables)`)
 	f.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":8081", `address of /healthz and /readyz ("0" disables)`)
+	f.BoolVar(&opts.Policy.RefusePrivileged, "refuse-privileged", false,
+		"refuse SeldonDeployments whose pods get access to their node (privileged containers, hostPID, hostIPC, hostNetwork, hostPath volumes) instead of warning")
 	f.BoolVar(&opts.Webhook, "webhook", true, "serve the validating webhook")
 	f.IntVar(&opts.WebhookPort, "webhook-port", 9443, "port of the webhook server")
 	f.StringVar(&opts.WebhookCertDir, "webhook-cert-dir", "", "folder with tls.crt and tls.key for the webhook (default: the system temp folder's k8s-webhook-server/serving-certs)")

@@ -54,6 +54,9 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	// Options are passed to the builders.
 	Options resources.Options
+	// Policy is what this installation refuses beyond the validator's
+	// rules; a document it refuses gets the InvalidSpec failure.
+	Policy validation.Policy
 	// ScaledObjectsServed is true when the KEDA ScaledObject CRD is
 	// installed; without it a kedaSpec yields a KedaReady=False condition.
 	ScaledObjectsServed bool
@@ -105,7 +108,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	before := sd.Status.DeepCopy()
 	status := sd.Status.DeepCopy()
 
-	res := validation.Validate(sd)
+	res := validation.ValidateWith(sd, r.Policy)
 	setWarnings(status, sd.Generation, res.Warnings)
 	if len(res.Errors) > 0 {
 		fail(status, sd.Generation, "InvalidSpec", "invalid SeldonDeployment:\n"+res.Errors.Error())

@@ -40,7 +40,8 @@ func setCondition(s *sdepv1.SeldonDeploymentStatus, gen int64, t string, ok bool
 	})
 }
 
-// setWarnings reports fields the validator accepts but sdep does not act on.
+// setWarnings reports the validator's warnings: fields sdep accepts but
+// does not act on, and pods with access to their node.
 func setWarnings(s *sdepv1.SeldonDeploymentStatus, gen int64, warnings validation.Problems) {
 	if len(warnings) == 0 {
 		meta.RemoveStatusCondition(&s.Conditions, sdepv1.ConditionSpecWarnings)

@@ -75,6 +75,8 @@ type tableRow struct {
 	wantErr bool
 	// keda: the ScaledObject CRD is served.
 	keda bool
+	// policy is the reconciler's validation policy.
+	policy validation.Policy
 
 	// Out: the writes ("Create Deployment/name"), dry-runs the same way,
 	// event reasons ("Normal CreateService"), conditions as a prefix of
@@ -227,6 +229,17 @@ func newTableReconciler(c client.Client, rec events.EventRecorder, keda bool) *R
 	return &Reconciler{Client: c, Recorder: rec, Options: opts, ScaledObjectsServed: keda}
 }
 
+const hostNetworkField = "spec.predictors[0].componentSpecs[0].spec.hostNetwork"
+
+// hostNetworkSeed is the seed with a pdbSpec whose pods use the node's network.
+func hostNetworkSeed(t *testing.T) func() *sdepv1.SeldonDeployment {
+	return func() *sdepv1.SeldonDeployment {
+		sd := seedWithPDB(t)()
+		sd.Spec.Predictors[0].ComponentSpecs[0].Spec.HostNetwork = true
+		return sd
+	}
+}
+
 // kedaSeed is the seed scaled by KEDA instead of an HPA.
 func kedaSeed(t *testing.T) func() *sdepv1.SeldonDeployment {
 	return func() *sdepv1.SeldonDeployment {
@@ -278,6 +291,7 @@ func runRow(t *testing.T, row tableRow) {
 		Build()
 	events := events.NewFakeRecorder(100)
 	r := newTableReconciler(c, events, row.keda)
+	r.Policy = row.policy
 	if row.converged {
 		if err := reconcileOnce(t, r, sd); err != nil {
 			t.Fatalf("converging: %v", err)
@@ -292,6 +306,7 @@ func runRow(t *testing.T, row tableRow) {
 	}
 	if !row.warm {
 		r = newTableReconciler(c, events, row.keda)
+		r.Policy = row.policy
 	}
 	rec.mu.Lock()
 	rec.writes, rec.dryRuns, rec.bodies = nil, nil, nil
@@ -690,6 +705,38 @@ func TestReconcileTable(t *testing.T) {
 		wantEvents: []string{"Warning DeleteDeploymentFailed", "Warning Failed"},
 		wantConditions: map[string]string{
 			sdepv1.ConditionDeploymentsReady: `False DeleteFailed: delete Deployment "seldon-model-gone-0-old": Internal error occurred`,
+		},
+	}, {
+		name:       "hostNetwork: created as written, with a SpecWarnings condition and a Warning event",
+		sd:         hostNetworkSeed(t),
+		wantWrites: allCreates(),
+		wantEvents: []string{"Normal CreateService", "Normal CreateService", "Normal CreateHorizontalPodAutoscaler",
+			"Normal CreatePodDisruptionBudget", "Normal CreateDeployment", "Warning FieldsIgnored"},
+		wantConditions: map[string]string{
+			sdepv1.ConditionSpecWarnings: "True FieldsIgnored: " + hostNetworkField + ": the pod uses the node's network namespace",
+			sdepv1.ConditionReady:        "False NotReady",
+		},
+		check: func(t *testing.T, c client.Client, _ *sdepv1.SeldonDeployment, _ *recorded) {
+			if !getDeployment(t, c, seedDeployment).Spec.Template.Spec.HostNetwork {
+				t.Error("the Deployment's pods lost hostNetwork")
+			}
+		},
+	}, {
+		name:       "hostNetwork under --refuse-privileged: InvalidSpec, no children",
+		sd:         hostNetworkSeed(t),
+		policy:     validation.Policy{RefusePrivileged: true},
+		wantWrites: []string{"Patch SeldonDeployment/seldon-model"},
+		wantEvents: []string{"Warning Failed"},
+		wantConditions: map[string]string{
+			sdepv1.ConditionReady: "False InvalidSpec: invalid SeldonDeployment:\n" + hostNetworkField + ": the pod uses the node's network namespace",
+		},
+		check: func(t *testing.T, _ client.Client, sd *sdepv1.SeldonDeployment, _ *recorded) {
+			if sd.Status.State != sdepv1.StateFailed || !strings.Contains(sd.Status.Description, "--refuse-privileged") {
+				t.Errorf("state %q, description %q", sd.Status.State, sd.Status.Description)
+			}
+			if c := meta.FindStatusCondition(sd.Status.Conditions, sdepv1.ConditionSpecWarnings); c != nil {
+				t.Errorf("the refused field is also a warning: %+v", c)
+			}
 		},
 	}}
 	for _, row := range rows {

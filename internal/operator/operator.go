@@ -27,6 +27,7 @@ import (
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/controller"
 	"github.com/sdep-dev/sdep/internal/resources"
+	"github.com/sdep-dev/sdep/internal/validation"
 	sdepwebhook "github.com/sdep-dev/sdep/internal/webhook"
 )
 
@@ -51,6 +52,9 @@ type Options struct {
 	WebhookHost    string
 	WebhookPort    int
 	WebhookCertDir string
+	// Policy is what the reconciler and the webhook refuse beyond the
+	// validator's rules (--refuse-privileged).
+	Policy validation.Policy
 	// Controller are the controller's options (for example
 	// SkipNameValidation when a test starts a second manager in one process).
 	Controller crcontroller.Options
@@ -104,13 +108,14 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Client:              mgr.GetClient(),
 		Recorder:            mgr.GetEventRecorder("sdep-operator"),
 		Options:             opts.Resources,
+		Policy:              opts.Policy,
 		ScaledObjectsServed: kedaServed,
 	}
 	if err := r.SetupWithManager(mgr, opts.Controller); err != nil {
 		return nil, fmt.Errorf("setting up the controller: %w", err)
 	}
 	if opts.Webhook {
-		v := &sdepwebhook.Validator{}
+		v := &sdepwebhook.Validator{Policy: opts.Policy}
 		if err := v.SetupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("setting up the webhook: %w", err)
 		}

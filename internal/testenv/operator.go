@@ -14,6 +14,7 @@ import (
 
 	"github.com/sdep-dev/sdep/internal/operator"
 	"github.com/sdep-dev/sdep/internal/resources"
+	"github.com/sdep-dev/sdep/internal/validation"
 )
 
 // operatorTimeout bounds how long the operator may take to serve its
@@ -35,6 +36,9 @@ type OperatorOptions struct {
 	// WrapTransport, when set, wraps the transport of every client the
 	// operator makes (its cache, client, status writer and events).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// Policy is what the reconciler and the webhook refuse beyond the
+	// validator's rules (the zero value: the operator's flag defaults).
+	Policy validation.Policy
 }
 
 // BuilderOptions are the resource builders' settings an operator started
@@ -72,6 +76,7 @@ func StartOperator(cfg *rest.Config, opts OperatorOptions) (*Operator, error) {
 	opOpts := operator.Options{
 		Resources:      BuilderOptions(opts.ExecutorImage),
 		WatchNamespace: opts.Namespace,
+		Policy:         opts.Policy,
 		MetricsAddr:    "0",
 		HealthAddr:     "0",
 		// Tests start several managers in one process.

@@ -48,7 +48,21 @@ func (r Result) Err() error {
 // Seldon Core 1.x's rules and messages plus the autoscaling rules upstream
 // never had. Validate does not modify sd.
 func Validate(sd *sdepv1.SeldonDeployment) Result {
-	v := &validator{sd: sd}
+	return ValidateWith(sd, Policy{})
+}
+
+// Policy is what one installation refuses on top of the rules every
+// document must meet. Its zero value refuses nothing more, as upstream.
+type Policy struct {
+	// RefusePrivileged makes the findings about pods with access to their
+	// node (a privileged container, hostPID, hostIPC, hostNetwork, a
+	// hostPath volume) errors instead of warnings.
+	RefusePrivileged bool
+}
+
+// ValidateWith is Validate under policy pol.
+func ValidateWith(sd *sdepv1.SeldonDeployment, pol Policy) Result {
+	v := &validator{sd: sd, policy: pol}
 	v.metadata()
 	v.spec()
 	for i := range sd.Spec.Predictors {
@@ -59,6 +73,7 @@ func Validate(sd *sdepv1.SeldonDeployment) Result {
 
 type validator struct {
 	sd          *sdepv1.SeldonDeployment
+	policy      Policy
 	errs, warns Problems
 }
 
@@ -255,6 +270,7 @@ func (v *validator) componentSpecs(i int) map[string]containerRef {
 		if len(cs.Spec.EphemeralContainers) > 0 {
 			v.fail(field+".spec.ephemeralContainers", "ephemeral containers cannot be part of a pod template: remove them")
 		}
+		v.nodeAccess(field+".spec", &cs.Spec)
 		for k, c := range cs.Spec.InitContainers {
 			v.resources(fmt.Sprintf("%s.spec.initContainers[%d].resources", field, k), c.Resources)
 		}
@@ -300,6 +316,46 @@ func (v *validator) componentSpecs(i int) map[string]containerRef {
 		v.autoscalerCount(i, j)
 	}
 	return containers
+}
+
+// nodeAccess reports what gives a componentSpec's pods access to their
+// node: a privileged container, the node's process, IPC or network
+// namespace, a hostPath volume. Upstream renders these as written and sdep
+// does too, so they are warnings unless the policy refuses them. Whether the
+// namespace enforces a Pod Security level is the cluster's business and is
+// not checked here: the API server's admission applies it to the pods.
+func (v *validator) nodeAccess(field string, spec *corev1.PodSpec) {
+	report := v.warn
+	hint := "sdep renders it as written; an operator run with --refuse-privileged refuses it"
+	if v.policy.RefusePrivileged {
+		report = v.fail
+		hint = "this operator refuses pods with access to their node (--refuse-privileged): remove it"
+	}
+	privileged := func(cfield string, sc *corev1.SecurityContext) {
+		if sc != nil && sc.Privileged != nil && *sc.Privileged {
+			report(cfield+".securityContext.privileged", "the pod runs privileged: the container gets every capability and the node's devices; %s", hint)
+		}
+	}
+	for k := range spec.InitContainers {
+		privileged(fmt.Sprintf("%s.initContainers[%d]", field, k), spec.InitContainers[k].SecurityContext)
+	}
+	for k := range spec.Containers {
+		privileged(fmt.Sprintf("%s.containers[%d]", field, k), spec.Containers[k].SecurityContext)
+	}
+	if spec.HostPID {
+		report(field+".hostPID", "the pod shares the node's process namespace: it sees and can signal every process on the node; %s", hint)
+	}
+	if spec.HostIPC {
+		report(field+".hostIPC", "the pod shares the node's IPC namespace: it can read other processes' shared memory; %s", hint)
+	}
+	if spec.HostNetwork {
+		report(field+".hostNetwork", "the pod uses the node's network namespace: it binds the node's ports and sees its traffic; %s", hint)
+	}
+	for k := range spec.Volumes {
+		if hp := spec.Volumes[k].HostPath; hp != nil {
+			report(fmt.Sprintf("%s.volumes[%d].hostPath", field, k), "the pod mounts %q from the node's filesystem; %s", hp.Path, hint)
+		}
+	}
 }
 
 // ignoredMetadata warns about componentSpec metadata fields that have no

@@ -164,3 +164,45 @@ func TestZeroRequestWithAverageValueTarget(t *testing.T) {
 		t.Errorf("want the zero-request error, got %v", res.Errors)
 	}
 }
+
+// Access to the node is a warning by default and an error, with the same
+// field, under RefusePrivileged; nothing else changes.
+func TestNodeAccess(t *testing.T) {
+	refuse := validation.Policy{RefusePrivileged: true}
+	for _, tt := range validationtest.NodeAccessCases() {
+		t.Run(tt.Name, func(t *testing.T) {
+			sd := validationtest.Base()
+			tt.Mutate(sd)
+			has := func(ps validation.Problems) bool {
+				for _, p := range ps {
+					if p.Field == tt.Want.Field && strings.Contains(p.Message, tt.Want.Message) {
+						return true
+					}
+				}
+				return false
+			}
+			res := validation.Validate(sd)
+			if len(res.Errors) != 0 || len(res.Warnings) != 1 || !has(res.Warnings) {
+				t.Errorf("Validate: want the one warning %s: %s\ngot errors %v\nwarnings %v", tt.Want.Field, tt.Want.Message, res.Errors, res.Warnings)
+			}
+			if got := validation.ValidateWith(sd, validation.Policy{}); !cmp.Equal(got, res) {
+				t.Errorf("ValidateWith the zero policy differs from Validate:\n%s", cmp.Diff(res, got))
+			}
+			res = validation.ValidateWith(sd, refuse)
+			if len(res.Warnings) != 0 || len(res.Errors) != 1 || !has(res.Errors) {
+				t.Errorf("RefusePrivileged: want the one error %s: %s\ngot errors %v\nwarnings %v", tt.Want.Field, tt.Want.Message, res.Errors, res.Warnings)
+			}
+			if !strings.Contains(res.Errors.Error(), "--refuse-privileged") {
+				t.Errorf("the error does not say what refused it: %v", res.Errors)
+			}
+		})
+	}
+	// A securityContext that is not privileged, and a pod without host
+	// namespaces, are no finding under either policy.
+	sd := validationtest.Base()
+	validationtest.Comp(sd).Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(false)}
+	validationtest.Comp(sd).Spec.Volumes = []corev1.Volume{{Name: "v", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	if res := validation.ValidateWith(sd, refuse); len(res.Errors)+len(res.Warnings) != 0 {
+		t.Errorf("privileged: false refused: %v %v", res.Errors, res.Warnings)
+	}
+}

@@ -19,8 +19,13 @@ const Path = "/validate-machinelearning-seldon-io-v1-seldondeployment"
 
 // +kubebuilder:webhook:path=/validate-machinelearning-seldon-io-v1-seldondeployment,mutating=false,failurePolicy=fail,sideEffects=None,groups=machinelearning.seldon.io,resources=seldondeployments,verbs=create;update,versions=v1,name=vseldondeployment.sdep.dev,admissionReviewVersions=v1,matchPolicy=Equivalent
 
-// Validator admits a SeldonDeployment when internal/validation finds no errors.
-type Validator struct{}
+// Validator admits a SeldonDeployment when internal/validation finds no
+// errors under Policy.
+type Validator struct {
+	// Policy is what this installation refuses beyond the validator's
+	// rules (--refuse-privileged); the zero value refuses nothing more.
+	Policy validation.Policy
+}
 
 var _ admission.Validator[*sdepv1.SeldonDeployment] = (*Validator)(nil)
 
@@ -52,7 +57,7 @@ func (v *Validator) ValidateDelete(context.Context, *sdepv1.SeldonDeployment) (a
 }
 
 func (v *Validator) validate(sd *sdepv1.SeldonDeployment) (admission.Warnings, error) {
-	res := validation.Validate(sd)
+	res := validation.ValidateWith(sd, v.Policy)
 	var warnings admission.Warnings
 	for _, w := range res.Warnings {
 		warnings = append(warnings, w.Error())

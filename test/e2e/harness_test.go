@@ -28,6 +28,7 @@ import (
 	"github.com/sdep-dev/sdep/internal/controller"
 	"github.com/sdep-dev/sdep/internal/operator"
 	"github.com/sdep-dev/sdep/internal/testenv"
+	"github.com/sdep-dev/sdep/internal/validation"
 )
 
 // The control plane every test in this package shares; each test works in
@@ -170,12 +171,19 @@ func startManager(t *testing.T, ns string) *runningManager {
 // startManagerAs is startManager with the identity in userCfg.
 func startManagerAs(t *testing.T, ns string, userCfg *rest.Config) *runningManager {
 	t.Helper()
+	return startManagerWith(t, ns, userCfg, validation.Policy{})
+}
+
+// startManagerWith is startManagerAs with the validation policy pol.
+func startManagerWith(t *testing.T, ns string, userCfg *rest.Config, pol validation.Policy) *runningManager {
+	t.Helper()
 	counter := &writeCounter{counts: map[string]int{}}
 	op := testenv.RunOperator(t, userCfg, testenv.OperatorOptions{
 		Namespace:     ns,
 		Webhook:       &testEnv.WebhookInstallOptions,
 		ExecutorImage: executorImage,
 		WrapTransport: counter.wrap,
+		Policy:        pol,
 	})
 	return &runningManager{writes: counter, op: op}
 }

@@ -206,3 +206,48 @@ func (w *warningRecorder) all() []string {
 	defer w.mu.Unlock()
 	return append([]string(nil), w.messages...)
 }
+
+// hostNetworkSeed is the seed in ns whose pods use the node's network.
+func hostNetworkSeed(t *testing.T, ns string) *sdepv1.SeldonDeployment {
+	sd := example(t, "seed-v1.yaml", ns)
+	sd.Name = "host-net"
+	sd.Spec.Predictors[0].ComponentSpecs[0].Spec.HostNetwork = true
+	return sd
+}
+
+const hostNetworkProblem = "spec.predictors[0].componentSpecs[0].spec.hostNetwork: the pod uses the node's network namespace"
+
+// A pod with access to its node is admitted, with an admission warning
+// naming the field, by an operator with the default policy.
+func TestWebhookWarnsOfNodeAccess(t *testing.T) {
+	ns := newNamespace(t)
+	startManager(t, ns)
+	warnings := &warningRecorder{}
+	wcfg := rest.CopyConfig(cfg)
+	wcfg.WarningHandler = warnings
+	c, err := client.New(wcfg, client.Options{Scheme: operator.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(context.Background(), hostNetworkSeed(t, ns)); err != nil {
+		t.Fatalf("refused without --refuse-privileged: %v", err)
+	}
+	if got := strings.Join(warnings.all(), "\n"); !strings.Contains(got, hostNetworkProblem) {
+		t.Errorf("warnings %q lack %q", got, hostNetworkProblem)
+	}
+}
+
+// An operator with RefusePrivileged (--refuse-privileged) denies it, naming
+// the same field.
+func TestWebhookRefusesNodeAccessWhenAsked(t *testing.T) {
+	ns := newNamespace(t)
+	startManagerWith(t, ns, cfg, validation.Policy{RefusePrivileged: true})
+	err := k8s.Create(context.Background(), hostNetworkSeed(t, ns))
+	if err == nil {
+		t.Fatal("admitted under --refuse-privileged")
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, `admission webhook "vseldondeployment.sdep.dev" denied the request`) || !strings.Contains(msg, hostNetworkProblem) {
+		t.Errorf("not denied by the webhook with %q: %v", hostNetworkProblem, err)
+	}
+}

@@ -375,3 +375,38 @@ func InvalidCases() []Case {
 		}, Problem{Field: "spec.predictors[0].graph" + strings.Repeat(".children[0]", sdepv1.MaxGraphDepth), Message: "deeper than 32 levels"}},
 	}
 }
+
+// NodeAccessCases give the pod access to its node. Each Want is a warning
+// under validation.Validate and an error under a Policy with
+// RefusePrivileged.
+func NodeAccessCases() []Case {
+	spec := "spec.predictors[0].componentSpecs[0].spec"
+	return []Case{
+		{"privileged container", func(sd *sdepv1.SeldonDeployment) {
+			Comp(sd).Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+		}, Problem{Field: spec + ".containers[0].securityContext.privileged", Message: "the pod runs privileged: "}},
+		{"privileged init container", func(sd *sdepv1.SeldonDeployment) {
+			Comp(sd).Spec.InitContainers = []corev1.Container{{Name: "init", Image: "busybox",
+				SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}}
+		}, Problem{Field: spec + ".initContainers[0].securityContext.privileged", Message: "the pod runs privileged: "}},
+		{"second componentSpec", func(sd *sdepv1.SeldonDeployment) {
+			cs := *Comp(sd).DeepCopy()
+			cs.Metadata.Name = "second"
+			cs.Spec.Containers[0].Name = "other"
+			cs.Spec.HostNetwork = true
+			Pred(sd).ComponentSpecs = append(Pred(sd).ComponentSpecs, cs)
+		}, Problem{Field: "spec.predictors[0].componentSpecs[1].spec.hostNetwork", Message: "the pod uses the node's network namespace"}},
+		{"hostPID", func(sd *sdepv1.SeldonDeployment) { Comp(sd).Spec.HostPID = true },
+			Problem{Field: spec + ".hostPID", Message: "the pod shares the node's process namespace"}},
+		{"hostIPC", func(sd *sdepv1.SeldonDeployment) { Comp(sd).Spec.HostIPC = true },
+			Problem{Field: spec + ".hostIPC", Message: "the pod shares the node's IPC namespace"}},
+		{"hostNetwork", func(sd *sdepv1.SeldonDeployment) { Comp(sd).Spec.HostNetwork = true },
+			Problem{Field: spec + ".hostNetwork", Message: "the pod uses the node's network namespace"}},
+		{"hostPath volume", func(sd *sdepv1.SeldonDeployment) {
+			Comp(sd).Spec.Volumes = []corev1.Volume{
+				{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}},
+			}
+		}, Problem{Field: spec + ".volumes[1].hostPath", Message: `the pod mounts "/" from the node's filesystem`}},
+	}
+}
