@@ -173,15 +173,34 @@ func stabilizeWithBehavior(recs []Recommendation, now time.Time, current, desire
 
 // changeInPeriod sums the changes recorded within the last period (an event
 // exactly period old no longer counts).
-func changeInPeriod(events []ScaleEvent, now time.Time, periodSeconds int32) int32 {
+func changeInPeriod(events []ScaleEvent, now time.Time, periodSeconds int32) int64 {
 	cutoff := now.Add(-time.Duration(periodSeconds) * time.Second)
-	var sum int32
+	var sum int64
 	for _, e := range events {
 		if e.Time.After(cutoff) {
-			sum += e.Change
+			sum += int64(e.Change)
 		}
 	}
 	return sum
+}
+
+// saturate and saturateFloat convert to int32, holding values beyond its
+// range at MinInt32 or MaxInt32 (and NaN at 0) instead of wrapping: near
+// MaxInt32 replicas a limit must not overflow into a negative count.
+func saturate(v int64) int32 {
+	return int32(min(max(v, math.MinInt32), math.MaxInt32))
+}
+
+func saturateFloat(f float64) int32 {
+	switch {
+	case math.IsNaN(f):
+		return 0
+	case f >= math.MaxInt32:
+		return math.MaxInt32
+	case f <= math.MinInt32:
+		return math.MinInt32
+	}
+	return int32(f)
 }
 
 func longestPeriod(r *autoscalingv2.HPAScalingRules) int32 {
@@ -232,13 +251,13 @@ func scaleUpLimit(current int32, st State, now time.Time, r *autoscalingv2.HPASc
 	for _, p := range r.Policies {
 		added := changeInPeriod(st.ScaleUpEvents, now, p.PeriodSeconds)
 		removed := changeInPeriod(st.ScaleDownEvents, now, p.PeriodSeconds)
-		start := current - added + removed
+		start := int64(current) - added + removed
 		var proposed int32
 		switch p.Type {
 		case autoscalingv2.PodsScalingPolicy:
-			proposed = start + p.Value
+			proposed = saturate(start + int64(p.Value))
 		case autoscalingv2.PercentScalingPolicy:
-			proposed = int32(math.Ceil(float64(start) * (1 + float64(p.Value)/100)))
+			proposed = saturateFloat(math.Ceil(float64(start) * (1 + float64(p.Value)/100)))
 		default:
 			continue
 		}
@@ -271,13 +290,13 @@ func scaleDownLimit(current int32, st State, now time.Time, r *autoscalingv2.HPA
 	for _, p := range r.Policies {
 		added := changeInPeriod(st.ScaleUpEvents, now, p.PeriodSeconds)
 		removed := changeInPeriod(st.ScaleDownEvents, now, p.PeriodSeconds)
-		start := current - added + removed
+		start := int64(current) - added + removed
 		var proposed int32
 		switch p.Type {
 		case autoscalingv2.PodsScalingPolicy:
-			proposed = start - p.Value
+			proposed = saturate(start - int64(p.Value))
 		case autoscalingv2.PercentScalingPolicy:
-			proposed = int32(float64(start) * (1 - float64(p.Value)/100))
+			proposed = saturateFloat(float64(start) * (1 - float64(p.Value)/100))
 		default:
 			continue
 		}
@@ -301,5 +320,5 @@ func policyString(p autoscalingv2.HPAScalingPolicy) string {
 
 // legacyScaleUpLimit is the built-in scale-up limit used without behavior.
 func legacyScaleUpLimit(current int32) int32 {
-	return int32(math.Max(legacyScaleUpFactor*float64(current), legacyScaleUpMinimum))
+	return saturateFloat(math.Max(legacyScaleUpFactor*float64(current), legacyScaleUpMinimum))
 }

@@ -579,3 +579,26 @@ func TestMilliString(t *testing.T) {
 		}
 	}
 }
+
+// Near MaxInt32 replicas the scale-up limits saturate instead of wrapping
+// into negative counts (FuzzDecide found the built-in one).
+func TestScaleUpLimitsSaturate(t *testing.T) {
+	if got, reason, _ := legacyLimits(math.MaxInt32-1, math.MaxInt32, 1, math.MaxInt32); got != math.MaxInt32 || reason != "DesiredWithinRange" {
+		t.Errorf("legacyLimits near MaxInt32 = %d %s, want %d DesiredWithinRange", got, reason, int32(math.MaxInt32))
+	}
+	for _, p := range []autoscalingv2.HPAScalingPolicy{
+		{Type: autoscalingv2.PodsScalingPolicy, Value: 10, PeriodSeconds: 15},
+		{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: 15},
+	} {
+		if got, _ := scaleUpLimit(math.MaxInt32-5, State{}, now, &autoscalingv2.HPAScalingRules{Policies: []autoscalingv2.HPAScalingPolicy{p}}); got != math.MaxInt32 {
+			t.Errorf("scaleUpLimit %s near MaxInt32 = %d, want %d", policyString(p), got, int32(math.MaxInt32))
+		}
+	}
+	down := &autoscalingv2.HPAScalingRules{Policies: []autoscalingv2.HPAScalingPolicy{{Type: autoscalingv2.PodsScalingPolicy, Value: math.MaxInt32, PeriodSeconds: 15}}}
+	if got, _ := scaleDownLimit(-5, State{}, now, down); got != math.MinInt32 {
+		t.Errorf("scaleDownLimit below MinInt32 = %d, want %d", got, int32(math.MinInt32))
+	}
+	if got := saturateFloat(math.NaN()); got != 0 {
+		t.Errorf("saturateFloat(NaN) = %d", got)
+	}
+}
