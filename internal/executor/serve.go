@@ -78,6 +78,12 @@ func PredictorFromFile(path, sdep, predictorName string) (v1.PredictorSpec, stri
 		path, sd.Name, predictorName, strings.Join(preds, ", "))
 }
 
+// maxAnnotationLine bounds one line of the annotations file. A pod's
+// annotations may total 256 KiB and the kubelet writes each value quoted,
+// where one byte may take 4 characters (\x01), so a line can exceed 1 MiB;
+// with bufio's default of 64 KiB such a pod's executor would not start.
+const maxAnnotationLine = 2 << 20
+
 // ReadPodAnnotations parses the downward API annotations file (key="value"
 // per line). A missing file is no annotations.
 func ReadPodAnnotations(path string) (map[string]string, error) {
@@ -91,6 +97,7 @@ func ReadPodAnnotations(path string) (map[string]string, error) {
 	defer func() { _ = f.Close() }()
 	out := map[string]string{}
 	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, maxAnnotationLine)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), "=")
 		if !ok {
