@@ -2,6 +2,7 @@ package autoscale
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -600,5 +601,21 @@ func TestScaleUpLimitsSaturate(t *testing.T) {
 	}
 	if got := saturateFloat(math.NaN()); got != 0 {
 		t.Errorf("saturateFloat(NaN) = %d", got)
+	}
+}
+
+// At a ratio of exactly 1 a missing replica is filled in neither way, and
+// the note says so instead of naming nothing.
+func TestRecomputedNoteWithNothingFilledIn(t *testing.T) {
+	d, _ := DefaultConfig().Decide(spec(1, 10, nil, cpuUtilization(100)), State{},
+		Observation{CurrentReplicas: 3, Replicas: olds(100, 100, -1)}, now)
+	if len(d.Metrics) != 1 {
+		t.Fatalf("metrics: %+v", d.Metrics)
+	}
+	if note := d.Metrics[0].Note; strings.Contains(note, "recomputed with :") || !strings.Contains(note, "recomputed without the replicas that have no sample: 100%") {
+		t.Errorf("note %q", note)
+	}
+	if d.DesiredReplicas != 3 {
+		t.Errorf("desired %d, want 3", d.DesiredReplicas)
 	}
 }

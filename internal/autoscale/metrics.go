@@ -312,7 +312,7 @@ func (c calc) resource(res MetricResult, name corev1.ResourceName, container str
 	if err != nil {
 		return fail(res, reason, err)
 	}
-	note := fmt.Sprintf("recomputed with %s: %d%%", strings.Join(parts, " and "), newUtil)
+	note := recomputedNote(parts, fmt.Sprintf("%d%%", newUtil))
 	res.Proposed, res.WithinTolerance, res.Note = c.conservative(ratio, newRatio, len(metrics), note)
 	return res
 }
@@ -386,7 +386,7 @@ func (c calc) plain(res *MetricResult, samples map[int]podSample, g groups, targ
 		parts = append(parts, fmt.Sprintf("%s at 0", plural(len(g.unready), "not-ready replica")))
 	}
 	newRatio, newUsage := usageRatio(metrics, target)
-	note := fmt.Sprintf("recomputed with %s: %s", strings.Join(parts, " and "), show(newUsage))
+	note := recomputedNote(parts, show(newUsage))
 	res.Proposed, res.WithinTolerance, res.Note = c.conservative(ratio, newRatio, len(metrics), note)
 	return usage, nil
 }
@@ -629,4 +629,15 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// recomputedNote says how a usage was recomputed: with which replicas
+// filled in, or with none when the ratio was exactly 1 and missing
+// replicas change nothing (as upstream, which fills them in only on a
+// scale-up or a scale-down).
+func recomputedNote(parts []string, usage string) string {
+	if len(parts) == 0 {
+		return "recomputed without the replicas that have no sample: " + usage
+	}
+	return fmt.Sprintf("recomputed with %s: %s", strings.Join(parts, " and "), usage)
 }
