@@ -133,25 +133,15 @@ func (r *Result) addPredictor(sd *sdepv1.SeldonDeployment, i int, opts Options) 
 	p := &sd.Spec.Predictors[i]
 	r.Services = append(r.Services, MakePredictorService(sd, p, opts))
 	executorAt := predictor.ExecutorComponent(p)
-	engine := func(j int) (string, error) {
-		if j != executorAt {
-			return "", nil
-		}
-		return EnginePredictor(p)
-	}
 	if len(p.ComponentSpecs) == 0 {
 		d, err := MakeExecutorDeployment(sd, p, opts)
-		if err != nil {
-			return err
-		}
-		payload, err := EnginePredictor(p)
 		if err != nil {
 			return err
 		}
 		r.Deployments = append(r.Deployments, d)
 		r.Components = append(r.Components, Component{
 			Predictor: i, ComponentSpec: -1, Name: d.Name, Deployment: d,
-			EnginePredictor: payload, Replicas: ExecutorReplicaPolicy(sd, p),
+			EnginePredictor: enginePayload(d), Replicas: ExecutorReplicaPolicy(sd, p),
 		})
 		return nil
 	}
@@ -164,13 +154,9 @@ func (r *Result) addPredictor(sd *sdepv1.SeldonDeployment, i int, opts Options) 
 		if err != nil {
 			return fmt.Errorf("componentSpecs[%d]: %w", j, err)
 		}
-		payload, err := engine(j)
-		if err != nil {
-			return fmt.Errorf("componentSpecs[%d]: %w", j, err)
-		}
 		c := Component{
 			Predictor: i, ComponentSpec: j, Name: naming.ComponentName(cs), Deployment: d,
-			EnginePredictor: payload, Replicas: ComponentReplicaPolicy(sd, p, j),
+			EnginePredictor: enginePayload(d), Replicas: ComponentReplicaPolicy(sd, p, j),
 		}
 		r.Deployments = append(r.Deployments, d)
 		for k := range cs.Spec.Containers {
@@ -194,6 +180,22 @@ func (r *Result) addPredictor(sd *sdepv1.SeldonDeployment, i int, opts Options) 
 		r.Components = append(r.Components, c)
 	}
 	return nil
+}
+
+// enginePayload is the ENGINE_PREDICTOR the Deployment's executor container
+// carries (encoded once, by MakeExecutorContainer), or "" without one.
+func enginePayload(d *appsv1.Deployment) string {
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if c.Name != predictor.ExecutorContainerName {
+			continue
+		}
+		for _, e := range c.Env {
+			if e.Name == EnvEnginePredictor {
+				return e.Value
+			}
+		}
+	}
+	return ""
 }
 
 // checkNames refuses two objects of one kind with one name: the second

@@ -483,3 +483,27 @@ func contains(list []string, s string) bool {
 }
 
 func intOrString(s string) intstr.IntOrString { return intstr.Parse(s) }
+
+// Build's record carries the executor's ENGINE_PREDICTOR for the pod that
+// runs the executor, and none for the others.
+func TestBuildRecordsTheEnginePredictor(t *testing.T) {
+	sd := seed(t)
+	sd.Spec.Predictors[0].ComponentSpecs = append(sd.Spec.Predictors[0].ComponentSpecs, *sd.Spec.Predictors[0].ComponentSpecs[0].DeepCopy())
+	second := &sd.Spec.Predictors[0].ComponentSpecs[1]
+	second.Metadata.Name = "other"
+	second.Spec.Containers[0].Name = "other-model"
+	built := mustBuild(t, sd)
+	if len(built.Components) != 2 {
+		t.Fatalf("%d components, want 2", len(built.Components))
+	}
+	want, err := EnginePredictor(&built.SeldonDeployment.Spec.Predictors[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := built.Components[0].EnginePredictor; got == "" || got != want {
+		t.Errorf("componentSpecs[0] payload %.40q…, want %.40q…", got, want)
+	}
+	if got := built.Components[1].EnginePredictor; got != "" {
+		t.Errorf("componentSpecs[1] runs no executor but has payload %.40q…", got)
+	}
+}
