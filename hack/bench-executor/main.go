@@ -52,7 +52,7 @@ func main() {
 	flag.StringVar(&cfg.sdep, "sdep", "bin/sdep", "sdep binary for the model and the executor under test")
 	flag.StringVar(&cfg.baseline, "baseline", "", "another sdep binary whose executor alternates with the one under test (before/after figures)")
 	flag.StringVar(&cfg.wrk, "wrk", "wrk", "wrk binary (REST load)")
-	flag.StringVar(&cfg.ghz, "ghz", "bin/ghz", "ghz binary (gRPC load)")
+	flag.StringVar(&cfg.ghz, "ghz", "bin/ghz", "ghz binary (gRPC load; make bench-executor builds bin/ghz-<version>-<pins hash>)")
 	flag.StringVar(&cfg.proto, "proto", "internal/proto/seldonpb/prediction.proto", "the Seldon prediction.proto ghz reads")
 	flag.StringVar(&cfg.payload, "payload", load.DefaultPayload, "request body (REST) and SeldonMessage JSON (gRPC)")
 	flag.DurationVar(&cfg.duration, "duration", 5*time.Second, "length of each measured round (whole seconds, wrk's unit)")

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,7 +80,7 @@ func report(cfg config, rows []*row, loadBefore, loadAfter string) string {
 	fmt.Fprintf(&b, "%d alternating rounds of %s per path after a %s warm-up; medians of the rounds.\n", cfg.rounds, cfg.duration, cfg.warmup)
 	fmt.Fprintf(&b, "Payload: %s\n", cfg.payload)
 	if cfg.baseline != "" {
-		fmt.Fprintf(&b, "Baseline executor: %s; executor under test: %s\n", cfg.baseline, cfg.sdep)
+		fmt.Fprintf(&b, "Baseline executor: %s; executor under test: %s\n", shortPath(cfg.baseline), shortPath(cfg.sdep))
 	}
 	fmt.Fprintf(&b, "Load average before: %s; after: %s\n", loadBefore, loadAfter)
 
@@ -216,4 +218,21 @@ func thousands(v float64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// shortPath is p relative to the working directory when it lies below it,
+// so a pasted report names bin/... rather than where the checkout is.
+func shortPath(p string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	if rel, err := filepath.Rel(wd, abs); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return p
 }

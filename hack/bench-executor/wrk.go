@@ -113,7 +113,7 @@ func parseWrk(out string) (result, error) {
 		if m := wrkRPSLine.FindStringSubmatch(line); m != nil {
 			v, err := strconv.ParseFloat(m[1], 64)
 			if err != nil {
-				return r, fmt.Errorf("Requests/sec %q: %w", m[1], err)
+				return r, fmt.Errorf("the Requests/sec figure %q: %w", m[1], err)
 			}
 			r.RPS, haveRPS = v, true
 		}
