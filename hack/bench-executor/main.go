@@ -3,8 +3,8 @@
 // concurrency 1 and 32, over REST (loaded by wrk) and gRPC (loaded by ghz).
 // Paths are measured in alternating rounds and the medians printed as
 // markdown tables: req/s, p50, p99, the share of the direct throughput, the
-// added p50, and the CPU-seconds per 1,000 requests the executor (from
-// /proc/<pid>/stat) and the load client spent, with the machine's load
+// added p50, and the CPU-seconds per 1,000 requests the executor, the model
+// (both from /proc/<pid>/stat) and the load client spent, with the machine's load
 // average before and after.
 //
 // With -baseline, a second executor from another sdep binary runs in front
@@ -125,7 +125,8 @@ type scenario struct {
 // sample is one measured round of one target.
 type sample struct {
 	result
-	execCPU float64 // executor CPU-seconds over the round; 0 for the model direct
+	execCPU  float64 // executor CPU-seconds over the round; 0 for the model direct
+	modelCPU float64 // the mock classifier's CPU-seconds over the round
 }
 
 type row struct {
@@ -209,7 +210,7 @@ func run(cfg config) error {
 		for _, transport := range cfg.transports {
 			for _, c := range cfg.concurrency {
 				sc := scenario{client: client, transport: transport, c: c}
-				rs, err := measureScenario(cfg, script, sc, targets)
+				rs, err := measureScenario(cfg, script, sc, targets, model.Process.Pid)
 				if err != nil {
 					return err
 				}
@@ -226,7 +227,7 @@ func run(cfg config) error {
 // measureScenario warms every target up, then measures them in cfg.rounds
 // alternating rounds, starting each round with the next target so no path
 // always runs first.
-func measureScenario(cfg config, script string, sc scenario, targets []*target) ([]*row, error) {
+func measureScenario(cfg config, script string, sc scenario, targets []*target, modelPid int) ([]*row, error) {
 	rows := make([]*row, len(targets))
 	for i, t := range targets {
 		rows[i] = &row{scenario: sc, target: t}
@@ -240,10 +241,13 @@ func measureScenario(cfg config, script string, sc scenario, targets []*target) 
 		for k := range targets {
 			i := (round + k) % len(targets)
 			t := targets[i]
-			var cpu0, cpu1 float64
-			var err error
+			model0, err := cpuSeconds(modelPid)
+			if err != nil {
+				return nil, fmt.Errorf("model: %w", err)
+			}
+			var exec0, exec1 float64
 			if t.pid != 0 {
-				if cpu0, err = cpuSeconds(t.pid); err != nil {
+				if exec0, err = cpuSeconds(t.pid); err != nil {
 					return nil, fmt.Errorf("%s: %w", t.label, err)
 				}
 			}
@@ -252,11 +256,15 @@ func measureScenario(cfg config, script string, sc scenario, targets []*target) 
 				return nil, err
 			}
 			if t.pid != 0 {
-				if cpu1, err = cpuSeconds(t.pid); err != nil {
+				if exec1, err = cpuSeconds(t.pid); err != nil {
 					return nil, fmt.Errorf("%s: %w", t.label, err)
 				}
 			}
-			rows[i].samples = append(rows[i].samples, sample{result: res, execCPU: cpu1 - cpu0})
+			model1, err := cpuSeconds(modelPid)
+			if err != nil {
+				return nil, fmt.Errorf("model: %w", err)
+			}
+			rows[i].samples = append(rows[i].samples, sample{result: res, execCPU: exec1 - exec0, modelCPU: model1 - model0})
 			fmt.Fprintf(os.Stderr, "%s %s c=%d round %d/%d %s: %.0f req/s p50 %s p99 %s\n",
 				clientLabel(sc.client, sc.transport), sc.transport, sc.c, round+1, cfg.rounds, t.label,
 				res.RPS, formatLatency(res.P50), formatLatency(res.P99))

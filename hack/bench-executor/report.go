@@ -16,22 +16,24 @@ type summary struct {
 	rps            float64
 	p50, p99       time.Duration
 	execPer1000    float64 // executor CPU-s per 1,000 requests; NaN for the model direct
+	modelPer1000   float64 // the model's CPU-s per 1,000 requests
 	clientPer1000  float64 // load client CPU-s per 1,000 requests
 	executorTarget bool
 }
 
 func summarize(r *row) summary {
-	var rps, p50, p99, execCPU, clientCPU []float64
+	var rps, p50, p99, execCPU, modelCPU, clientCPU []float64
 	for _, s := range r.samples {
 		rps = append(rps, s.RPS)
 		p50 = append(p50, float64(s.P50))
 		p99 = append(p99, float64(s.P99))
 		execCPU = append(execCPU, s.execCPU/float64(s.Requests)*1000)
+		modelCPU = append(modelCPU, s.modelCPU/float64(s.Requests)*1000)
 		clientCPU = append(clientCPU, s.ClientCPU/float64(s.Requests)*1000)
 	}
 	sum := summary{
 		rps: median(rps), p50: time.Duration(median(p50)), p99: time.Duration(median(p99)),
-		execPer1000: math.NaN(), clientPer1000: median(clientCPU), executorTarget: r.target.pid != 0,
+		execPer1000: math.NaN(), modelPer1000: median(modelCPU), clientPer1000: median(clientCPU), executorTarget: r.target.pid != 0,
 	}
 	if sum.executorTarget {
 		sum.execPer1000 = median(execCPU)
@@ -91,8 +93,8 @@ func report(cfg config, rows []*row, loadBefore, loadAfter string) string {
 	for _, group := range groupRows(rows, func(r *row) string { return r.client + "/" + r.transport }) {
 		first := group[0]
 		fmt.Fprintf(&b, "\n### %s (%s)\n\n", transportLabel(first.transport), clientDescription(cfg, first.scenario))
-		b.WriteString("| path | c | req/s | p50 | p99 | executor CPU-s per 1,000 req | % of direct | added p50 | load client CPU-s per 1,000 req |\n")
-		b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+		b.WriteString("| path | c | req/s | p50 | p99 | executor CPU-s per 1,000 req | % of direct | added p50 | model CPU-s per 1,000 req | load client CPU-s per 1,000 req |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range group {
 			s := sums[r]
 			direct := sums[directRow(group, r.c)]
@@ -102,9 +104,9 @@ func report(cfg config, rows []*row, loadBefore, loadAfter string) string {
 				added = signedLatency(s.p50 - direct.p50)
 				cpu = fmt.Sprintf("%.3f", s.execPer1000)
 			}
-			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %.3f |\n",
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %.3f | %.3f |\n",
 				r.target.label, r.c, thousands(s.rps), formatLatency(s.p50), formatLatency(s.p99),
-				cpu, pct, added, s.clientPer1000)
+				cpu, pct, added, s.modelPer1000, s.clientPer1000)
 		}
 	}
 	if cfg.baseline != "" {
