@@ -2,7 +2,6 @@
 
 EXECUTOR_PKGS := ./internal/executor/... ./internal/models/... ./internal/load/...
 PROTO_TOOLS := hack/tools/proto
-BENCH_DURATION ?= 10s
 
 .PHONY: proto proto-tools test-executor bench-executor grpcurl-check
 
@@ -23,7 +22,31 @@ grpcurl-check: ## Call the executor's Predict with grpcurl through reflection.
 	cd $(PROTO_TOOLS) && GOBIN=$(CURDIR)/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl
 	SDEP_GRPCURL=$(CURDIR)/bin/grpcurl go test ./internal/executor -run '^TestGrpcurlThroughReflection$$' -count=1 -v
 
-# Mock classifier direct vs behind the executor on loopback (see README).
-bench-executor: ## Mock classifier direct vs behind the executor (BENCH_DURATION per run).
-	go build -o bin/sdep ./cmd/sdep
-	go run ./hack/bench-executor -sdep bin/sdep -duration $(BENCH_DURATION)
+# Mock classifier direct vs behind the executor on loopback (see README):
+# REST load from wrk, gRPC load from ghz, alternating rounds, medians.
+# BENCH_BASELINE=<git rev> adds that revision's executor to every round.
+BENCH_DURATION ?= 5s
+BENCH_WARMUP ?= 2s
+BENCH_ROUNDS ?= 3
+BENCH_BASELINE ?=
+BENCH_FLAGS ?=
+GHZ_TOOLS := hack/tools/ghz
+# ghz's binary is keyed by the version and a hash of its module's pins, so a
+# change of go.mod/go.sum builds a new one and switching branches reuses the old.
+GHZ_VERSION := $(shell awk '{ for (i = 1; i < NF; i++) if ($$i == "github.com/bojand/ghz") { print $$(i+1); exit } }' $(GHZ_TOOLS)/go.mod)
+GHZ_PINS := $(shell cat $(GHZ_TOOLS)/go.mod $(GHZ_TOOLS)/go.sum | sha256sum | cut -c1-10)
+GHZ := $(BIN)/ghz-$(GHZ_VERSION)-$(GHZ_PINS)
+
+$(GHZ):
+	cd $(GHZ_TOOLS) && $(GO) build -o $@ github.com/bojand/ghz/cmd/ghz
+
+bench-executor: $(GHZ) ## Mock classifier direct vs behind the executor, wrk and ghz (BENCH_DURATION, BENCH_ROUNDS, BENCH_BASELINE=<rev>).
+	@command -v wrk >/dev/null || { \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		echo "bench-executor: installing wrk (Debian package)"; \
+		$$sudo apt-get install -y wrk || { $$sudo apt-get update && $$sudo apt-get install -y wrk; }; }
+	$(GO) build -o $(BIN)/sdep ./cmd/sdep
+	$(GO) build -o $(BIN)/bench-executor ./hack/bench-executor
+	baseline=; if [ -n "$(BENCH_BASELINE)" ]; then baseline=$$(hack/bench-executor/build-baseline.sh "$(BENCH_BASELINE)" | tail -n1); fi; \
+	$(BIN)/bench-executor -sdep $(BIN)/sdep -ghz $(GHZ) -duration $(BENCH_DURATION) -warmup $(BENCH_WARMUP) \
+		-rounds $(BENCH_ROUNDS) $${baseline:+-baseline $$baseline} $(BENCH_FLAGS)
