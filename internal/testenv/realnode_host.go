@@ -345,22 +345,22 @@ func restoreHost(ctx context.Context, base *hostState, dir string) []error {
 			}
 		}
 	}
-	// Mounts: pod volumes and the kubelet's bind mount of its root
-	// folder under dir, and the pods' network namespaces; deepest first.
-	var stale []string
-	for _, m := range after.mounts {
-		if slices.Contains(base.mounts, m) {
-			continue
+	// Mounts: pod volumes and the kubelet's bind mount of its root folder
+	// under dir, and the pods' network namespaces; deepest first, in a few
+	// passes because a mount may hide another one below it.
+	for range 3 {
+		mounts, err := mountPoints()
+		if err != nil {
+			return append(errs, err)
 		}
-		if m == dir || strings.HasPrefix(m, dir+"/") || strings.HasPrefix(m, "/run/netns/") ||
-			strings.HasPrefix(m, "/run/containerd/") || strings.HasPrefix(m, "/var/lib/kubelet/") {
-			stale = append(stale, m)
+		stale := staleMounts(base.mounts, mounts, dir)
+		if len(stale) == 0 {
+			break
 		}
-	}
-	sort.Slice(stale, func(i, j int) bool { return len(stale[i]) > len(stale[j]) })
-	for _, m := range stale {
-		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
-			errs = append(errs, fmt.Errorf("unmounting %s: %w", m, err))
+		for _, m := range stale {
+			if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
+				errs = append(errs, fmt.Errorf("unmounting %s: %w", m, err))
+			}
 		}
 	}
 	for _, ns := range after.netns {
@@ -397,6 +397,25 @@ func restoreHost(ctx context.Context, base *hostState, dir string) []error {
 	}
 	errs = append(errs, removeNewTables(ctx, base, after)...)
 	return errs
+}
+
+// staleMounts are the mounts not in base that the node makes: under dir,
+// /run/netns, /run/containerd and /var/lib/kubelet; deepest first.
+func staleMounts(base, now []string, dir string) []string {
+	var stale []string
+	for _, m := range now {
+		if slices.Contains(base, m) {
+			continue
+		}
+		for _, root := range []string{dir, "/run/netns", "/run/containerd", "/var/lib/kubelet"} {
+			if m == root || strings.HasPrefix(m, root+"/") {
+				stale = append(stale, m)
+				break
+			}
+		}
+	}
+	sort.Slice(stale, func(i, j int) bool { return len(stale[i]) > len(stale[j]) })
+	return stale
 }
 
 // removeCgroup removes a cgroup folder and its children, deepest first (a
