@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -62,3 +63,5 @@ func testImages(t *testing.T) (pause, metricsServer string) {
 	return wrapImage(t, pauseBin, pauseRef, "/pause"),
 		wrapImage(t, filepath.Join(bin, "metrics-server"), metricsServerRef, "/metrics-server")
 }
+
+func goarch() string { return runtime.GOARCH }
