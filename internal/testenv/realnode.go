@@ -177,7 +177,7 @@ func StartRealNode(ctx context.Context, opts RealNodeOptions) (n *RealNode, err 
 	defer func() {
 		if err != nil {
 			if stopErr := n.Stop(); stopErr != nil {
-				err = fmt.Errorf("%w\nand stopping: %v", err, stopErr)
+				err = fmt.Errorf("%w\nand stopping: %w", err, stopErr)
 			}
 			n = nil
 		}
@@ -362,7 +362,7 @@ func (n *RealNode) nodeReady(ctx context.Context) func() error {
 				if c.Status == corev1.ConditionTrue {
 					return nil
 				}
-				return fmt.Errorf("Ready is %s: %s", c.Status, c.Message)
+				return fmt.Errorf("condition Ready is %s: %s", c.Status, c.Message)
 			}
 		}
 		return errors.New("no Ready condition yet")
