@@ -5,7 +5,8 @@
 #   hack/control-plane.sh [component...]
 #
 # Components: kube-apiserver etcd kube-controller-manager kube-scheduler kubectl kwok
-# metrics-server, or "all". With no argument: kube-apiserver etcd (what envtest needs).
+# metrics-server kubelet kube-proxy, "real-node" (what a real node runs: every one but
+# kwok), or "all". With no argument: kube-apiserver etcd (what envtest needs).
 #
 # Binaries go to bin/control-plane/<k8s version>-<hash of hack/tools/*/go.{mod,sum}>/,
 # with bin/control-plane/current pointing at that folder. A component whose binary is
@@ -16,7 +17,8 @@
 #   export KUBEBUILDER_ASSETS=$(hack/control-plane.sh)
 set -euo pipefail
 
-all_components=(kube-apiserver etcd kube-controller-manager kube-scheduler kubectl kwok metrics-server)
+all_components=(kube-apiserver etcd kube-controller-manager kube-scheduler kubectl kwok metrics-server kubelet kube-proxy)
+real_node_components=(kube-apiserver etcd kube-controller-manager kube-scheduler kubectl metrics-server kubelet kube-proxy)
 default_components=(kube-apiserver etcd)
 
 usage() {
@@ -24,6 +26,7 @@ usage() {
 usage: $0 [component...]
   components: ${all_components[*]}
   all         every component
+  real-node   ${real_node_components[*]}
   (none)      ${default_components[*]}
 Prints the absolute path of the folder holding the binaries as the last line of stdout.
 EOF
@@ -44,6 +47,7 @@ for arg in "$@"; do
   case "$arg" in
     -h | --help) usage; exit 0 ;;
     all) components+=("${all_components[@]}") ;;
+    real-node) components+=("${real_node_components[@]}") ;;
     *)
       known=false
       for c in "${all_components[@]}"; do [[ $c == "$arg" ]] && known=true; done
@@ -64,8 +68,7 @@ if [[ ! $k8s_version =~ ^v1\.([0-9]+)\.[0-9]+$ ]]; then
   exit 1
 fi
 k8s_minor=${BASH_REMATCH[1]}
-pins_hash=$(cd "$tools_dir" && LC_ALL=C cat kube/go.mod kube/go.sum kwok/go.mod kwok/go.sum \
-  metrics-server/go.mod metrics-server/go.sum | sha256sum | cut -c1-10)
+pins_hash=$(cd "$tools_dir" && LC_ALL=C cat kube/go.mod kube/go.sum kwok/go.mod kwok/go.sum | sha256sum | cut -c1-10)
 out_name="$k8s_version-$pins_hash"
 out_dir="$base_dir/$out_name"
 
@@ -191,7 +194,7 @@ kube_ldflags=$(kube_version_ldflags 1 "$k8s_minor" "$k8s_version")
 total_start=$SECONDS
 for c in $todo; do
   case "$c" in
-    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl)
+    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy)
       build kube "k8s.io/kubernetes/cmd/$c" "$c" "$kube_ldflags"
       ;;
     etcd)
@@ -204,9 +207,11 @@ for c in $todo; do
       kwok_stages
       ;;
     metrics-server)
-      ms_version=$(awk '$1 == "sigs.k8s.io/metrics-server" { print $2; exit }' "$tools_dir/metrics-server/go.mod")
+      # Built in the kube module (one set of pins); CGO_ENABLED=0 above makes it static,
+      # so the same binary goes into the real node's metrics-server image.
+      ms_version=$(awk '$1 == "sigs.k8s.io/metrics-server" { print $2; exit }' "$tools_dir/kube/go.mod")
       ms_pkg=k8s.io/client-go/pkg/version
-      build metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server metrics-server \
+      build kube sigs.k8s.io/metrics-server/cmd/metrics-server metrics-server \
         "-X $ms_pkg.gitVersion=$ms_version -X $ms_pkg.gitTreeState=clean -X $ms_pkg.buildDate=$build_date"
       ;;
   esac

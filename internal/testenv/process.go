@@ -46,6 +46,9 @@ func StartProcess(path string, args []string, logPath string) (*Process, error) 
 // Name is the binary's file name.
 func (p *Process) Name() string { return p.name }
 
+// Pid is the process's id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
 // Exited reports an exit before Stop, naming the log to read; nil while
 // the process runs.
 func (p *Process) Exited() error {
