@@ -14,17 +14,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/sdep-dev/sdep/internal/image"
 	"github.com/sdep-dev/sdep/internal/testenv"
 )
 
@@ -67,14 +63,14 @@ func up(dir string, images []testenv.Image) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	pause, metricsServer, err := buildImages(work)
+	pause, metricsServer, err := testenv.NodeImages(work, ".")
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (run from the repository root)", err)
 	}
 	node, err := testenv.StartRealNode(ctx, testenv.RealNodeOptions{
 		Dir:           dir,
-		Pause:         testenv.Image{Tarball: pause},
-		MetricsServer: testenv.Image{Tarball: metricsServer, Ref: metricsServerRef},
+		Pause:         pause,
+		MetricsServer: metricsServer,
 		Images:        images,
 		Log:           os.Stderr,
 	})
@@ -110,51 +106,3 @@ func kubectl() string {
 	}
 	return "kubectl"
 }
-
-const metricsServerRef = "sdep.local/metrics-server:v0.9.0"
-
-// buildImages builds the pause image (hack/pause) and the metrics-server
-// image (BinDir's static metrics-server) as tarballs in dir.
-func buildImages(dir string) (pause, metricsServer string, err error) {
-	bin, err := testenv.BinDir()
-	if err != nil {
-		return "", "", err
-	}
-	pauseBin := filepath.Join(dir, "pause")
-	build := exec.Command("go", "build", "-trimpath", "-o", pauseBin, "./hack/pause")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", "", fmt.Errorf("building hack/pause (run from the repository root): %w\n%s", err, out)
-	}
-	if pause, err = wrap(dir, pauseBin, testenv.DefaultPauseImage); err != nil {
-		return "", "", err
-	}
-	metricsServer, err = wrap(dir, filepath.Join(bin, "metrics-server"), metricsServerRef)
-	return pause, metricsServer, err
-}
-
-// wrap puts a static binary at /<name> in a one-layer image whose
-// entrypoint it is, running as nobody, written as an OCI layout tarball.
-func wrap(dir, binary, ref string) (string, error) {
-	name := filepath.Base(binary)
-	img, err := image.Image(image.Spec{
-		Platform:   v1.Platform{OS: "linux", Architecture: goarch()},
-		Files:      []image.File{{Path: "/" + name, Mode: 0o755, Source: binary}, {Path: "/tmp", Mode: 0o1777, Dir: true}},
-		Entrypoint: []string{"/" + name},
-		User:       "65534:65534",
-	})
-	if err != nil {
-		return "", fmt.Errorf("building the image %s: %w", ref, err)
-	}
-	idx, err := image.Index(img)
-	if err != nil {
-		return "", err
-	}
-	out := filepath.Join(dir, name+".tar")
-	if err := image.WriteOCILayoutTar(out, idx, ref); err != nil {
-		return "", fmt.Errorf("writing the image %s: %w", ref, err)
-	}
-	return out, nil
-}
-
-func goarch() string { return runtime.GOARCH }

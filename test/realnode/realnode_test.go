@@ -76,8 +76,8 @@ func TestRealNodeSmoke(t *testing.T) {
 	}
 	pause, metricsServer := testImages(t)
 	node, err := testenv.StartRealNode(ctx, testenv.RealNodeOptions{
-		Pause:         testenv.Image{Tarball: pause},
-		MetricsServer: testenv.Image{Tarball: metricsServer, Ref: metricsServerRef},
+		Pause:         pause,
+		MetricsServer: metricsServer,
 		Images:        []testenv.Image{{Tarball: wrapImage(t, netcheck, netcheckRef, "/netcheck"), Ref: netcheckRef}},
 		Log:           logWriter{t},
 	})
