@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -54,6 +55,8 @@ type Executor struct {
 	admit   *admission
 	// forward is the canonical names of inbound headers sent to components.
 	forward map[string]bool
+	// draining is set when Serve starts draining: Ready fails.
+	draining atomic.Bool
 }
 
 type config struct {

@@ -31,15 +31,32 @@ const grpcPuidKey = "seldon-puid"
 // (serving while the process runs) and reflection, so clients such as
 // grpcurl need no .proto file.
 func (e *Executor) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	return e.newGRPCServer(newHealth(), opts...)
+}
+
+// grpcHealth is the gRPC health service of one server, flipped to
+// NOT_SERVING when the executor drains.
+type grpcHealth struct{ *health.Server }
+
+func newHealth() grpcHealth {
+	h := grpcHealth{health.NewServer()}
+	h.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	h.SetServingStatus(pb.Seldon_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	return h
+}
+
+func (h grpcHealth) notServing() {
+	h.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	h.SetServingStatus(pb.Seldon_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+}
+
+func (e *Executor) newGRPCServer(hs grpcHealth, opts ...grpc.ServerOption) *grpc.Server {
 	// Messages are bounded like REST bodies (seldon.io/grpc-max-message-size
 	// overrides); requests count against the same in-flight cap.
 	opts = append([]grpc.ServerOption{grpc.MaxRecvMsgSize(e.grpcMax), grpc.MaxSendMsgSize(e.grpcMax),
 		grpc.ChainUnaryInterceptor(e.admitGRPC)}, opts...)
 	s := grpc.NewServer(opts...)
 	e.RegisterGRPC(s)
-	hs := health.NewServer()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	hs.SetServingStatus(pb.Seldon_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s, hs)
 	reflection.Register(s)
 	return s

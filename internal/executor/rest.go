@@ -482,9 +482,15 @@ func (c restCodec) feedbackRoute(fb *Feedback, n *node) int {
 
 func (c restCodec) empty(st *walkState) *Message { return &Message{} }
 
-// Ready reports whether every node that calls a component has an endpoint
+// errDraining is Ready's answer once Serve drains.
+var errDraining = errors.New("draining: the executor is shutting down")
+
+// Ready reports, unless the executor is draining, whether every node that calls a component has an endpoint
 // accepting TCP connections on its REST port.
 func (e *Executor) Ready(ctx context.Context) error {
+	if e.draining.Load() {
+		return errDraining
+	}
 	var d net.Dialer
 	for _, n := range e.nodes {
 		if n.endpoints == nil {
