@@ -24,6 +24,7 @@ const PuidHeader = "Seldon-Puid"
 var (
 	jsonContentType = []string{"application/json"}
 	nosniff         = []string{"nosniff"}
+	connectionClose = []string{"close"}
 )
 
 // HandlerOptions configures the REST handler.
@@ -58,6 +59,10 @@ type restHandler struct {
 func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	hdr["X-Content-Type-Options"] = nosniff
+	if h.e.draining.Load() {
+		// The server closes the connection after this answer.
+		hdr["Connection"] = connectionClose
+	}
 	if r.Method == http.MethodOptions {
 		hdr.Set("Access-Control-Allow-Origin", "*")
 		hdr.Set("Access-Control-Allow-Headers", "Accept, Accept-Encoding, Authorization, Content-Length, Content-Type, X-CSRF-Token, Seldon-Puid")

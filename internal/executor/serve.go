@@ -128,6 +128,13 @@ type ServeOptions struct {
 	Ready func(httpAddr, grpcAddr net.Addr)
 }
 
+// idleCloseAfter is when, into the drain, keep-alive connections that have
+// stayed idle are closed. A server closing an idle HTTP/1.1 connection
+// races the client's next request on it (which then fails), so connections
+// in use are left to close after their next answer (Connection: close), and
+// only those idle this long are closed, well before a 1 s grace period ends.
+const idleCloseAfter = 500 * time.Millisecond
+
 // Serve runs the REST and gRPC servers until ctx is cancelled, then drains
 // for o.DrainPeriod, stops accepting, lets in-flight requests finish within
 // the grace period, and closes the component connections.
@@ -143,9 +150,10 @@ type ServeOptions struct {
 //     with the EndpointSlice; a slow proxy or a load balancer probing
 //     /ready stops sending too);
 //   - keeps both listeners open and serves every request that arrives;
-//   - answers each REST request with "Connection: close" and closes idle
-//     keep-alive connections at once, so clients reconnect through the
-//     updated Service to another pod;
+//   - answers each REST request with "Connection: close", and closes
+//     keep-alive connections still idle 0.5 s into the drain (see
+//     idleCloseAfter), so clients reconnect through the updated Service
+//     to another pod;
 //   - after the drain period, stops gRPC gracefully (GOAWAY, streams in
 //     flight finish) and waits for REST requests in flight, both within
 //     the grace period.
@@ -188,15 +196,24 @@ func (e *Executor) Serve(ctx context.Context, o ServeOptions) error {
 	}
 	if o.DrainPeriod > 0 && serveErr == nil {
 		o.Log.Info("draining: not ready, closing keep-alive connections, still serving", "drainPeriod", o.DrainPeriod.String())
-		e.draining.Store(true)
+		e.draining.Store(true) // every answer says Connection: close
 		health.notServing()
-		// Every answer from now on says Connection: close; idle
-		// connections are closed now.
-		hs.SetKeepAlivesEnabled(false)
-		select {
-		case <-time.After(o.DrainPeriod):
-		case serveErr = <-errs:
+		closeIdle := time.NewTimer(min(idleCloseAfter, o.DrainPeriod/2))
+		end := time.NewTimer(o.DrainPeriod)
+	drain:
+		for {
+			select {
+			case <-closeIdle.C:
+				// Connections idle since the drain began; the others have
+				// been answered with Connection: close already.
+				hs.SetKeepAlivesEnabled(false)
+			case <-end.C:
+				break drain
+			case serveErr = <-errs:
+				break drain
+			}
 		}
+		closeIdle.Stop()
 	}
 	o.Log.Info("shutting down", "gracePeriod", o.GracePeriod.String())
 	grace, cancel := context.WithTimeout(context.Background(), o.GracePeriod)
