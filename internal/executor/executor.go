@@ -55,6 +55,9 @@ type Executor struct {
 	admit   *admission
 	// forward is the canonical names of inbound headers sent to components.
 	forward map[string]bool
+	// forwardGRPC is the inbound gRPC metadata keys sent to gRPC
+	// components (see grpcKeys).
+	forwardGRPC []string
 	// draining is set when Serve starts draining: Ready fails.
 	draining atomic.Bool
 }
@@ -196,7 +199,7 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 	uuid.EnableRandPool()
 
 	e := &Executor{cfg: cfg, pred: pred, byName: map[string]*node{}, metrics: met, maxBody: cfg.maxBody,
-		grpcMax: tc.grpcMaxMessageSize, forward: forward,
+		grpcMax: tc.grpcMaxMessageSize, forward: forward, forwardGRPC: grpcKeys(forward),
 		admit: newAdmission(int64(cfg.maxInFlight), cfg.maxInFlightBody, met.rejected)}
 	labels := prometheus.Labels{
 		"deployment_name":   cfg.deployment,

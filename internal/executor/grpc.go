@@ -98,14 +98,33 @@ type grpcServer struct {
 	e *Executor
 }
 
+// outgoing is ctx carrying, for gRPC component calls, the inbound metadata
+// on the allow-list (tracing and v2 routing keys, and what
+// seldon.io/executor-forward-headers adds; never authorization or cookie
+// otherwise) and the request's puid.
+func (e *Executor) outgoing(ctx context.Context, puid string) context.Context {
+	var out metadata.MD
+	for _, k := range e.forwardGRPC {
+		if v := metadata.ValueFromIncomingContext(ctx, k); len(v) > 0 {
+			if out == nil {
+				out = make(metadata.MD, 2)
+			}
+			out[k] = v
+		}
+	}
+	if out == nil {
+		return metadata.AppendToOutgoingContext(ctx, grpcPuidKey, puid)
+	}
+	out[grpcPuidKey] = []string{puid}
+	return metadata.NewOutgoingContext(ctx, out)
+}
+
 func incomingPuid(ctx context.Context, metaPuid string) string {
 	if metaPuid != "" {
 		return metaPuid
 	}
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(grpcPuidKey); len(v) > 0 && v[0] != "" {
-			return v[0]
-		}
+	if v := metadata.ValueFromIncomingContext(ctx, grpcPuidKey); len(v) > 0 && v[0] != "" {
+		return v[0]
 	}
 	return newPuid()
 }
@@ -121,7 +140,7 @@ func (s *grpcServer) Predict(ctx context.Context, in *pb.SeldonMessage) (*pb.Sel
 	_ = grpc.SetHeader(ctx, metadata.Pairs(grpcPuidKey, puid))
 	st := e.getState(puid)
 	defer e.putState(st)
-	ctx = metadata.AppendToOutgoingContext(ctx, grpcPuidKey, puid)
+	ctx = e.outgoing(ctx, puid)
 	out, err := predict[*pb.SeldonMessage, *pb.Feedback](ctx, grpcCodec{e}, st, e.root, in)
 	if err != nil {
 		ge := asError(err)
@@ -140,7 +159,7 @@ func (s *grpcServer) SendFeedback(ctx context.Context, fb *pb.Feedback) (*pb.Sel
 	_ = grpc.SetHeader(ctx, metadata.Pairs(grpcPuidKey, puid))
 	st := e.getState(puid)
 	defer e.putState(st)
-	ctx = metadata.AppendToOutgoingContext(ctx, grpcPuidKey, puid)
+	ctx = e.outgoing(ctx, puid)
 	out, err := feedback[*pb.SeldonMessage, *pb.Feedback](ctx, grpcCodec{e}, st, e.root, fb)
 	if err != nil {
 		ge := asError(err)
