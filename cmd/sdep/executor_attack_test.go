@@ -20,9 +20,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
+	"github.com/sdep-dev/sdep/internal/executor"
 	"github.com/sdep-dev/sdep/internal/proto/seldonpb"
 )
 
@@ -491,4 +494,48 @@ func TestExecutorDrainsOnSIGTERM(t *testing.T) {
 	}
 	t.Logf("trickle: %d requests before SIGTERM, %d during the drain (all with Connection: close), %d failed; /ready 503 after %v; executor exited after %v (drain %v), mock classifier after %v (drain 3s)",
 		before, during, failed, notReadyAfter.Round(time.Millisecond), exitAt.Round(time.Millisecond), drain, modelAt.Round(time.Millisecond))
+}
+
+// Four clients send 60 MiB gRPC messages at once: each is refused with
+// ResourceExhausted naming the limit, and memory stays bounded.
+func TestExecutorConcurrentOversizedGRPCMessagesMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	a := startExecutorWithClassifier(t)
+	a.predictOK(t)
+	pid := a.executor.Process.Pid
+	idle := procKB(t, pid, "VmRSS")
+	msg := &seldonpb.SeldonMessage{DataOneof: &seldonpb.SeldonMessage_StrData{StrData: strings.Repeat("x", 60<<20)}}
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// One connection per client, as an attacker would.
+			gc, err := grpc.NewClient(net.JoinHostPort("127.0.0.1", strconv.Itoa(a.grpcPort)), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer func() { _ = gc.Close() }()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, errs[i] = seldonpb.NewSeldonClient(gc).Predict(ctx, msg, grpc.MaxCallSendMsgSize(100<<20))
+		}()
+	}
+	wg.Wait()
+	peak := procKB(t, pid, "VmHWM")
+	t.Logf("idle RSS %d MB; peak under 4 concurrent 60 MiB gRPC messages %d MB (+%d MB); answers %v", idle>>10, peak>>10, (peak-idle)>>10, errs)
+	for _, err := range errs {
+		// gRPC answers for itself, from the length prefix: "received
+		// message larger than max (<size> vs. <limit>)".
+		if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), strconv.Itoa(executor.DefaultGRPCMaxReceive)) {
+			t.Errorf("oversized gRPC message answered %v, want ResourceExhausted naming the limit %d", err, executor.DefaultGRPCMaxReceive)
+		}
+	}
+	if peak-idle > attackBudgetKB {
+		t.Errorf("peak RSS %d MB is %d MB above idle (goal < %d MB)", peak>>10, (peak-idle)>>10, attackBudgetKB>>10)
+	}
 }

@@ -53,7 +53,7 @@ func (h grpcHealth) notServing() {
 func (e *Executor) newGRPCServer(hs grpcHealth, opts ...grpc.ServerOption) *grpc.Server {
 	// Messages are bounded like REST bodies (seldon.io/grpc-max-message-size
 	// overrides); requests count against the same in-flight cap.
-	opts = append([]grpc.ServerOption{grpc.MaxRecvMsgSize(e.grpcMax), grpc.MaxSendMsgSize(e.grpcMax),
+	opts = append([]grpc.ServerOption{grpc.MaxRecvMsgSize(e.grpcRecvMax), grpc.MaxSendMsgSize(e.grpcMax),
 		grpc.ChainUnaryInterceptor(e.admitGRPC)}, opts...)
 	s := grpc.NewServer(opts...)
 	e.RegisterGRPC(s)
