@@ -33,6 +33,7 @@ func newExecutorCommand() *cobra.Command {
 		maxBody, maxInFlightBody         int64
 		maxInFlight                      int
 		grace, readTimeout, callTimeout  time.Duration
+		drain                            time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "executor",
@@ -100,6 +101,7 @@ it) or from --file (a SeldonDeployment, validated and defaulted) with --predicto
 				HTTPAddr:    net.JoinHostPort("", strconv.Itoa(httpPort)),
 				GRPCAddr:    net.JoinHostPort("", strconv.Itoa(grpcPort)),
 				MetricsPath: metricsPath,
+				DrainPeriod: drain,
 				GracePeriod: grace,
 				Log:         log,
 			})
@@ -121,7 +123,8 @@ it) or from --file (a SeldonDeployment, validated and defaulted) with --predicto
 	f.Int64Var(&maxInFlightBody, "max-inflight-body-bytes", 0, fmt.Sprintf("request body bytes all requests (REST and gRPC) may hold at once; beyond it 503 (default the larger of the body and gRPC message limits + 4 MiB, or annotation %s)", executor.AnnotationMaxInFlightBody))
 	f.DurationVar(&readTimeout, "read-timeout", executor.DefaultReadTimeout, "how long a client may take to send a request body (headers: at most 10s); 0 for no limit")
 	f.DurationVar(&callTimeout, "component-timeout", executor.DefaultComponentTimeout, fmt.Sprintf("per-call timeout for components unless annotations %s / %s set one; 0 for none", executor.AnnotationRESTTimeout, executor.AnnotationGRPCTimeout))
-	f.DurationVar(&grace, "grace-period", 20*time.Second, "how long in-flight requests may finish after SIGTERM")
+	f.DurationVar(&drain, "drain-period", 5*time.Second, "after SIGTERM, how long to keep serving while reporting not ready and closing keep-alive connections, so the Service stops routing here first; 0 to stop at once")
+	f.DurationVar(&grace, "grace-period", 20*time.Second, "how long in-flight requests may finish after the drain period")
 	// Upstream's flags the operator may pass; accepted and unused.
 	f.String("server_type", "rpc", "accepted for compatibility (only rpc)")
 	f.Int("log_work_buffer_size", 10000, "accepted for compatibility (payload logging is not implemented)")

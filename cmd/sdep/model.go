@@ -27,7 +27,7 @@ func newMockClassifierCommand() *cobra.Command {
 	var (
 		httpPort, grpcPort int
 		host               string
-		grace              time.Duration
+		grace, drain       time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "mock-classifier",
@@ -56,7 +56,7 @@ the flags are given.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			log := dataPlaneLogger(cmd).WithName("mock-classifier")
-			return mockclassifier.New(cfg).Serve(ctx, host, ports, grace, func(h, g net.Addr) {
+			return mockclassifier.New(cfg).Serve(ctx, host, ports, drain, grace, func(h, g net.Addr) {
 				log.Info("serving", "rest", h.String(), "grpc", g.String(),
 					"intValue", cfg.IntValue, "delay", cfg.Delay.String())
 			})
@@ -66,6 +66,7 @@ the flags are given.`,
 	f.IntVar(&httpPort, "http-port", 9000, "REST port (default from PREDICTIVE_UNIT_HTTP_SERVICE_PORT, else 9000)")
 	f.IntVar(&grpcPort, "grpc-port", 5000, "gRPC port (default from PREDICTIVE_UNIT_GRPC_SERVICE_PORT, else 5000)")
 	f.StringVar(&host, "host", "", "address to listen on (default all)")
-	f.DurationVar(&grace, "grace-period", 5*time.Second, "how long in-flight requests may finish after SIGTERM")
+	f.DurationVar(&drain, "drain-period", 5*time.Second, "after SIGTERM, how long to keep serving (the executor in front still calls it while it drains); 0 to stop at once")
+	f.DurationVar(&grace, "grace-period", 5*time.Second, "how long in-flight requests may finish after the drain period")
 	return cmd
 }

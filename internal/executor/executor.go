@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -51,9 +52,16 @@ type Executor struct {
 	// grpcMax bounds gRPC messages the server receives and sends and those
 	// exchanged with components.
 	grpcMax int
-	admit   *admission
+	// grpcRecvMax bounds gRPC messages the server receives from clients.
+	grpcRecvMax int
+	admit       *admission
 	// forward is the canonical names of inbound headers sent to components.
 	forward map[string]bool
+	// forwardGRPC is the inbound gRPC metadata keys sent to gRPC
+	// components (see grpcKeys).
+	forwardGRPC []string
+	// draining is set when Serve starts draining: Ready fails.
+	draining atomic.Bool
 }
 
 type config struct {
@@ -168,15 +176,17 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 	if err != nil {
 		return nil, err
 	}
-	// gRPC messages are bounded like REST bodies unless the annotation
-	// raises or lowers the bound.
+	// gRPC messages sent, and those exchanged with components, are bounded
+	// like REST bodies; messages received from clients by
+	// DefaultGRPCMaxReceive (see there). The annotation sets both.
 	tc := transportConfig{maxIdleConnsPerHost: cfg.idleConnsHost, grpcMaxMessageSize: maxInt32(cfg.maxBody)}
+	grpcRecv := min(DefaultGRPCMaxReceive, tc.grpcMaxMessageSize)
 	if v, ok := cfg.annotations[AnnotationGRPCMaxMessage]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
 			return nil, fmt.Errorf("annotation %s: %q is not a positive number of bytes", AnnotationGRPCMaxMessage, v)
 		}
-		tc.grpcMaxMessageSize = n
+		tc.grpcMaxMessageSize, grpcRecv = n, n
 	}
 	if cfg.maxInFlightBody <= 0 {
 		// One request of the largest size, REST or gRPC, and many small ones.
@@ -193,7 +203,7 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 	uuid.EnableRandPool()
 
 	e := &Executor{cfg: cfg, pred: pred, byName: map[string]*node{}, metrics: met, maxBody: cfg.maxBody,
-		grpcMax: tc.grpcMaxMessageSize, forward: forward,
+		grpcMax: tc.grpcMaxMessageSize, grpcRecvMax: grpcRecv, forward: forward, forwardGRPC: grpcKeys(forward),
 		admit: newAdmission(int64(cfg.maxInFlight), cfg.maxInFlightBody, met.rejected)}
 	labels := prometheus.Labels{
 		"deployment_name":   cfg.deployment,

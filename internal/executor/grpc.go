@@ -31,15 +31,32 @@ const grpcPuidKey = "seldon-puid"
 // (serving while the process runs) and reflection, so clients such as
 // grpcurl need no .proto file.
 func (e *Executor) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	return e.newGRPCServer(newHealth(), opts...)
+}
+
+// grpcHealth is the gRPC health service of one server, flipped to
+// NOT_SERVING when the executor drains.
+type grpcHealth struct{ *health.Server }
+
+func newHealth() grpcHealth {
+	h := grpcHealth{health.NewServer()}
+	h.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	h.SetServingStatus(pb.Seldon_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	return h
+}
+
+func (h grpcHealth) notServing() {
+	h.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	h.SetServingStatus(pb.Seldon_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+}
+
+func (e *Executor) newGRPCServer(hs grpcHealth, opts ...grpc.ServerOption) *grpc.Server {
 	// Messages are bounded like REST bodies (seldon.io/grpc-max-message-size
 	// overrides); requests count against the same in-flight cap.
-	opts = append([]grpc.ServerOption{grpc.MaxRecvMsgSize(e.grpcMax), grpc.MaxSendMsgSize(e.grpcMax),
+	opts = append([]grpc.ServerOption{grpc.MaxRecvMsgSize(e.grpcRecvMax), grpc.MaxSendMsgSize(e.grpcMax),
 		grpc.ChainUnaryInterceptor(e.admitGRPC)}, opts...)
 	s := grpc.NewServer(opts...)
 	e.RegisterGRPC(s)
-	hs := health.NewServer()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	hs.SetServingStatus(pb.Seldon_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s, hs)
 	reflection.Register(s)
 	return s
@@ -81,14 +98,33 @@ type grpcServer struct {
 	e *Executor
 }
 
+// outgoing is ctx carrying, for gRPC component calls, the inbound metadata
+// on the allow-list (tracing and v2 routing keys, and what
+// seldon.io/executor-forward-headers adds; never authorization or cookie
+// otherwise) and the request's puid.
+func (e *Executor) outgoing(ctx context.Context, puid string) context.Context {
+	var out metadata.MD
+	for _, k := range e.forwardGRPC {
+		if v := metadata.ValueFromIncomingContext(ctx, k); len(v) > 0 {
+			if out == nil {
+				out = make(metadata.MD, 2)
+			}
+			out[k] = v
+		}
+	}
+	if out == nil {
+		return metadata.AppendToOutgoingContext(ctx, grpcPuidKey, puid)
+	}
+	out[grpcPuidKey] = []string{puid}
+	return metadata.NewOutgoingContext(ctx, out)
+}
+
 func incomingPuid(ctx context.Context, metaPuid string) string {
 	if metaPuid != "" {
 		return metaPuid
 	}
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(grpcPuidKey); len(v) > 0 && v[0] != "" {
-			return v[0]
-		}
+	if v := metadata.ValueFromIncomingContext(ctx, grpcPuidKey); len(v) > 0 && v[0] != "" {
+		return v[0]
 	}
 	return newPuid()
 }
@@ -104,7 +140,7 @@ func (s *grpcServer) Predict(ctx context.Context, in *pb.SeldonMessage) (*pb.Sel
 	_ = grpc.SetHeader(ctx, metadata.Pairs(grpcPuidKey, puid))
 	st := e.getState(puid)
 	defer e.putState(st)
-	ctx = metadata.AppendToOutgoingContext(ctx, grpcPuidKey, puid)
+	ctx = e.outgoing(ctx, puid)
 	out, err := predict[*pb.SeldonMessage, *pb.Feedback](ctx, grpcCodec{e}, st, e.root, in)
 	if err != nil {
 		ge := asError(err)
@@ -123,7 +159,7 @@ func (s *grpcServer) SendFeedback(ctx context.Context, fb *pb.Feedback) (*pb.Sel
 	_ = grpc.SetHeader(ctx, metadata.Pairs(grpcPuidKey, puid))
 	st := e.getState(puid)
 	defer e.putState(st)
-	ctx = metadata.AppendToOutgoingContext(ctx, grpcPuidKey, puid)
+	ctx = e.outgoing(ctx, puid)
 	out, err := feedback[*pb.SeldonMessage, *pb.Feedback](ctx, grpcCodec{e}, st, e.root, fb)
 	if err != nil {
 		ge := asError(err)

@@ -138,7 +138,8 @@ func TestErrorsDoNotNameInternalAddresses(t *testing.T) {
 }
 
 // Without seldon.io/grpc-max-message-size the gRPC server takes no more
-// than the REST body limit; the annotation raises it.
+// than DefaultGRPCMaxReceive, nor more than the REST body limit; the
+// annotation raises or lowers it.
 func TestGRPCServerLimitDefaultsToBodyLimit(t *testing.T) {
 	big := &pb.SeldonMessage{DataOneof: &pb.SeldonMessage_StrData{StrData: strings.Repeat("x", 2<<20)}}
 	simple := v1.PredictiveUnit{Name: "s", Implementation: v1.SimpleModel}
@@ -153,6 +154,15 @@ func TestGRPCServerLimitDefaultsToBodyLimit(t *testing.T) {
 	s = serve(t, simple, WithMaxBodyBytes(1<<20), WithAnnotations(map[string]string{AnnotationGRPCMaxMessage: strconv.Itoa(4 << 20)}))
 	if err := call(s); err != nil {
 		t.Errorf("2 MiB message with %s of 4 MiB: %v", AnnotationGRPCMaxMessage, err)
+	}
+	over := &pb.SeldonMessage{DataOneof: &pb.SeldonMessage_StrData{StrData: strings.Repeat("x", DefaultGRPCMaxReceive+1)}}
+	s = serve(t, simple)
+	if _, err := s.client.Predict(context.Background(), over, grpc.MaxCallSendMsgSize(8<<20)); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("message over DefaultGRPCMaxReceive with the default 64 MiB body limit: %v, want ResourceExhausted", err)
+	}
+	s = serve(t, simple, WithAnnotations(map[string]string{AnnotationGRPCMaxMessage: strconv.Itoa(8 << 20)}))
+	if _, err := s.client.Predict(context.Background(), over, grpc.MaxCallSendMsgSize(8<<20), grpc.MaxCallRecvMsgSize(8<<20)); err != nil {
+		t.Errorf("message over DefaultGRPCMaxReceive with %s of 8 MiB: %v", AnnotationGRPCMaxMessage, err)
 	}
 	s = serve(t, simple, WithAnnotations(map[string]string{AnnotationGRPCMaxMessage: strconv.Itoa(1 << 20)}))
 	if err := call(s); status.Code(err) != codes.ResourceExhausted {

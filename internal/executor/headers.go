@@ -3,6 +3,7 @@ package executor
 import (
 	"fmt"
 	"net/textproto"
+	"slices"
 	"strings"
 )
 
@@ -64,4 +65,30 @@ func forwardAllowList(v string) (map[string]bool, error) {
 		out[k] = true
 	}
 	return out, nil
+}
+
+// grpcForward is the inbound gRPC metadata that reaches gRPC components by
+// default: the REST allow-list as metadata keys, with B3's multi-header
+// keys spelled out (metadata is looked up by key, without copying all of
+// it, to keep the request path's allocations as they were).
+var grpcForward = []string{
+	"traceparent", "tracestate", "b3",
+	"x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags",
+	"seldon-model", "namespace",
+}
+
+// grpcKeys is the gRPC metadata keys forwarded: the defaults and the
+// annotation's names in lower case, except those gRPC sets per hop and the
+// puid, which the executor sets.
+func grpcKeys(annotated map[string]bool) []string {
+	keys := append([]string(nil), grpcForward...)
+	for k := range annotated {
+		k = strings.ToLower(k)
+		if k == grpcPuidKey || k == "user-agent" || strings.HasPrefix(k, "grpc-") || slices.Contains(keys, k) {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

@@ -28,6 +28,15 @@ const (
 	// inFlightBodyHeadroom is added to the body limit for the default body
 	// memory budget.
 	inFlightBodyHeadroom = 4 << 20
+	// DefaultGRPCMaxReceive bounds a gRPC message received from a client
+	// unless seldon.io/grpc-max-message-size is set (it is gRPC's own
+	// default). REST bodies may be larger because they are read in pieces
+	// under the body memory budget; gRPC receives a whole message, and
+	// decodes it (two more copies), before the executor sees it, so the
+	// budget cannot stop it in time: four concurrent 60 MiB messages under
+	// a 64 MiB receive limit took the executor 472 MB above idle. A message
+	// over this limit is refused from its length prefix, before it is read.
+	DefaultGRPCMaxReceive = 4 << 20
 	// maxHeaderTimeout caps the time a client may take to send its headers.
 	maxHeaderTimeout = 10 * time.Second
 )

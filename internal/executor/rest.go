@@ -24,6 +24,7 @@ const PuidHeader = "Seldon-Puid"
 var (
 	jsonContentType = []string{"application/json"}
 	nosniff         = []string{"nosniff"}
+	connectionClose = []string{"close"}
 )
 
 // HandlerOptions configures the REST handler.
@@ -58,6 +59,10 @@ type restHandler struct {
 func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	hdr["X-Content-Type-Options"] = nosniff
+	if h.e.draining.Load() {
+		// The server closes the connection after this answer.
+		hdr["Connection"] = connectionClose
+	}
 	if r.Method == http.MethodOptions {
 		hdr.Set("Access-Control-Allow-Origin", "*")
 		hdr.Set("Access-Control-Allow-Headers", "Accept, Accept-Encoding, Authorization, Content-Length, Content-Type, X-CSRF-Token, Seldon-Puid")
@@ -482,9 +487,15 @@ func (c restCodec) feedbackRoute(fb *Feedback, n *node) int {
 
 func (c restCodec) empty(st *walkState) *Message { return &Message{} }
 
-// Ready reports whether every node that calls a component has an endpoint
+// errDraining is Ready's answer once Serve drains.
+var errDraining = errors.New("draining: the executor is shutting down")
+
+// Ready reports, unless the executor is draining, whether every node that calls a component has an endpoint
 // accepting TCP connections on its REST port.
 func (e *Executor) Ready(ctx context.Context) error {
+	if e.draining.Load() {
+		return errDraining
+	}
 	var d net.Dialer
 	for _, n := range e.nodes {
 		if n.endpoints == nil {

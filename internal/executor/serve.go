@@ -115,8 +115,12 @@ func ReadPodAnnotations(path string) (map[string]string, error) {
 type ServeOptions struct {
 	HTTPAddr, GRPCAddr string
 	MetricsPath        string
+	// DrainPeriod is how long the executor keeps serving after ctx is
+	// cancelled, reporting not ready and closing keep-alive connections
+	// (see Serve); 0 stops at once.
+	DrainPeriod time.Duration
 	// GracePeriod bounds how long in-flight requests may take to finish
-	// after ctx is cancelled.
+	// after the drain period.
 	GracePeriod time.Duration
 	Log         logr.Logger
 	// Ready, when set, receives the bound addresses once both listeners
@@ -124,9 +128,46 @@ type ServeOptions struct {
 	Ready func(httpAddr, grpcAddr net.Addr)
 }
 
-// Serve runs the REST and gRPC servers until ctx is cancelled, then stops
-// accepting, lets in-flight requests finish within the grace period, and
-// closes the component connections.
+// idleCloseAfter is when, into the drain, keep-alive connections that have
+// stayed idle are closed. A server closing an idle HTTP/1.1 connection
+// races the client's next request on it (which then fails), so connections
+// in use are left to close after their next answer (Connection: close), and
+// only those idle this long are closed, well before a 1 s grace period ends.
+const idleCloseAfter = 500 * time.Millisecond
+
+// Serve runs the REST and gRPC servers until ctx is cancelled, then drains
+// for o.DrainPeriod, stops accepting, lets in-flight requests finish within
+// the grace period, and closes the component connections.
+//
+// The drain is for a pod being deleted. The kubelet sends SIGTERM (after
+// the preStop hook, which the executor container has none of) at the same
+// time as the EndpointSlice controller marks the pod not ready; kube-proxy
+// then rewrites its rules, typically within a second, and until it has,
+// new connections to the Service may still land here. Established
+// keep-alive connections keep landing here whatever kube-proxy does. So,
+// while draining, the executor:
+//   - answers /ready with 503 and gRPC health NOT_SERVING (probes agree
+//     with the EndpointSlice; a slow proxy or a load balancer probing
+//     /ready stops sending too);
+//   - keeps both listeners open and serves every request that arrives;
+//   - answers each REST request with "Connection: close", and closes
+//     keep-alive connections still idle 0.5 s into the drain (see
+//     idleCloseAfter), so clients reconnect through the updated Service
+//     to another pod;
+//   - after the drain period, stops gRPC gracefully (GOAWAY, streams in
+//     flight finish) and waits for REST requests in flight, both within
+//     the grace period.
+//
+// With the seed's terminationGracePeriodSeconds: 1 the kubelet's SIGKILL
+// comes 1 s after SIGTERM, before the default 5 s drain ends: requests
+// arriving in that second are served, keep-alive clients have moved on
+// after their next answer, and kube-proxy has normally synced; a request
+// still in flight at the SIGKILL is lost, which at a trickle to a fast
+// model is rare but possible. For a longer grace period, set
+// terminationGracePeriodSeconds to at least the drain period plus the
+// slowest request (e.g. 30 s with the default 5 s drain), and raise
+// --drain-period where kube-proxy or an external load balancer takes
+// longer than 5 s to stop routing to a terminating pod.
 func (e *Executor) Serve(ctx context.Context, o ServeOptions) error {
 	hl, err := net.Listen("tcp", o.HTTPAddr)
 	if err != nil {
@@ -138,7 +179,8 @@ func (e *Executor) Serve(ctx context.Context, o ServeOptions) error {
 		return fmt.Errorf("gRPC listener: %w", err)
 	}
 	hs := e.newHTTPServer(e.Handler(HandlerOptions{MetricsPath: o.MetricsPath}))
-	gs := e.NewGRPCServer()
+	health := newHealth()
+	gs := e.newGRPCServer(health)
 	errs := make(chan error, 2)
 	go func() { errs <- hs.Serve(hl) }()
 	go func() { errs <- gs.Serve(gl) }()
@@ -151,6 +193,27 @@ func (e *Executor) Serve(ctx context.Context, o ServeOptions) error {
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errs:
+	}
+	if o.DrainPeriod > 0 && serveErr == nil {
+		o.Log.Info("draining: not ready, closing keep-alive connections, still serving", "drainPeriod", o.DrainPeriod.String())
+		e.draining.Store(true) // every answer says Connection: close
+		health.notServing()
+		closeIdle := time.NewTimer(min(idleCloseAfter, o.DrainPeriod/2))
+		end := time.NewTimer(o.DrainPeriod)
+	drain:
+		for {
+			select {
+			case <-closeIdle.C:
+				// Connections idle since the drain began; the others have
+				// been answered with Connection: close already.
+				hs.SetKeepAlivesEnabled(false)
+			case <-end.C:
+				break drain
+			case serveErr = <-errs:
+				break drain
+			}
+		}
+		closeIdle.Stop()
 	}
 	o.Log.Info("shutting down", "gracePeriod", o.GracePeriod.String())
 	grace, cancel := context.WithTimeout(context.Background(), o.GracePeriod)

@@ -55,9 +55,17 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	return cfg, err
 }
 
-// Serve runs REST and gRPC until ctx is cancelled, then shuts down within
-// grace. ready, when set, gets the bound addresses.
-func (s *Server) Serve(ctx context.Context, host string, p Ports, grace time.Duration, ready func(httpAddr, grpcAddr net.Addr)) error {
+// Serve runs REST and gRPC until ctx is cancelled, keeps serving for drain
+// (gRPC health turns NOT_SERVING), then
+// shuts down within grace. ready, when set, gets the bound addresses.
+//
+// The drain matters in a pod: the kubelet stops the model container and the
+// executor at the same time, and the executor keeps calling the model on
+// loopback while it drains. The operator's default preStop hook
+// (/bin/sh -c sleep) fails in an image without a shell, so SIGTERM arrives
+// at once; the model must outlive the executor's drain instead of closing
+// its port under it.
+func (s *Server) Serve(ctx context.Context, host string, p Ports, drain, grace time.Duration, ready func(httpAddr, grpcAddr net.Addr)) error {
 	hl, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p.HTTP)))
 	if err != nil {
 		return err
@@ -83,6 +91,15 @@ func (s *Server) Serve(ctx context.Context, host string, p Ports, grace time.Dur
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errs:
+	}
+	if drain > 0 && serveErr == nil {
+		// Keep-alive connections stay open: the executor's pooled
+		// connection closed under a request in flight would fail it.
+		hsrv.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+		select {
+		case <-time.After(drain):
+		case serveErr = <-errs:
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
