@@ -15,6 +15,11 @@ type Options struct {
 	ExecutorImage string
 	// ExecutorPullPolicy is the executor container's imagePullPolicy.
 	ExecutorPullPolicy corev1.PullPolicy
+	// ExecutorResources are the executor container's resources when the
+	// predictor's svcOrchSpec (or engineResources) sets none; nil means
+	// predictor.DefaultExecutorResources. The operator's
+	// EXECUTOR_{REQUEST,LIMIT}_RESOURCES_{CPU,MEMORY} settings set it.
+	ExecutorResources *corev1.ResourceRequirements
 	// Predictor holds the port bases, executor ports and cluster domain
 	// that defaulting and the builders use.
 	Predictor predictor.Options
@@ -38,6 +43,10 @@ func (o Options) complete() Options {
 	}
 	if o.ExecutorPullPolicy == "" {
 		o.ExecutorPullPolicy = d.ExecutorPullPolicy
+	}
+	if o.ExecutorResources == nil {
+		def := predictor.DefaultExecutorResources()
+		o.ExecutorResources = &def
 	}
 	o.Predictor = o.Predictor.Complete()
 	return o
