@@ -46,6 +46,10 @@ const (
 	keyFile  = "tls.key"
 )
 
+// certPollInterval is how often the cert-dir writer reads the Secret once
+// the files are written (tests shorten it).
+var certPollInterval = 30 * time.Second
+
 // rotatorSeq makes the rotator's controller name unique when a test starts
 // several managers in one process.
 var rotatorSeq atomic.Int64
@@ -188,7 +192,7 @@ func (w *certWriter) Start(ctx context.Context) error {
 		return fmt.Errorf("creating the webhook cert dir %s: %w (it must be writable in --webhook-cert-mode=self: mount an emptyDir there)", w.dir, err)
 	}
 	for {
-		wait := 30 * time.Second
+		wait := certPollInterval
 		if err := w.sync(ctx); err != nil {
 			return err
 		}
