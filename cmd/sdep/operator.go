@@ -41,6 +41,8 @@ It uses --kubeconfig, else $KUBECONFIG, else the in-cluster config.`,
 			if !cmd.Flags().Changed("executor-image") {
 				opts.Resources.ExecutorImage = ""
 			}
+			// nil: from the --executor-{request,limit}-* flags, the EXECUTOR_* env, the defaults.
+			opts.Resources.ExecutorResources = nil
 			return operator.Run(ctrl.SetupSignalHandler(), cfg, opts)
 		},
 	}

@@ -26,11 +26,14 @@ type Options struct {
 }
 
 // DefaultOptions returns the image of this sdep build (sdep:<version>),
-// pull policy IfNotPresent and predictor.DefaultOptions.
+// pull policy IfNotPresent, predictor.DefaultExecutorResources and
+// predictor.DefaultOptions.
 func DefaultOptions() Options {
+	res := predictor.DefaultExecutorResources()
 	return Options{
 		ExecutorImage:      version.Image(),
 		ExecutorPullPolicy: corev1.PullIfNotPresent,
+		ExecutorResources:  &res,
 		Predictor:          predictor.DefaultOptions(),
 	}
 }
@@ -45,8 +48,7 @@ func (o Options) complete() Options {
 		o.ExecutorPullPolicy = d.ExecutorPullPolicy
 	}
 	if o.ExecutorResources == nil {
-		def := predictor.DefaultExecutorResources()
-		o.ExecutorResources = &def
+		o.ExecutorResources = d.ExecutorResources
 	}
 	o.Predictor = o.Predictor.Complete()
 	return o
