@@ -4,8 +4,11 @@
 #
 #   HELM=$(hack/helm.sh | tail -n1)
 #
-# The binary goes to bin/helm/<helm version>-<hash of hack/tools/helm/go.{mod,sum}>/helm,
-# so changing a pin builds a new one and a warm run costs nothing.
+# The binary goes to bin/helm/<helm version>-<hash of the pins>/helm, so changing a
+# pin builds a new one and a warm run costs nothing. The pins are go.sum (every
+# module version the build uses) and go.mod's go/toolchain/replace lines; go.mod's
+# require list is left out so that adding a dependency of the chartcheck tool
+# that helm already has does not rebuild helm.
 set -euo pipefail
 
 log() { echo "helm: $*" >&2; }
@@ -19,7 +22,7 @@ if [[ ! $version =~ ^v3\.[0-9]+\.[0-9]+$ ]]; then
   log "cannot read the helm.sh/helm/v3 version from hack/tools/helm/go.mod"
   exit 1
 fi
-pins_hash=$(cd "$mod_dir" && LC_ALL=C cat go.mod go.sum | sha256sum | cut -c1-10)
+pins_hash=$(cd "$mod_dir" && { grep -E '^(go|toolchain|replace) ' go.mod || true; cat go.sum; } | LC_ALL=C sha256sum | cut -c1-10)
 out_dir="$base_dir/$version-$pins_hash"
 bin="$out_dir/helm"
 
