@@ -126,7 +126,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	}
 	var certsWritten *atomic.Bool
 	if opts.Webhook {
-		var srv webhook.Server = webhook.NewServer(webhook.Options{
+		srv := webhook.NewServer(webhook.Options{
 			Host: opts.WebhookHost, Port: opts.WebhookPort, CertDir: opts.WebhookCertDir,
 		})
 		if opts.WebhookCertMode == CertModeSelf {
