@@ -27,7 +27,8 @@ replicas belong to its autoscaler: the operator never writes them.
 
 It uses --kubeconfig, else $KUBECONFIG, else the in-cluster config.`,
 		Example: "  sdep operator --kubeconfig ~/.kube/config --webhook=false\n" +
-			"  sdep operator --watch-namespace models --leader-elect",
+			"  sdep operator --watch-namespace models --leader-elect\n" +
+			"  sdep operator --namespace sdep-system --webhook-cert-mode=self --webhook-cert-dir /certs",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctrl.SetLogger(zap.New(zap.UseDevMode(development)))
@@ -36,6 +37,12 @@ It uses --kubeconfig, else $KUBECONFIG, else the in-cluster config.`,
 				return err
 			}
 			cfg.QPS, cfg.Burst = apiQPS, apiBurst
+			// Empty: $RELATED_IMAGE_EXECUTOR, the operator's own pod's image, then this build's.
+			if !cmd.Flags().Changed("executor-image") {
+				opts.Resources.ExecutorImage = ""
+			}
+			// nil: from the --executor-{request,limit}-* flags, the EXECUTOR_* env, the defaults.
+			opts.Resources.ExecutorResources = nil
 			return operator.Run(ctrl.SetupSignalHandler(), cfg, opts)
 		},
 	}
@@ -47,7 +54,13 @@ It uses --kubeconfig, else $KUBECONFIG, else the in-cluster config.`,
 	f.Float32Var(&apiQPS, "kube-api-qps", 100, "requests per second to the API server (client-side limit)")
 	f.IntVar(&apiBurst, "kube-api-burst", 200, "burst of requests to the API server above --kube-api-qps")
 	f.IntVar(&opts.Controller.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "SeldonDeployments reconciled in parallel")
-	f.StringVar(&opts.Resources.ExecutorImage, "executor-image", opts.Resources.ExecutorImage, "image of the executor container injected into predictor pods")
+	f.StringVar(&opts.Resources.ExecutorImage, "executor-image", opts.Resources.ExecutorImage,
+		"image of the executor container injected into predictor pods (default: $RELATED_IMAGE_EXECUTOR, else the image of the operator's own pod ($POD_NAME, $POD_NAMESPACE), else this build's)")
+	f.StringVar(&opts.ExecutorResources.RequestCPU, "executor-request-cpu", "", "cpu request of the executor container when svcOrchSpec sets no resources (default: $EXECUTOR_REQUEST_RESOURCES_CPU, else 500m)")
+	f.StringVar(&opts.ExecutorResources.RequestMemory, "executor-request-memory", "", "memory request of the executor container when svcOrchSpec sets no resources (default: $EXECUTOR_REQUEST_RESOURCES_MEMORY, else 512Mi)")
+	f.StringVar(&opts.ExecutorResources.LimitCPU, "executor-limit-cpu", "", "cpu limit of the executor container when svcOrchSpec sets no resources (default: $EXECUTOR_LIMIT_RESOURCES_CPU, else none)")
+	f.StringVar(&opts.ExecutorResources.LimitMemory, "executor-limit-memory", "", "memory limit of the executor container when svcOrchSpec sets no resources (default: $EXECUTOR_LIMIT_RESOURCES_MEMORY, else 512Mi)")
+	f.StringVar(&opts.Namespace, "namespace", "", "the operator's own namespace, where --webhook-cert-mode=self keeps its Secret (default: $POD_NAMESPACE)")
 	f.StringVar(&opts.WatchNamespace, "watch-namespace", "", "reconcile SeldonDeployments in this namespace only (default: all)")
 	f.BoolVar(&opts.LeaderElection, "leader-elect", false, "elect a leader among operator replicas")
 	f.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's)")
@@ -57,7 +70,12 @@ It uses --kubeconfig, else $KUBECONFIG, else the in-cluster config.`,
 		"refuse SeldonDeployments whose pods get access to their node (privileged containers, hostPID, hostIPC, hostNetwork, hostPath volumes) instead of warning")
 	f.BoolVar(&opts.Webhook, "webhook", true, "serve the validating webhook")
 	f.IntVar(&opts.WebhookPort, "webhook-port", 9443, "port of the webhook server")
-	f.StringVar(&opts.WebhookCertDir, "webhook-cert-dir", "", "folder with tls.crt and tls.key for the webhook (default: the system temp folder's k8s-webhook-server/serving-certs)")
+	f.StringVar(&opts.WebhookCertDir, "webhook-cert-dir", "", "folder with tls.crt and tls.key for the webhook; written by the operator in self mode (default: the system temp folder's k8s-webhook-server/serving-certs)")
+	f.StringVar(&opts.WebhookCertMode, "webhook-cert-mode", operator.CertModeFiles,
+		`"self": the operator issues and rotates its own serving certificate, keeps it in --webhook-secret-name, writes it to --webhook-cert-dir and fills the caBundle of --webhook-config-name; "files": tls.crt/tls.key are supplied in --webhook-cert-dir (e.g. by cert-manager)`)
+	f.StringVar(&opts.WebhookSecretName, "webhook-secret-name", operator.DefaultWebhookSecretName, "Secret in the operator's namespace holding the self-issued CA and certificate")
+	f.StringVar(&opts.WebhookServiceName, "webhook-service-name", operator.DefaultWebhookServiceName, "Service in front of the webhook; the self-issued certificate names <service>.<namespace>.svc")
+	f.StringVar(&opts.WebhookConfigName, "webhook-config-name", operator.DefaultWebhookConfigName, "ValidatingWebhookConfiguration whose caBundle the self mode fills")
 	f.BoolVar(&development, "dev-logs", false, "human-readable logs instead of JSON")
 	addCommand(cmd)
 }

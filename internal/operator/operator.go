@@ -8,6 +8,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -46,12 +49,30 @@ type Options struct {
 	// MetricsAddr serves Prometheus metrics ("0" disables); HealthAddr
 	// serves /healthz and /readyz ("0" disables).
 	MetricsAddr, HealthAddr string
+	// Namespace is the operator's own namespace (where the self mode keeps
+	// its certificate Secret); empty takes $POD_NAMESPACE.
+	Namespace string
 	// Webhook serves the validating webhook when true, on WebhookHost:WebhookPort
 	// with the certificate tls.crt/tls.key in WebhookCertDir.
 	Webhook        bool
 	WebhookHost    string
 	WebhookPort    int
 	WebhookCertDir string
+	// WebhookCertMode is CertModeFiles (the default: someone else writes
+	// the files) or CertModeSelf (the operator issues, rotates and writes
+	// them and fills the caBundle of WebhookConfigName). The self mode
+	// names its Secret WebhookSecretName, certifies
+	// WebhookServiceName.<Namespace>.svc (plus WebhookExtraDNSNames) and
+	// defaults the names to DefaultWebhook*Name.
+	WebhookCertMode      string
+	WebhookSecretName    string
+	WebhookServiceName   string
+	WebhookConfigName    string
+	WebhookExtraDNSNames []string
+	// ExecutorResources are the executor container's default resources,
+	// used when Resources.ExecutorResources is nil (empty fields: the
+	// EXECUTOR_*_RESOURCES_* environment, else the built-in defaults).
+	ExecutorResources ExecutorResourceSettings
 	// Policy is what the reconciler and the webhook refuse beyond the
 	// validator's rules (--refuse-privileged).
 	Policy validation.Policy
@@ -70,7 +91,23 @@ func Scheme() *runtime.Scheme {
 }
 
 // NewManager builds a manager with the reconciler and (if asked) the webhook registered.
+// An empty Resources.ExecutorImage is resolved by ResolveExecutorImage
+// (which may read the operator's own pod), a nil Resources.ExecutorResources
+// from ExecutorResources and the environment.
 func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
+	if opts.Namespace == "" {
+		opts.Namespace = os.Getenv(EnvPodNamespace)
+	}
+	if err := validateCertOptions(&opts); err != nil {
+		return nil, err
+	}
+	if opts.Resources.ExecutorResources == nil {
+		req, err := opts.ExecutorResources.Requirements(nil)
+		if err != nil {
+			return nil, err
+		}
+		opts.Resources.ExecutorResources = &req
+	}
 	mgrOpts := ctrl.Options{
 		Scheme:                  Scheme(),
 		LeaderElection:          opts.LeaderElection,
@@ -87,14 +124,38 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if opts.WatchNamespace != "" {
 		mgrOpts.Cache.DefaultNamespaces = map[string]cache.Config{opts.WatchNamespace: {}}
 	}
+	var certsWritten *atomic.Bool
 	if opts.Webhook {
-		mgrOpts.WebhookServer = webhook.NewServer(webhook.Options{
+		srv := webhook.NewServer(webhook.Options{
 			Host: opts.WebhookHost, Port: opts.WebhookPort, CertDir: opts.WebhookCertDir,
 		})
+		if opts.WebhookCertMode == CertModeSelf {
+			certsWritten = new(atomic.Bool)
+			srv = &waitingServer{Server: srv, ready: certsWritten.Load}
+		}
+		mgrOpts.WebhookServer = srv
 	}
 	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	log := mgr.GetLogger()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if opts.Resources.ExecutorImage == "" {
+		img, from, err := ResolveExecutorImage(ctx, mgr.GetAPIReader(), "", nil)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("executor image", "image", img, "from", from)
+		opts.Resources.ExecutorImage = img
+	}
+	var certs *selfCerts
+	if certsWritten != nil {
+		if certs, err = addSelfCerts(ctx, mgr, opts, certsWritten); err != nil {
+			return nil, err
+		}
 	}
 
 	kedaServed, err := served(mgr.GetRESTMapper(), controller.ScaledObjectGVK)
@@ -102,7 +163,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		return nil, err
 	}
 	if !kedaServed {
-		mgr.GetLogger().Info("the KEDA ScaledObject CRD is not installed: kedaSpecs will be reported in KedaReady and not acted on")
+		log.Info("the KEDA ScaledObject CRD is not installed: kedaSpecs will be reported in KedaReady and not acted on")
 	}
 	r := &controller.Reconciler{
 		Client:              mgr.GetClient(),
@@ -125,7 +186,14 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	}
 	ready := healthz.Ping
 	if opts.Webhook {
-		ready = func(req *http.Request) error { return mgr.GetWebhookServer().StartedChecker()(req) }
+		ready = func(req *http.Request) error {
+			if certs != nil {
+				if err := certs.ready(); err != nil {
+					return err
+				}
+			}
+			return mgr.GetWebhookServer().StartedChecker()(req)
+		}
 	}
 	if err := mgr.AddReadyzCheck("readyz", ready); err != nil {
 		return nil, err

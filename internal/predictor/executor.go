@@ -23,17 +23,28 @@ func ExecutorComponent(p *sdepv1.PredictorSpec) int {
 }
 
 // ExecutorResources returns the executor container's resources:
-// svcOrchSpec.resources, else the 0.x engineResources, else requests of
-// 0.5 cpu and 512Mi memory (a memory limit of 512Mi, no cpu limit, so the
-// executor is never throttled). Both requests are always present unless the
-// user's resources omit them, so cpu and memory HPAs work on its pod.
+// svcOrchSpec.resources, else the 0.x engineResources, else
+// DefaultExecutorResources.
 func ExecutorResources(p *sdepv1.PredictorSpec) corev1.ResourceRequirements {
+	return ExecutorResourcesOr(p, DefaultExecutorResources())
+}
+
+// ExecutorResourcesOr is ExecutorResources with def (an installation's
+// setting) in place of DefaultExecutorResources.
+func ExecutorResourcesOr(p *sdepv1.PredictorSpec, def corev1.ResourceRequirements) corev1.ResourceRequirements {
 	if p.SvcOrchSpec != nil && p.SvcOrchSpec.Resources != nil {
 		return *p.SvcOrchSpec.Resources.DeepCopy()
 	}
 	if p.EngineResources != nil {
 		return *p.EngineResources.DeepCopy()
 	}
+	return *def.DeepCopy()
+}
+
+// DefaultExecutorResources are requests of 0.5 cpu and 512Mi memory and a
+// memory limit of 512Mi, no cpu limit, so the executor is never throttled.
+// Both requests are present so cpu and memory HPAs work on its pod.
+func DefaultExecutorResources() corev1.ResourceRequirements {
 	return corev1.ResourceRequirements{
 		Requests: corev1.ResourceList{
 			corev1.ResourceCPU:    resource.MustParse("500m"),

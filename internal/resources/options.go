@@ -15,17 +15,25 @@ type Options struct {
 	ExecutorImage string
 	// ExecutorPullPolicy is the executor container's imagePullPolicy.
 	ExecutorPullPolicy corev1.PullPolicy
+	// ExecutorResources are the executor container's resources when the
+	// predictor's svcOrchSpec (or engineResources) sets none; nil means
+	// predictor.DefaultExecutorResources. The operator's
+	// EXECUTOR_{REQUEST,LIMIT}_RESOURCES_{CPU,MEMORY} settings set it.
+	ExecutorResources *corev1.ResourceRequirements
 	// Predictor holds the port bases, executor ports and cluster domain
 	// that defaulting and the builders use.
 	Predictor predictor.Options
 }
 
 // DefaultOptions returns the image of this sdep build (sdep:<version>),
-// pull policy IfNotPresent and predictor.DefaultOptions.
+// pull policy IfNotPresent, predictor.DefaultExecutorResources and
+// predictor.DefaultOptions.
 func DefaultOptions() Options {
+	res := predictor.DefaultExecutorResources()
 	return Options{
 		ExecutorImage:      version.Image(),
 		ExecutorPullPolicy: corev1.PullIfNotPresent,
+		ExecutorResources:  &res,
 		Predictor:          predictor.DefaultOptions(),
 	}
 }
@@ -38,6 +46,9 @@ func (o Options) complete() Options {
 	}
 	if o.ExecutorPullPolicy == "" {
 		o.ExecutorPullPolicy = d.ExecutorPullPolicy
+	}
+	if o.ExecutorResources == nil {
+		o.ExecutorResources = d.ExecutorResources
 	}
 	o.Predictor = o.Predictor.Complete()
 	return o
