@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -127,16 +128,20 @@ func manifestImage(path string) (string, error) {
 	return ref.image, err
 }
 
-// install applies dist/sdep.yaml as a user would and waits until the
-// operator pod runs and its webhook answers the API server.
-func install(t *testing.T, k *clients) operatorRef {
+// install applies an install manifest as a user would and waits until the
+// operator pod runs and its webhook answers the API server. The test's
+// cleanup uninstalls it, which deletes every SeldonDeployment with the CRD.
+func install(t *testing.T, k *clients, manifest string) operatorRef {
 	t.Helper()
-	op, err := readManifest(distManifest())
+	op, err := readManifest(manifest)
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	testenv.Kubectl(t, node.Kubeconfig, "apply", "--server-side", "-f", distManifest())
+	testenv.Kubectl(t, node.Kubeconfig, "apply", "--server-side", "-f", manifest)
+	t.Cleanup(func() {
+		testenv.Kubectl(t, node.Kubeconfig, "delete", "--ignore-not-found", "--wait=true", "--timeout=3m", "-f", manifest)
+	})
 	testenv.Kubectl(t, node.Kubeconfig, "rollout", "status", "-n", op.namespace, "deployment/"+op.name, "--timeout=3m")
 	ctx := context.Background()
 	testenv.WaitFor(t, 2*time.Minute, "the operator's CA bundle in its webhook configuration", func() error {
@@ -170,7 +175,7 @@ func install(t *testing.T, k *clients) operatorRef {
 		}
 		return nil
 	})
-	t.Logf("install from %s: operator Available and its webhook serving in %.1fs", distManifest(), time.Since(start).Seconds())
+	t.Logf("install from %s: operator Available and its webhook serving in %.1fs", filepath.Base(manifest), time.Since(start).Seconds())
 	return op
 }
 
@@ -186,6 +191,16 @@ func kubectlInput(stdin string, args ...string) (string, error) {
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// newNamespace creates a namespace that the test's cleanup deletes,
+// waiting until its pods are gone so the next test has the node's CPU.
+func newNamespace(t *testing.T, name string) {
+	t.Helper()
+	testenv.Kubectl(t, node.Kubeconfig, "create", "namespace", name)
+	t.Cleanup(func() {
+		testenv.Kubectl(t, node.Kubeconfig, "delete", "namespace", name, "--wait=true", "--timeout=3m")
+	})
 }
 
 func waitState(t *testing.T, k *clients, ns, name string, want sdepv1.State, timeout time.Duration) {

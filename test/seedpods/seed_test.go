@@ -44,10 +44,10 @@ const (
 func TestSeedOnRealContainers(t *testing.T) {
 	ctx := context.Background()
 	k := newClients(t)
-	op := install(t, k)
+	op := install(t, k, distManifest())
 
 	seedPath := filepath.Join(repo, "examples", seedFile)
-	testenv.Kubectl(t, node.Kubeconfig, "create", "namespace", seedNS)
+	newNamespace(t, seedNS)
 	testenv.Kubectl(t, node.Kubeconfig, "apply", "-n", seedNS, "-f", seedPath)
 	sd := seedObject(t, seedPath, nil)
 	names := seedNamesFor(t, sd, resources.Options{ExecutorImage: op.image})
