@@ -345,10 +345,12 @@ func TestLayoutTarRoundTripAndReproducible(t *testing.T) {
 }
 
 func TestDockerRepoTag(t *testing.T) {
-	for _, c := range []struct{ ref, want string }{
-		{"sdep:0.1.0", "sdep:0.1.0"},
-		{"docker.io/seldonio/mock_classifier:1.0", "seldonio/mock_classifier:1.0"},
-		{"registry.k8s.io/pause:3.10", "registry.k8s.io/pause:3.10"},
+	for _, c := range []struct{ ref, want, containerd string }{
+		{"sdep:0.1.0", "sdep:0.1.0", "docker.io/library/sdep:0.1.0"},
+		{"docker.io/seldonio/mock_classifier:1.0", "seldonio/mock_classifier:1.0", "docker.io/seldonio/mock_classifier:1.0"},
+		{"seldonio/mock_classifier:1.0", "seldonio/mock_classifier:1.0", "docker.io/seldonio/mock_classifier:1.0"},
+		{"registry.k8s.io/pause:3.10", "registry.k8s.io/pause:3.10", "registry.k8s.io/pause:3.10"},
+		{"localhost:5000/team/sdep:1", "localhost:5000/team/sdep:1", "localhost:5000/team/sdep:1"},
 	} {
 		dir := t.TempDir()
 		img, err := Image(Spec{Platform: v1.Platform{OS: "linux", Architecture: runtime.GOARCH}, Entrypoint: []string{"/x"}, Files: []File{{Path: "/x", Data: []byte("x")}}})
@@ -362,8 +364,17 @@ func TestDockerRepoTag(t *testing.T) {
 		if err := WriteOCILayoutTar(filepath.Join(dir, "i.tar"), idx, c.ref); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := ReadOCILayoutTar(filepath.Join(dir, "i.tar"), filepath.Join(dir, "x"), c.ref); err != nil {
+		p, _, err := ReadOCILayoutTar(filepath.Join(dir, "i.tar"), filepath.Join(dir, "x"), c.ref)
+		if err != nil {
 			t.Fatal(err)
+		}
+		top, _ := p.ImageIndex()
+		im, _ := top.IndexManifest()
+		if got := im.Manifests[0].Annotations[AnnotationContainerdName]; got != c.containerd {
+			t.Errorf("%s: %s %q, want %q (what containerd normalises the name to)", c.ref, AnnotationContainerdName, got, c.containerd)
+		}
+		if fi, err := os.Stat(filepath.Join(dir, "i.tar")); err != nil || fi.Mode().Perm() != 0o644 {
+			t.Errorf("tarball mode %v (%v), want 0644", fi.Mode(), err)
 		}
 		raw, _ := os.ReadFile(filepath.Join(dir, "x", "manifest.json"))
 		var entries []dockerManifestEntry

@@ -71,7 +71,7 @@ func WriteOCILayoutTar(dst string, idx v1.ImageIndex, refName string) error {
 			Size:      int64(len(raw)),
 			Annotations: map[string]string{
 				AnnotationRefName:        refName,
-				AnnotationContainerdName: ref.Name(),
+				AnnotationContainerdName: containerdName(ref),
 			},
 		}},
 	}
@@ -102,6 +102,16 @@ func WriteOCILayoutTar(dst string, idx v1.ImageIndex, refName string) error {
 		members["blobs/sha256/"+hex] = b
 	}
 	return writeTar(dst, members)
+}
+
+// containerdName is the fully qualified name containerd stores: docker.io
+// (not the library's index.docker.io) and library/ for official images.
+func containerdName(t name.Tag) string {
+	reg := t.RegistryStr()
+	if reg == name.DefaultRegistry {
+		reg = "docker.io"
+	}
+	return reg + "/" + t.RepositoryStr() + ":" + t.TagStr()
 }
 
 func blobPath(h v1.Hash) string { return "blobs/" + h.Algorithm + "/" + h.Hex }
@@ -261,6 +271,10 @@ func writeTar(dst string, members map[string][]byte) error {
 		}
 	}
 	if err := tw.Close(); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
 		_ = tmp.Close()
 		return err
 	}
