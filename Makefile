@@ -27,6 +27,7 @@ test: vet unit fuzz ## The whole test suite: vet, unit tests with -race, each fu
 .PHONY: vet
 vet: ## go vet and gofmt check.
 	$(GO) vet ./...
+	$(GO) vet -tags nodev ./cmd/sdep
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 

@@ -157,7 +157,12 @@ func runFromImage(t *testing.T, img v1.Image, p string, args ...string) string {
 	if err := os.WriteFile(bin, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(bin, args...).CombinedOutput()
+	// As in a pod with a read-only root filesystem: no home, and a
+	// temporary folder nothing can be created in. A program that writes
+	// there when it starts (as controller-runtime's envtest does) fails.
+	cmd := exec.Command(bin, args...)
+	cmd.Env = []string{"PATH=/usr/local/bin", "TMPDIR=/proc/version"}
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %v: %v\n%s", p, args, err, out)
 	}
