@@ -142,7 +142,7 @@ func install(t *testing.T, k *clients, manifest string) operatorRef {
 	t.Cleanup(func() {
 		testenv.Kubectl(t, node.Kubeconfig, "delete", "--ignore-not-found", "--wait=true", "--timeout=3m", "-f", manifest)
 	})
-	testenv.Kubectl(t, node.Kubeconfig, "rollout", "status", "-n", op.namespace, "deployment/"+op.name, "--timeout=3m")
+	waitDeploymentAvailable(t, k, op.namespace, op.name, 3*time.Minute)
 	ctx := context.Background()
 	testenv.WaitFor(t, 2*time.Minute, "the operator's CA bundle in its webhook configuration", func() error {
 		if len(op.webhookConfigs) == 0 {
@@ -177,6 +177,37 @@ func install(t *testing.T, k *clients, manifest string) operatorRef {
 	})
 	t.Logf("install from %s: operator Available and its webhook serving in %.1fs", filepath.Base(manifest), time.Since(start).Seconds())
 	return op
+}
+
+// waitDeploymentAvailable waits until every replica of a Deployment is
+// updated and available, explaining a timeout with its pods' states.
+func waitDeploymentAvailable(t *testing.T, k *clients, ns, name string, timeout time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	testenv.WaitForExplained(t, timeout, fmt.Sprintf("Deployment %s/%s available", ns, name), func() error {
+		d, err := k.core.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		want := int32(1)
+		if d.Spec.Replicas != nil {
+			want = *d.Spec.Replicas
+		}
+		if d.Status.ObservedGeneration < d.Generation || d.Status.UpdatedReplicas != want ||
+			d.Status.AvailableReplicas != want || d.Status.Replicas != want {
+			return fmt.Errorf("%d replicas, %d updated, %d available, want %d", d.Status.Replicas,
+				d.Status.UpdatedReplicas, d.Status.AvailableReplicas, want)
+		}
+		return nil
+	}, func() string { return podStates(ns) + node.Exited() })
+}
+
+// podStates describes the pods of a namespace and their containers, for
+// an error message.
+func podStates(ns string) string {
+	out, _ := kubectlInput("", "get", "pods", "-n", ns, "-o", "wide")
+	logs, _ := kubectlInput("", "logs", "-n", ns, "--all-containers", "--tail=20", "--prefix", "-l", "app.kubernetes.io/name=sdep")
+	return "\n" + out + logs
 }
 
 // kubectlInput runs kubectl with stdin and returns its combined output.

@@ -38,6 +38,7 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	testenv.SetTestLogger()
 	images := imagesDir()
 	operatorImage, err := manifestImage(distManifest())
 	if err != nil {
@@ -75,7 +76,14 @@ func run(m *testing.M) int {
 	fmt.Printf("seedpods: real node up in %.1fs\n", time.Since(start).Seconds())
 	code := m.Run()
 	if code != 0 {
-		fmt.Printf("seedpods: logs of the failed run stay in %s\n", node.Dir)
+		// What the cluster looked like, for a failure in CI.
+		for _, args := range [][]string{
+			{"get", "nodes,pods,deploy,hpa,svc,sdep", "-A", "-o", "wide"},
+			{"get", "events", "-A", "--sort-by=.lastTimestamp"},
+		} {
+			out, _ := kubectlInput("", args...)
+			fmt.Printf("seedpods: kubectl %v\n%s\n", args, out)
+		}
 	}
 	stopped := time.Now()
 	if err := node.Stop(); err != nil {

@@ -92,7 +92,7 @@ func TestSeedOnRealContainers(t *testing.T) {
 		// document; each rolls the seed's pods once.
 		testenv.Kubectl(t, node.Kubeconfig, "set", "env", "-n", op.namespace, "deployment/"+op.name,
 			"EXECUTOR_REQUEST_RESOURCES_CPU="+smallExecutorCPU)
-		testenv.Kubectl(t, node.Kubeconfig, "rollout", "status", "-n", op.namespace, "deployment/"+op.name, "--timeout=3m")
+		waitDeploymentAvailable(t, k, op.namespace, op.name, 3*time.Minute)
 		small := editedSeed(t, seedPath)
 		testenv.Kubectl(t, node.Kubeconfig, "apply", "-n", seedNS, "-f", small)
 
