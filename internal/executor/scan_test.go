@@ -52,3 +52,17 @@ func TestFastDecodeTakesCommonMessages(t *testing.T) {
 		}
 	}
 }
+
+func TestNewPuidIsAFreshVersion4UUID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 10000 {
+		p := newPuid()
+		if !uuidPattern.MatchString(p) {
+			t.Fatalf("puid %q is not a version 4 UUID", p)
+		}
+		if seen[p] {
+			t.Fatalf("puid %q repeated", p)
+		}
+		seen[p] = true
+	}
+}
