@@ -76,6 +76,9 @@ it) or from --file (a SeldonDeployment, validated and defaulted) with --predicto
 				return fmt.Errorf("--pod-annotations %s: %w", podInfo, err)
 			}
 			log := dataPlaneLogger(cmd).WithName("executor")
+			if gcPercent, memLimit := executor.TuneGC(); gcPercent > 0 || memLimit > 0 {
+				log.Info("garbage collector tuned (GOGC / GOMEMLIMIT override)", "gcPercent", gcPercent, "memoryLimitBytes", memLimit)
+			}
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			opts := []executor.Option{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 )
@@ -28,5 +29,25 @@ func TestProfilingServesOnLoopbackOnly(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "goroutine profile:") {
 		t.Fatalf("goroutine profile: %d %.200s", resp.StatusCode, body)
+	}
+}
+
+func TestContainerMemoryLimit(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		content string
+		want    int64
+		ok      bool
+	}{{"536870912\n", 536870912, true}, {"max\n", 0, false}, {"", 0, false}} {
+		p := dir + "/memory.max"
+		if err := os.WriteFile(p, []byte(tc.content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := containerMemoryLimit(p); got != tc.want || ok != tc.ok {
+			t.Errorf("memory.max %q: got %d, %v; want %d, %v", tc.content, got, ok, tc.want, tc.ok)
+		}
+	}
+	if _, ok := containerMemoryLimit(dir + "/missing"); ok {
+		t.Error("a missing memory.max reads as a limit")
 	}
 }
