@@ -34,6 +34,7 @@ func newExecutorCommand() *cobra.Command {
 		maxInFlight                      int
 		grace, readTimeout, callTimeout  time.Duration
 		drain                            time.Duration
+		pprofAddr, cpuProfile            string
 	)
 	cmd := &cobra.Command{
 		Use:   "executor",
@@ -75,6 +76,9 @@ it) or from --file (a SeldonDeployment, validated and defaulted) with --predicto
 				return fmt.Errorf("--pod-annotations %s: %w", podInfo, err)
 			}
 			log := dataPlaneLogger(cmd).WithName("executor")
+			if gcPercent, memLimit := executor.TuneGC(); gcPercent > 0 || memLimit > 0 {
+				log.Info("garbage collector tuned (GOGC / GOMEMLIMIT override)", "gcPercent", gcPercent, "memoryLimitBytes", memLimit)
+			}
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			opts := []executor.Option{
@@ -97,6 +101,24 @@ it) or from --file (a SeldonDeployment, validated and defaulted) with --predicto
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
+			if pprofAddr != "" {
+				addr, err := executor.ServeProfiling(ctx, pprofAddr)
+				if err != nil {
+					return err
+				}
+				log.Info("serving profiles", "pprof", "http://"+addr.String()+"/debug/pprof/")
+			}
+			if cpuProfile != "" {
+				stopProfiles, err := executor.StartProfiles(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer func() {
+					if err := stopProfiles(); err != nil {
+						log.Error(err, "writing profiles")
+					}
+				}()
+			}
 			return e.Serve(ctx, executor.ServeOptions{
 				HTTPAddr:    net.JoinHostPort("", strconv.Itoa(httpPort)),
 				GRPCAddr:    net.JoinHostPort("", strconv.Itoa(grpcPort)),
@@ -125,6 +147,8 @@ it) or from --file (a SeldonDeployment, validated and defaulted) with --predicto
 	f.DurationVar(&callTimeout, "component-timeout", executor.DefaultComponentTimeout, fmt.Sprintf("per-call timeout for components unless annotations %s / %s set one; 0 for none", executor.AnnotationRESTTimeout, executor.AnnotationGRPCTimeout))
 	f.DurationVar(&drain, "drain-period", 5*time.Second, "after SIGTERM, how long to keep serving while reporting not ready and closing keep-alive connections, so the Service stops routing here first; 0 to stop at once")
 	f.DurationVar(&grace, "grace-period", 20*time.Second, "how long in-flight requests may finish after the drain period")
+	f.StringVar(&pprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060); off when empty")
+	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file, and its allocation profile to FILE.allocs, at exit; off when empty")
 	// Upstream's flags the operator may pass; accepted and unused.
 	f.String("server_type", "rpc", "accepted for compatibility (only rpc)")
 	f.Int("log_work_buffer_size", 10000, "accepted for compatibility (payload logging is not implemented)")

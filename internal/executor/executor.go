@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	v1 "github.com/sdep-dev/sdep/api/v1"
@@ -200,7 +199,6 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
-	uuid.EnableRandPool()
 
 	e := &Executor{cfg: cfg, pred: pred, byName: map[string]*node{}, metrics: met, maxBody: cfg.maxBody,
 		grpcMax: tc.grpcMaxMessageSize, grpcRecvMax: grpcRecv, forward: forward, forwardGRPC: grpcKeys(forward),
@@ -454,4 +452,31 @@ func (e *Executor) putState(st *walkState) {
 	e.states.Put(st)
 }
 
-func newPuid() string { return uuid.NewString() }
+// newPuid is a random (version 4) UUID. Its 122 random bits come from the
+// runtime's per-thread ChaCha8 generator (math/rand/v2's top-level
+// functions), seeded from the OS: no lock and one allocation, where a
+// UUID from crypto/rand costs a system call or a shared pool's mutex. A
+// puid identifies a request; it is not a secret.
+func newPuid() string {
+	var b [36]byte
+	hi, lo := rand.Uint64(), rand.Uint64()
+	hi = hi&^(0xf<<12) | 0x4<<12 // version 4
+	lo = lo&^(0x3<<62) | 0x2<<62 // variant 10
+	const hex = "0123456789abcdef"
+	put := func(at int, v uint64, digits int) {
+		for i := digits - 1; i >= 0; i-- {
+			b[at+i] = hex[v&0xf]
+			v >>= 4
+		}
+	}
+	put(0, hi>>32, 8)
+	b[8] = '-'
+	put(9, hi>>16, 4)
+	b[13] = '-'
+	put(14, hi, 4)
+	b[18] = '-'
+	put(19, lo>>48, 4)
+	b[23] = '-'
+	put(24, lo, 12)
+	return string(b[:])
+}

@@ -43,8 +43,11 @@ func DecodeMessage(b []byte, m *Message) error {
 	if len(b) == 0 {
 		return errors.New("empty body: expected a SeldonMessage JSON object")
 	}
-	if err := json.Unmarshal(b, m); err != nil {
-		return describeJSONError(err)
+	if saved := *m; !fastDecode(b, m) {
+		*m = saved
+		if err := json.Unmarshal(b, m); err != nil {
+			return describeJSONError(err)
+		}
 	}
 	if first(b) != '{' {
 		return errors.New("expected a SeldonMessage JSON object")

@@ -130,13 +130,17 @@ func requirePost(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// answerPool holds the buffers answers are encoded into. The grown slice
+// goes back into the pool, so a steady stream of answers encodes without
+// allocating.
+var answerPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-func getBuf() *bytes.Buffer { b := bufPool.Get().(*bytes.Buffer); b.Reset(); return b }
+func getAnswerBuf() *[]byte { return answerPool.Get().(*[]byte) }
 
-func putBuf(b *bytes.Buffer) {
-	if b.Cap() <= 1<<20 { // do not pin huge buffers
-		bufPool.Put(b)
+func putAnswerBuf(p *[]byte, b []byte) {
+	if cap(b) <= 1<<20 { // do not pin huge buffers
+		*p = b[:0]
+		answerPool.Put(p)
 	}
 }
 
@@ -185,8 +189,6 @@ func (e *Executor) servePredict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer e.admit.release(reserved)
-	buf := getBuf()
-	defer putBuf(buf)
 	var in Message
 	if err := DecodeMessage(body, &in); err != nil {
 		writeStatus(w, badRequest("request is not a SeldonMessage: %v", err), "")
@@ -198,7 +200,7 @@ func (e *Executor) servePredict(w http.ResponseWriter, r *http.Request) {
 	defer e.putState(st)
 	st.header = e.forwardHeaders(r.Header, puid)
 	out, err := predict[*Message, *Feedback](r.Context(), restCodec{e}, st, e.root, &in)
-	e.respond(w, out, err, st, start, e.server.restPredict, buf)
+	e.respond(w, out, err, st, start, e.server.restPredict)
 }
 
 func (e *Executor) serveFeedback(w http.ResponseWriter, r *http.Request) {
@@ -220,22 +222,26 @@ func (e *Executor) serveFeedback(w http.ResponseWriter, r *http.Request) {
 	defer e.putState(st)
 	st.header = e.forwardHeaders(r.Header, puid)
 	out, err := feedback[*Message, *Feedback](r.Context(), restCodec{e}, st, e.root, &fb)
-	buf := getBuf()
-	defer putBuf(buf)
-	e.respond(w, out, err, st, start, e.server.restFeedback, buf)
+	e.respond(w, out, err, st, start, e.server.restFeedback)
 }
 
-func (e *Executor) respond(w http.ResponseWriter, out *Message, err error, st *walkState, start time.Time, obs *observer, buf *bytes.Buffer) {
-	w.Header()[PuidHeader] = []string{st.puid}
+func (e *Executor) respond(w http.ResponseWriter, out *Message, err error, st *walkState, start time.Time, obs *observer) {
+	if v := st.header[PuidHeader]; len(v) == 1 && v[0] == st.puid {
+		w.Header()[PuidHeader] = v // the one forwardHeaders made; neither side changes it
+	} else {
+		w.Header()[PuidHeader] = []string{st.puid}
+	}
 	if err != nil {
 		e2 := asError(err)
 		writeStatus(w, e2, st.puid)
 		obs.observe(httpCode(e2.HTTPStatus), start)
 		return
 	}
-	b := out.appendJSON(buf.Bytes()[:0], st.puid, &st.path)
+	p := getAnswerBuf()
+	b := out.appendJSON((*p)[:0], st.puid, &st.path)
 	w.Header()["Content-Type"] = jsonContentType
-	_, _ = w.Write(b)
+	_, _ = w.Write(b) // copies b or writes it out before returning
+	putAnswerBuf(p, b)
 	obs.observe("200", start)
 }
 
@@ -326,7 +332,7 @@ func (c restCodec) post(ctx context.Context, st *walkState, n *node, o op, body 
 		ctx, cancel = context.WithTimeout(ctx, n.restTimeout)
 		defer cancel()
 	}
-	call := "POST " + restPaths[o]
+	call := restCalls[o]
 	start := time.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(body))
 	if err != nil {
@@ -338,7 +344,10 @@ func (c restCodec) post(ctx context.Context, st *walkState, n *node, o op, body 
 	if req.Header == nil {
 		req.Header = http.Header{"Content-Type": jsonContentType}
 	}
-	resp, err := m.http.Do(req)
+	// The transport itself, not http.Client: the client's redirect and
+	// cookie machinery copies every request's headers, and redirects are
+	// never followed anyway (see redirectError).
+	resp, err := m.httpTr.RoundTrip(req)
 	if err != nil {
 		e := c.e.callFailed(n, call, m.httpBase, err)
 		n.restObs[o].observe(httpCode(e.HTTPStatus), start)
@@ -362,6 +371,14 @@ func (c restCodec) post(ctx context.Context, st *walkState, n *node, o op, body 
 	return decodeAnswer(n, o, raw)
 }
 
+// restCalls names each call in errors and logs ("POST /predict").
+var restCalls = func() (calls [numOps]string) {
+	for o, p := range restPaths {
+		calls[o] = "POST " + p
+	}
+	return calls
+}()
+
 // decodeAnswer reads a component's successful answer to call o.
 func decodeAnswer(n *node, o op, raw []byte) (*Message, error) {
 	out := new(Message)
@@ -375,7 +392,7 @@ func decodeAnswer(n *node, o op, raw []byte) (*Message, error) {
 		return out, nil
 	}
 	if err := DecodeMessage(raw, out); err != nil {
-		return nil, invalidResponse(n, "POST "+restPaths[o], err)
+		return nil, invalidResponse(n, restCalls[o], err)
 	}
 	return out, nil
 }
