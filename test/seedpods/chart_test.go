@@ -32,7 +32,7 @@ func TestChartInstallsAndReconcilesTheSeed(t *testing.T) {
 	}
 	const namespace = "sdep-system"
 	out, err := exec.Command(helm, "template", "sdep", filepath.Join(repo, "charts", "sdep"),
-		"--namespace", namespace, "--set", "image="+image).CombinedOutput()
+		"--namespace", namespace, "--include-crds", "--set", "image="+image).CombinedOutput()
 	if err != nil {
 		t.Fatalf("helm template: %v\n%s", err, out)
 	}
