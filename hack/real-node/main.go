@@ -20,7 +20,6 @@ import (
 	"syscall"
 	"time"
 
-
 	"github.com/sdep-dev/sdep/internal/testenv"
 )
 
