@@ -17,3 +17,7 @@ images: ## bin/images/{sdep,mock-classifier,pause}.tar: OCI layout tarballs (sde
 release: images ## dist/: sdep.yaml (config/default with IMAGE filled in), the image tarballs, SHA256SUMS. VERSION=x.y.z [IMAGE=ref].
 	VERSION=$(VERSION) IMAGE=$(IMAGE) IMAGES_DIR=$(IMAGES_DIR) DIST_DIR=$(DIST_DIR) \
 		KUBECTL=$(BIN)/control-plane/current/kubectl hack/release.sh
+
+.PHONY: test-images
+test-images: ## The image tests without -race, with a second full build that must give the same digests.
+	$(GO) test -count=1 ./hack/images/

@@ -3,7 +3,7 @@ package main
 // These tests build the real images (two static sdep binaries, one pause
 // binary) once per test binary and read the tarballs back with
 // go-containerregistry. The reproducibility test builds everything a second
-// time and is skipped under -short.
+// time and is skipped under -short and -race (make test-images runs it).
 
 import (
 	"archive/tar"
@@ -306,8 +306,8 @@ func TestPauseImage(t *testing.T) {
 }
 
 func TestTwoBuildsSameDigests(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: skips the second full build (two static sdep binaries)")
+	if testing.Short() || raceEnabled {
+		t.Skip("-short or -race: skips the second full build (make test-images runs it without -race)")
 	}
 	dir, first := images(t)
 	second := testBuild(t, t.TempDir())
