@@ -21,6 +21,7 @@ import (
 // (helm template, applied server-side) and checks that the operator the chart runs reconciles the seed into pods
 // that answer.
 func TestChartInstallsAndReconcilesTheSeed(t *testing.T) {
+	requireNode(t)
 	helm := os.Getenv("SDEP_HELM")
 	if helm == "" {
 		t.Skip("SDEP_HELM is not set (make test-seed-pods sets it to the helm hack/helm.sh builds)")

@@ -19,6 +19,7 @@ import (
 // TestImageRunsSdepVersion runs the sdep image's binary on the node:
 // `sdep version` in a pod prints the version the release was built with.
 func TestImageRunsSdepVersion(t *testing.T) {
+	requireNode(t)
 	want := os.Getenv("SDEP_VERSION")
 	if want == "" {
 		t.Skip("SDEP_VERSION is not set (make test-seed-pods sets it to the version it released)")

@@ -94,6 +94,14 @@ func run(m *testing.M) int {
 	return code
 }
 
+// requireNode skips a test when TestMain started no real node.
+func requireNode(t *testing.T) {
+	t.Helper()
+	if node == nil {
+		t.Skip("no real node: set SDEP_REAL_NODE=1 (as root) or run `make test-seed-pods`")
+	}
+}
+
 func imagesDir() string {
 	if d := os.Getenv("SDEP_IMAGES"); d != "" {
 		return d

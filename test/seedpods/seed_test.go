@@ -42,6 +42,7 @@ const (
 // prediction through the predictor Service's ClusterIP, then load that the
 // real HPA controller sees through metrics-server reading the kubelet.
 func TestSeedOnRealContainers(t *testing.T) {
+	requireNode(t)
 	ctx := context.Background()
 	k := newClients(t)
 	op := install(t, k, distManifest())
