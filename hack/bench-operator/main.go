@@ -179,12 +179,13 @@ func run(ctx context.Context, cfg config) error {
 	}
 	peak1 := op.peakRSS()
 	if profiler != nil {
-		rss, err := profiler.stop()
+		at, err := profiler.stop()
 		if err != nil {
 			op.stop()
 			return fmt.Errorf("heap profile: %w", err)
 		}
-		fmt.Fprintf(os.Stderr, "heap profile at %.1f MiB RSS written to %s\n", mib(rss), cfg.heapProfile)
+		fmt.Fprintf(os.Stderr, "heap profile at %.1f MiB RSS (%.1f MiB anonymous, %.1f MiB file-backed) written to %s (MemStats in %[4]s.txt)\n",
+			mib(at.rss), mib(at.anon), mib(at.file), cfg.heapProfile)
 	}
 	op.stop()
 
@@ -463,7 +464,10 @@ type peakProfiler struct {
 
 type peakResult struct {
 	rss float64
-	err error
+	// anon and file split rss: the heap and the runtime's memory, and the
+	// pages of the executable (and other files) mapped in.
+	anon, file float64
+	err        error
 }
 
 func startPeakProfiler(op *operatorProcess, path string) *peakProfiler {
@@ -494,17 +498,17 @@ func startPeakProfiler(op *operatorProcess, path string) *peakProfiler {
 				best.err = err
 				continue
 			}
-			best = peakResult{rss: rss}
+			best = peakResult{rss: rss, anon: op.procStatus("RssAnon:"), file: op.procStatus("RssFile:")}
 		}
 	}()
 	return p
 }
 
 // stop ends the sampling and returns the RSS at which the kept profile was taken.
-func (p *peakProfiler) stop() (float64, error) {
+func (p *peakProfiler) stop() (peakResult, error) {
 	close(p.done)
 	r := <-p.result
-	return r.rss, r.err
+	return r, r.err
 }
 
 func fetchTo(url, path string) error {

@@ -50,7 +50,12 @@ const Name = "seldondeployment"
 
 // Reconciler reconciles SeldonDeployments.
 type Reconciler struct {
-	Client   client.Client
+	Client client.Client
+	// APIReader reads from the API server, past Client's cache. The
+	// operator's cache holds only children carrying sdep's label; when a
+	// create finds the name taken, the object is read here (nil: the name
+	// is known taken only by what Client reads).
+	APIReader client.Reader
 	Recorder events.EventRecorder
 	// Options are passed to the builders.
 	Options resources.Options

@@ -20,7 +20,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -122,12 +122,22 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		HealthProbeBindAddress:        orDefault(opts.HealthAddr, ":8081"),
 		PprofBindAddress:              opts.PprofAddr,
 	}
-	// managedFields are a large share of every cached object and the
-	// reconciler never reads them (it patches, it does not apply).
-	mgrOpts.Cache = cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
-	if opts.WatchNamespace != "" {
-		mgrOpts.Cache.DefaultNamespaces = map[string]cache.Config{opts.WatchNamespace: {}}
+	// The cache needs to know before it is made whether ScaledObjects are
+	// served; the manager reuses this mapper.
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the HTTP client: %w", err)
 	}
+	mapper, err := apiutil.NewDynamicRESTMapper(cfg, httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("creating the REST mapper: %w", err)
+	}
+	kedaServed, err := served(mapper, controller.ScaledObjectGVK)
+	if err != nil {
+		return nil, err
+	}
+	mgrOpts.MapperProvider = func(*rest.Config, *http.Client) (meta.RESTMapper, error) { return mapper, nil }
+	mgrOpts.Cache = cacheOptions(opts.WatchNamespace, kedaServed)
 	var certsWritten *atomic.Bool
 	if opts.Webhook {
 		srv := webhook.NewServer(webhook.Options{
@@ -162,15 +172,12 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		}
 	}
 
-	kedaServed, err := served(mgr.GetRESTMapper(), controller.ScaledObjectGVK)
-	if err != nil {
-		return nil, err
-	}
 	if !kedaServed {
 		log.Info("the KEDA ScaledObject CRD is not installed: kedaSpecs will be reported in KedaReady and not acted on")
 	}
 	r := &controller.Reconciler{
 		Client:              mgr.GetClient(),
+		APIReader:           mgr.GetAPIReader(),
 		Recorder:            mgr.GetEventRecorder("sdep-operator"),
 		Options:             opts.Resources,
 		Policy:              opts.Policy,
