@@ -56,7 +56,7 @@ type Reconciler struct {
 	// create finds the name taken, the object is read here (nil: the name
 	// is known taken only by what Client reads).
 	APIReader client.Reader
-	Recorder events.EventRecorder
+	Recorder  events.EventRecorder
 	// Options are passed to the builders.
 	Options resources.Options
 	// Policy is what this installation refuses beyond the validator's
