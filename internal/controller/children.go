@@ -293,9 +293,14 @@ func (r *Reconciler) remember(want, stored client.Object) {
 }
 
 // ownedObjects lists the objects of kind k that sd controls, by name.
+//
+// They are the cache's own objects, not copies (most reconciles read them
+// and write nothing, so copying each was most of a reconcile's garbage):
+// nothing may change them. Every write starts from a DeepCopy (patch,
+// create), and the other readers (the comparison, status) only read.
 func (r *Reconciler) ownedObjects(ctx context.Context, sd *sdepv1.SeldonDeployment, k ownedKind) (map[string]client.Object, error) {
 	list := k.newList()
-	if err := r.Client.List(ctx, list, client.InNamespace(sd.Namespace),
+	if err := r.Client.List(ctx, list, client.InNamespace(sd.Namespace), client.UnsafeDisableDeepCopy,
 		client.MatchingLabels{naming.LabelSeldonID: naming.SeldonID(sd)}); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,9 @@
 package operator
 
 import (
+	"strings"
+	"sync"
+
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -8,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -99,4 +103,43 @@ var stripUnread toolscache.TransformFunc = func(in any) (any, error) {
 		}
 	}
 	return in, nil
+}
+
+// memoMapper remembers the REST mappings it found. Every cache read and
+// every write of the operator asks for one (is the kind namespaced, under
+// which resource), and controller-runtime's mapper builds a fresh answer
+// each time: a tenth of the operator's allocations while converging. A
+// kind's mapping does not change while the operator runs; a kind that is
+// not served is not remembered, so one installed later is still found.
+type memoMapper struct {
+	meta.RESTMapper
+	mu       sync.RWMutex
+	mappings map[mappingKey]*meta.RESTMapping
+}
+
+type mappingKey struct {
+	gk       schema.GroupKind
+	versions string
+}
+
+func newMemoMapper(m meta.RESTMapper) *memoMapper {
+	return &memoMapper{RESTMapper: m, mappings: map[mappingKey]*meta.RESTMapping{}}
+}
+
+func (m *memoMapper) RESTMapping(gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
+	key := mappingKey{gk: gk, versions: strings.Join(versions, ",")}
+	m.mu.RLock()
+	found, ok := m.mappings[key]
+	m.mu.RUnlock()
+	if ok {
+		return found, nil
+	}
+	found, err := m.RESTMapper.RESTMapping(gk, versions...)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.mappings[key] = found
+	m.mu.Unlock()
+	return found, nil
 }

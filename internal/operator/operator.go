@@ -128,10 +128,11 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the HTTP client: %w", err)
 	}
-	mapper, err := apiutil.NewDynamicRESTMapper(cfg, httpClient)
+	dynamicMapper, err := apiutil.NewDynamicRESTMapper(cfg, httpClient)
 	if err != nil {
 		return nil, fmt.Errorf("creating the REST mapper: %w", err)
 	}
+	mapper := newMemoMapper(dynamicMapper)
 	kedaServed, err := served(mapper, controller.ScaledObjectGVK)
 	if err != nil {
 		return nil, err
