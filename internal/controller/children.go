@@ -300,8 +300,11 @@ func (r *Reconciler) remember(want, stored client.Object) {
 // create), and the other readers (the comparison, status) only read.
 func (r *Reconciler) ownedObjects(ctx context.Context, sd *sdepv1.SeldonDeployment, k ownedKind) (map[string]client.Object, error) {
 	list := k.newList()
-	if err := r.Client.List(ctx, list, client.InNamespace(sd.Namespace), client.UnsafeDisableDeepCopy,
-		client.MatchingLabels{naming.LabelSeldonID: naming.SeldonID(sd)}); err != nil {
+	var mine client.ListOption = client.MatchingLabels{naming.LabelSeldonID: naming.SeldonID(sd)}
+	if r.indexed && k.kind != scaledObjectKind.kind {
+		mine = client.MatchingFields{indexSeldonID: naming.SeldonID(sd)} // the same objects, found by index
+	}
+	if err := r.Client.List(ctx, list, client.InNamespace(sd.Namespace), client.UnsafeDisableDeepCopy, mine); err != nil {
 		return nil, err
 	}
 	items, err := meta.ExtractList(list)
