@@ -65,6 +65,7 @@ It uses --kubeconfig, else $KUBECONFIG, else the in-cluster config.`,
 	f.BoolVar(&opts.LeaderElection, "leader-elect", false, "elect a leader among operator replicas")
 	f.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's)")
 	f.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", `address of /metrics ("0" disables)`)
+	f.StringVar(&opts.PprofAddr, "pprof-bind-address", "", `address of /debug/pprof/ for profiling (default: off)`)
 	f.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":8081", `address of /healthz and /readyz ("0" disables)`)
 	f.BoolVar(&opts.Policy.RefusePrivileged, "refuse-privileged", false,
 		"refuse SeldonDeployments whose pods get access to their node (privileged containers, hostPID, hostIPC, hostNetwork, hostPath volumes) instead of warning")

@@ -53,6 +53,9 @@ type config struct {
 	timeout  time.Duration
 	idle     time.Duration
 	keepLogs bool
+	// heapProfile, when set, is where the operator's heap profile at its
+	// highest resident set size while converging is written.
+	heapProfile string
 	// qps, burst and concurrency are passed to the operator when set (its defaults otherwise).
 	qps, burst, concurrency int
 }
@@ -68,6 +71,7 @@ func main() {
 	flag.IntVar(&cfg.qps, "kube-api-qps", 0, "the operator's --kube-api-qps (0: its default)")
 	flag.IntVar(&cfg.burst, "kube-api-burst", 0, "the operator's --kube-api-burst (0: its default)")
 	flag.IntVar(&cfg.concurrency, "max-concurrent-reconciles", 0, "the operator's --max-concurrent-reconciles (0: its default)")
+	flag.StringVar(&cfg.heapProfile, "heap-profile", "", "write the operator's heap profile at its peak RSS while converging to this file (read it with go tool pprof -sample_index=inuse_space)")
 	flag.BoolVar(&cfg.keepLogs, "keep-logs", false, "keep the operator's and control plane's logs (the folder is printed)")
 	flag.Parse()
 	// Ctrl-C must still stop etcd and kube-apiserver, which outlive a killed parent.
@@ -134,6 +138,10 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
+	var profiler *peakProfiler
+	if cfg.heapProfile != "" {
+		profiler = startPeakProfiler(op, cfg.heapProfile)
+	}
 	start := time.Now()
 	if err := createCopies(ctx, c, seed, cfg.n, cfg.workers); err != nil {
 		op.stop()
@@ -169,7 +177,16 @@ func run(ctx context.Context, cfg config) error {
 		op.stop()
 		return err
 	}
-	peak1 := op.peakRSS()
+	peak1, file1 := op.peakRSS(), op.procStatus("RssFile:")
+	if profiler != nil {
+		at, err := profiler.stop()
+		if err != nil {
+			op.stop()
+			return fmt.Errorf("heap profile: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "heap profile at %.1f MiB RSS (%.1f MiB anonymous, %.1f MiB file-backed) written to %s (MemStats in %[4]s.txt)\n",
+			mib(at.rss), mib(at.anon), mib(at.file), cfg.heapProfile)
+	}
 	op.stop()
 
 	// Phase 2: a fresh operator finds everything in place: each reconcile should write nothing.
@@ -202,6 +219,7 @@ func run(ctx context.Context, cfg config) error {
 	fmt.Printf("| fresh operator over converged state: reconciles, writes | %.0f, %.0f (%.3f writes per reconcile) in %.1f s (%.0f reconciles/s) |\n",
 		resync.reconciles, resync.writes, resync.writes/max(resync.reconciles, 1), resyncTime.Seconds(), resync.reconciles/resyncTime.Seconds())
 	fmt.Printf("| operator peak RSS (VmHWM): converging, resync | %.1f MiB, %.1f MiB |\n", mib(peak1), mib(peak2))
+	fmt.Printf("| of which file-backed (the binary's pages; RssFile once converged) | %.1f MiB |\n", mib(file1))
 	return nil
 }
 
@@ -337,7 +355,9 @@ func waitReconciled(ctx context.Context, op *operatorProcess, n int, timeout tim
 type operatorProcess struct {
 	cmd        *exec.Cmd
 	metricsURL string
-	done       chan struct{}
+	// pprofURL is the operator's /debug/pprof/ (empty: not served).
+	pprofURL string
+	done     chan struct{}
 }
 
 func startOperator(cfg config, kubeconfig, logPath string) (*operatorProcess, error) {
@@ -361,14 +381,32 @@ func startOperator(cfg config, kubeconfig, logPath string) (*operatorProcess, er
 	if cfg.concurrency > 0 {
 		args = append(args, fmt.Sprintf("--max-concurrent-reconciles=%d", cfg.concurrency))
 	}
+	pprofURL := ""
+	if cfg.heapProfile != "" {
+		pprofPort, err := devcluster.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", pprofPort))
+		pprofURL = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", pprofPort)
+	}
 	cmd := exec.Command(cfg.sdep, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if cfg.heapProfile != "" {
+		// Go's default samples one allocation per 512 KiB, too coarse to
+		// tell a few MiB apart in a heap of tens; this costs some CPU.
+		godebug := "memprofilerate=8192"
+		if v := os.Getenv("GODEBUG"); v != "" {
+			godebug = v + "," + godebug
+		}
+		cmd.Env = append(os.Environ(), "GODEBUG="+godebug)
+	}
 	if err := cmd.Start(); err != nil {
 		_ = log.Close()
 		return nil, err
 	}
-	op := &operatorProcess{cmd: cmd, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", port), done: make(chan struct{})}
+	op := &operatorProcess{cmd: cmd, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", port), pprofURL: pprofURL, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); _ = log.Close(); close(op.done) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -397,18 +435,97 @@ func (op *operatorProcess) stop() {
 }
 
 // peakRSS is the process's peak resident set size in bytes (Linux).
-func (op *operatorProcess) peakRSS() float64 {
+func (op *operatorProcess) peakRSS() float64 { return op.procStatus("VmHWM:") }
+
+// rss is the process's resident set size in bytes now (Linux).
+func (op *operatorProcess) rss() float64 { return op.procStatus("VmRSS:") }
+
+func (op *operatorProcess) procStatus(field string) float64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", op.cmd.Process.Pid))
 	if err != nil {
 		return 0
 	}
 	for line := range strings.Lines(string(data)) {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
 			return kb * 1024
 		}
 	}
 	return 0
+}
+
+// peakProfiler samples the operator's RSS twice a second and, each time it
+// reaches a new high, saves the operator's heap profile, so the file left
+// at the end is the one taken closest to the peak.
+type peakProfiler struct {
+	done chan struct{}
+	// result is sent once, after done is closed.
+	result chan peakResult
+}
+
+type peakResult struct {
+	rss float64
+	// anon and file split rss: the heap and the runtime's memory, and the
+	// pages of the executable (and other files) mapped in.
+	anon, file float64
+	err        error
+}
+
+func startPeakProfiler(op *operatorProcess, path string) *peakProfiler {
+	p := &peakProfiler{done: make(chan struct{}), result: make(chan peakResult, 1)}
+	go func() {
+		var best peakResult
+		best.err = errors.New("no profile taken")
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-p.done:
+				p.result <- best
+				return
+			case <-tick.C:
+			}
+			rss := op.rss()
+			// Ignore small rises: each fetch costs the operator some CPU.
+			if rss < best.rss*1.02 {
+				continue
+			}
+			if err := fetchTo(op.pprofURL+"heap", path); err != nil {
+				best.err = err
+				continue
+			}
+			// The text form ends with the runtime's MemStats: heap against RSS.
+			if err := fetchTo(op.pprofURL+"heap?debug=1", path+".txt"); err != nil {
+				best.err = err
+				continue
+			}
+			best = peakResult{rss: rss, anon: op.procStatus("RssAnon:"), file: op.procStatus("RssFile:")}
+		}
+	}()
+	return p
+}
+
+// stop ends the sampling and returns the RSS at which the kept profile was taken.
+func (p *peakProfiler) stop() (peakResult, error) {
+	close(p.done)
+	r := <-p.result
+	return r, r.err
+}
+
+func fetchTo(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
 }
 
 type counts struct{ reconciles, writes float64 }

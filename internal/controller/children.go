@@ -205,14 +205,23 @@ func (r *Reconciler) reconcileChild(ctx context.Context, sd *sdepv1.SeldonDeploy
 	cur, ok := owned[name]
 	delete(owned, name)
 	if !ok {
+		key := client.ObjectKey{Namespace: sd.Namespace, Name: name}
 		cur = k.newObject()
-		err := r.Client.Get(ctx, client.ObjectKey{Namespace: sd.Namespace, Name: name}, cur)
-		switch {
-		case apierrors.IsNotFound(err):
+		err := r.Client.Get(ctx, key, cur)
+		if apierrors.IsNotFound(err) {
 			if prepare != nil {
 				prepare(want, nil)
 			}
-			return r.create(ctx, sd, k, want)
+			created, createErr := r.create(ctx, sd, k, want)
+			if !r.nameTakenPastCache(createErr) {
+				return created, createErr
+			}
+			// Someone else's object, or one of ours whose label was
+			// removed: the cache holds neither.
+			cur = k.newObject()
+			err = r.APIReader.Get(ctx, key, cur)
+		}
+		switch {
 		case err != nil:
 			return nil, &childError{kind: k.kind, name: name, op: opGet, err: err}
 		case !metav1.IsControlledBy(cur, sd):
@@ -284,10 +293,18 @@ func (r *Reconciler) remember(want, stored client.Object) {
 }
 
 // ownedObjects lists the objects of kind k that sd controls, by name.
+//
+// They are the cache's own objects, not copies (most reconciles read them
+// and write nothing, so copying each was most of a reconcile's garbage):
+// nothing may change them. Every write starts from a DeepCopy (patch,
+// create), and the other readers (the comparison, status) only read.
 func (r *Reconciler) ownedObjects(ctx context.Context, sd *sdepv1.SeldonDeployment, k ownedKind) (map[string]client.Object, error) {
 	list := k.newList()
-	if err := r.Client.List(ctx, list, client.InNamespace(sd.Namespace),
-		client.MatchingLabels{naming.LabelSeldonID: naming.SeldonID(sd)}); err != nil {
+	var mine client.ListOption = client.MatchingLabels{naming.LabelSeldonID: naming.SeldonID(sd)}
+	if r.indexed && k.kind != scaledObjectKind.kind {
+		mine = client.MatchingFields{indexSeldonID: naming.SeldonID(sd)} // the same objects, found by index
+	}
+	if err := r.Client.List(ctx, list, client.InNamespace(sd.Namespace), client.UnsafeDisableDeepCopy, mine); err != nil {
 		return nil, err
 	}
 	items, err := meta.ExtractList(list)
@@ -318,9 +335,19 @@ func withHash(obj client.Object) error {
 	return nil
 }
 
+// nameTakenPastCache reports whether a create failed because the name is
+// taken by an object Client's cache does not hold, which APIReader can read.
+func (r *Reconciler) nameTakenPastCache(err error) bool {
+	return r.APIReader != nil && apierrors.IsAlreadyExists(err)
+}
+
 func (r *Reconciler) create(ctx context.Context, sd *sdepv1.SeldonDeployment, k ownedKind, want client.Object) (client.Object, error) {
 	obj := want.DeepCopyObject().(client.Object)
 	if err := r.Client.Create(ctx, obj); err != nil {
+		if r.nameTakenPastCache(err) {
+			// Not a failure yet: the caller reads what holds the name.
+			return nil, &childError{kind: k.kind, name: want.GetName(), op: opCreate, err: err}
+		}
 		r.event(sd, obj, corev1.EventTypeWarning, "Create"+k.kind+"Failed", "Create", "Creating %s %q failed: %v", k.kind, want.GetName(), err)
 		return nil, &childError{kind: k.kind, name: want.GetName(), op: opCreate, err: err}
 	}

@@ -38,6 +38,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/naming"
 	"github.com/sdep-dev/sdep/internal/resources"
 	"github.com/sdep-dev/sdep/internal/validation"
 )
@@ -50,8 +51,13 @@ const Name = "seldondeployment"
 
 // Reconciler reconciles SeldonDeployments.
 type Reconciler struct {
-	Client   client.Client
-	Recorder events.EventRecorder
+	Client client.Client
+	// APIReader reads from the API server, past Client's cache. The
+	// operator's cache holds only children carrying sdep's label; when a
+	// create finds the name taken, the object is read here (nil: the name
+	// is known taken only by what Client reads).
+	APIReader client.Reader
+	Recorder  events.EventRecorder
 	// Options are passed to the builders.
 	Options resources.Options
 	// Policy is what this installation refuses beyond the validator's
@@ -63,6 +69,21 @@ type Reconciler struct {
 
 	// stored is how the API server stores what the reconciler writes.
 	stored storedForms
+	// indexed is true once SetupWithManager indexed the typed children by
+	// their seldon-deployment-id label (see indexSeldonID).
+	indexed bool
+}
+
+// indexSeldonID indexes cached children by their seldon-deployment-id label,
+// so listing one SeldonDeployment's children costs its children, not a scan
+// of every child in the namespace (and a slice of them) per kind per reconcile.
+const indexSeldonID = "sdep.dev/seldon-deployment-id"
+
+func seldonIDOf(obj client.Object) []string {
+	if v, ok := obj.GetLabels()[naming.LabelSeldonID]; ok {
+		return []string{v}
+	}
+	return nil
 }
 
 // +kubebuilder:rbac:groups=machinelearning.seldon.io,resources=seldondeployments,verbs=get;list;watch
@@ -82,6 +103,14 @@ type Reconciler struct {
 // and every kind they own, HPAs included, so a child changed or deleted by
 // someone else is put back.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	// Not ScaledObjects: the manager's client reads unstructured objects
+	// from the API server, not from the cache.
+	for _, k := range []ownedKind{deploymentKind, serviceKind, hpaKind, pdbKind} {
+		if err := mgr.GetFieldIndexer().IndexField(context.Background(), k.newObject(), indexSeldonID, seldonIDOf); err != nil {
+			return fmt.Errorf("indexing %ss: %w", k.kind, err)
+		}
+	}
+	r.indexed = true
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&sdepv1.SeldonDeployment{}).
 		Named(Name).

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -49,6 +50,9 @@ type Options struct {
 	// MetricsAddr serves Prometheus metrics ("0" disables); HealthAddr
 	// serves /healthz and /readyz ("0" disables).
 	MetricsAddr, HealthAddr string
+	// PprofAddr serves net/http/pprof's /debug/pprof/ when set (empty or
+	// "0": off), for profiling the operator (make bench-operator -heap-profile).
+	PprofAddr string
 	// Namespace is the operator's own namespace (where the self mode keeps
 	// its certificate Secret); empty takes $POD_NAMESPACE.
 	Namespace string
@@ -117,13 +121,25 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		LeaderElectionReleaseOnCancel: true,
 		Metrics:                       metricsserver.Options{BindAddress: orDefault(opts.MetricsAddr, ":8080")},
 		HealthProbeBindAddress:        orDefault(opts.HealthAddr, ":8081"),
+		PprofBindAddress:              opts.PprofAddr,
 	}
-	// managedFields are a large share of every cached object and the
-	// reconciler never reads them (it patches, it does not apply).
-	mgrOpts.Cache = cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
-	if opts.WatchNamespace != "" {
-		mgrOpts.Cache.DefaultNamespaces = map[string]cache.Config{opts.WatchNamespace: {}}
+	// The cache needs to know before it is made whether ScaledObjects are
+	// served; the manager reuses this mapper.
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the HTTP client: %w", err)
 	}
+	dynamicMapper, err := apiutil.NewDynamicRESTMapper(cfg, httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("creating the REST mapper: %w", err)
+	}
+	mapper := newMemoMapper(dynamicMapper)
+	kedaServed, err := served(mapper, controller.ScaledObjectGVK)
+	if err != nil {
+		return nil, err
+	}
+	mgrOpts.MapperProvider = func(*rest.Config, *http.Client) (meta.RESTMapper, error) { return mapper, nil }
+	mgrOpts.Cache = cacheOptions(opts.WatchNamespace, kedaServed)
 	var certsWritten *atomic.Bool
 	if opts.Webhook {
 		srv := webhook.NewServer(webhook.Options{
@@ -158,15 +174,12 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		}
 	}
 
-	kedaServed, err := served(mgr.GetRESTMapper(), controller.ScaledObjectGVK)
-	if err != nil {
-		return nil, err
-	}
 	if !kedaServed {
 		log.Info("the KEDA ScaledObject CRD is not installed: kedaSpecs will be reported in KedaReady and not acted on")
 	}
 	r := &controller.Reconciler{
 		Client:              mgr.GetClient(),
+		APIReader:           mgr.GetAPIReader(),
 		Recorder:            mgr.GetEventRecorder("sdep-operator"),
 		Options:             opts.Resources,
 		Policy:              opts.Policy,
@@ -202,13 +215,30 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 }
 
 // Run starts the operator and blocks until ctx is done.
+// Unless $GOGC says otherwise, it runs the garbage collector at
+// DefaultGCPercent.
 func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(DefaultGCPercent)
+	}
 	mgr, err := NewManager(cfg, opts)
 	if err != nil {
 		return err
 	}
 	return mgr.Start(ctx)
 }
+
+// DefaultGCPercent is the operator's GOGC: the heap may grow this many
+// percent over what the last collection kept before the next one runs.
+//
+// A last resort, after the cache was cut to what the reconciler reads: Go's
+// default (100) lets the heap reach twice the live data, and the live data
+// is mostly the cache, which grows with the SeldonDeployments. At 1,000 of
+// them, 50 takes the converging peak from about 160 to about 125 MiB (make
+// bench-operator); the collector's share of the operator's CPU, about 3% at
+// 100, roughly doubles. A percentage, unlike a fixed GOMEMLIMIT, scales with
+// the installation: there is no limit to outgrow.
+const DefaultGCPercent = 50
 
 // served reports whether the API server serves gvk.
 func served(mapper meta.RESTMapper, gvk schema.GroupVersionKind) (bool, error) {
