@@ -66,7 +66,7 @@ the flags are given.`,
 	f.IntVar(&httpPort, "http-port", 9000, "REST port (default from PREDICTIVE_UNIT_HTTP_SERVICE_PORT, else 9000)")
 	f.IntVar(&grpcPort, "grpc-port", 5000, "gRPC port (default from PREDICTIVE_UNIT_GRPC_SERVICE_PORT, else 5000)")
 	f.StringVar(&host, "host", "", "address to listen on (default all)")
-	f.DurationVar(&drain, "drain-period", 5*time.Second, "after SIGTERM, how long to keep serving (the executor in front still calls it while it drains); 0 to stop at once")
+	f.DurationVar(&drain, "drain-period", 10*time.Second, "after SIGTERM, how long to keep serving: longer than the executor's drain (5s by default), which still calls it meanwhile; 0 to stop at once")
 	f.DurationVar(&grace, "grace-period", 5*time.Second, "how long in-flight requests may finish after the drain period")
 	return cmd
 }

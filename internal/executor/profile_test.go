@@ -38,7 +38,9 @@ func TestContainerMemoryLimit(t *testing.T) {
 		content string
 		want    int64
 		ok      bool
-	}{{"536870912\n", 536870912, true}, {"max\n", 0, false}, {"", 0, false}} {
+	}{{"536870912\n", 536870912, true}, {"max\n", 0, false}, {"", 0, false},
+		// cgroup v1 without a limit
+		{"9223372036854771712\n", 0, false}} {
 		p := dir + "/memory.max"
 		if err := os.WriteFile(p, []byte(tc.content), 0o600); err != nil {
 			t.Fatal(err)

@@ -14,8 +14,12 @@ import (
 // requests; at 400 it took about 3%, for a heap target of a few tens of MiB.
 const executorGCPercent = 400
 
-// cgroupMemoryMax is where a container's memory limit is read (cgroup v2).
-const cgroupMemoryMax = "/sys/fs/cgroup/memory.max"
+// Where a container's memory limit is read: cgroup v2, else v1 (whose
+// "no limit" is a number near the largest int64, page-rounded).
+const (
+	cgroupMemoryMax   = "/sys/fs/cgroup/memory.max"
+	cgroupV1MemoryMax = "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+)
 
 // TuneGC sets the executor's garbage collector: GOGC 400 unless the GOGC
 // environment variable says otherwise and, unless GOMEMLIMIT is set, a soft
@@ -30,7 +34,11 @@ func TuneGC() (gcPercent int, memoryLimit int64) {
 		gcPercent = executorGCPercent
 	}
 	if _, ok := os.LookupEnv("GOMEMLIMIT"); !ok {
-		if limit, ok := containerMemoryLimit(cgroupMemoryMax); ok {
+		limit, ok := containerMemoryLimit(cgroupMemoryMax)
+		if !ok {
+			limit, ok = containerMemoryLimit(cgroupV1MemoryMax)
+		}
+		if ok {
 			memoryLimit = limit / 4 * 3
 			debug.SetMemoryLimit(memoryLimit)
 		}
@@ -38,14 +46,16 @@ func TuneGC() (gcPercent int, memoryLimit int64) {
 	return gcPercent, memoryLimit
 }
 
-// containerMemoryLimit reads a cgroup v2 memory.max ("max" is no limit).
+// containerMemoryLimit reads a cgroup memory limit file: v2's memory.max
+// ("max" is no limit) or v1's memory.limit_in_bytes (1<<62 or more is no
+// limit).
 func containerMemoryLimit(path string) (int64, bool) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return 0, false
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
-	if err != nil || n <= 0 {
+	if err != nil || n <= 0 || n >= 1<<62 {
 		return 0, false
 	}
 	return n, true

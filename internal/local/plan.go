@@ -192,8 +192,10 @@ func planContainer(ct *corev1.Container, m Mappings) (ContainerPlan, error) {
 		}
 	case predictor.ImageRepository(ct.Image) == mockClassifierImage:
 		// In a pod it listens on every interface; on a workstation only
-		// the executor, on localhost, needs to reach it.
-		cp.Command = []string{m.Self, "model", "mock-classifier", "--host", "127.0.0.1"}
+		// the executor, on localhost, needs to reach it. sdep serve takes
+		// a replica out of service and waits for its requests before it
+		// stops it, so the model need not keep serving after SIGTERM.
+		cp.Command = []string{m.Self, "model", "mock-classifier", "--host", "127.0.0.1", "--drain-period=0"}
 	case isSdepImage(ct.Image) && len(ct.Args) > 0 && ct.Args[0] == "model":
 		cp.Command = append([]string{m.Self}, ct.Args...)
 	default:

@@ -50,7 +50,7 @@ func TestNewPlanRunsTheSeedFromTheBuildersObjects(t *testing.T) {
 		t.Fatalf("%d containers, want only the classifier", len(c.Containers))
 	}
 	ct := c.Containers[0]
-	if diff := cmp.Diff([]string{"/opt/sdep", "model", "mock-classifier", "--host", "127.0.0.1"}, ct.Command); diff != "" {
+	if diff := cmp.Diff([]string{"/opt/sdep", "model", "mock-classifier", "--host", "127.0.0.1", "--drain-period=0"}, ct.Command); diff != "" {
 		t.Errorf("command (-want +got):\n%s", diff)
 	}
 	if q := ct.Requests[corev1.ResourceCPU]; q.MilliValue() != 500 {
@@ -72,9 +72,9 @@ func TestNewPlanContainerMappings(t *testing.T) {
 		wantError []string
 	}{
 		{name: "mock classifier without tag", image: "seldonio/mock_classifier",
-			command: []string{"sdep", "model", "mock-classifier", "--host", "127.0.0.1"}},
+			command: []string{"sdep", "model", "mock-classifier", "--host", "127.0.0.1", "--drain-period=0"}},
 		{name: "mock classifier from a registry", image: "registry.example:5000/seldonio/mock_classifier:1.19",
-			command: []string{"sdep", "model", "mock-classifier", "--host", "127.0.0.1"}},
+			command: []string{"sdep", "model", "mock-classifier", "--host", "127.0.0.1", "--drain-period=0"}},
 		{name: "sdep's own image with model args", image: "registry.example/sdep-dev/sdep:0.1.0", args: []string{"model", "mock-classifier"},
 			command: []string{"sdep", "model", "mock-classifier"}},
 		{name: "sdep's own image running something else", image: "sdep:0.1.0", args: []string{"executor"},

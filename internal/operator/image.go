@@ -47,8 +47,13 @@ func ResolveExecutorImage(ctx context.Context, r client.Reader, flag string, get
 		return img, ImageFromEnv, nil
 	}
 	name, ns := getenv(EnvPodName), getenv(EnvPodNamespace)
-	if name == "" || ns == "" {
+	if name == "" && ns == "" {
 		return version.Image(), ImageFromVersion, nil
+	}
+	if name == "" || ns == "" {
+		return "", "", fmt.Errorf("only one of $%s (%q) and $%s (%q) is set: set both from the downward API "+
+			"(metadata.name, metadata.namespace) so the executor gets the operator's image, or set --executor-image or $%s",
+			EnvPodName, name, EnvPodNamespace, ns, EnvExecutorImage)
 	}
 	pod := &corev1.Pod{}
 	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, pod); err != nil {

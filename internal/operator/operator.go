@@ -105,6 +105,14 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if err := validateCertOptions(&opts); err != nil {
 		return nil, err
 	}
+	if opts.LeaderElection && opts.LeaderElectionNamespace == "" {
+		// In a pod controller-runtime reads the service account's
+		// namespace; elsewhere the operator's own namespace is the place.
+		opts.LeaderElectionNamespace = opts.Namespace
+		if opts.LeaderElectionNamespace == "" && !inCluster() {
+			return nil, fmt.Errorf("--leader-elect outside a pod needs a namespace for its Lease: set --leader-election-namespace (or --namespace, or $%s)", EnvPodNamespace)
+		}
+	}
 	if opts.Resources.ExecutorResources == nil {
 		req, err := opts.ExecutorResources.Requirements(nil)
 		if err != nil {
@@ -254,4 +262,11 @@ func orDefault(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// inCluster reports whether the operator runs in a pod with a service
+// account, where controller-runtime finds the Lease's namespace itself.
+func inCluster() bool {
+	_, err := os.Stat("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+	return err == nil
 }

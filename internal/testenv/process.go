@@ -24,11 +24,20 @@ type Process struct {
 // going to a new file at logPath. On Linux the process is killed when the
 // one that started it dies, so a crashed test leaves nothing behind.
 func StartProcess(path string, args []string, logPath string) (*Process, error) {
+	return StartProcessEnv(path, args, nil, logPath)
+}
+
+// StartProcessEnv is StartProcess with env added to this process's
+// environment (a later entry wins).
+func StartProcessEnv(path string, args, env []string, logPath string) (*Process, error) {
 	log, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(path, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {

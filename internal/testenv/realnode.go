@@ -271,7 +271,12 @@ func (n *RealNode) start(ctx context.Context) error {
 		return err
 	}
 	ctd, _ := exec.LookPath("containerd")
-	if err := n.startProcess("containerd", ctd, "--config="+ctdConfig); err != nil {
+	// Nothing is pulled: every image is imported. A pod naming an image
+	// that is not (or a :latest tag, which the kubelet always pulls) would
+	// make containerd resolve and dial a registry from the host, where the
+	// FORWARD guard does not apply; a proxy on a closed loopback port makes
+	// such a pull fail here, before any lookup or packet leaves.
+	if err := n.startProcessEnv("containerd", ctd, noPullEnv, "--config="+ctdConfig); err != nil {
 		return err
 	}
 	if err := n.waitFor(ctx, 30*time.Second, "containerd to answer", func() error {
@@ -477,8 +482,16 @@ func (n *RealNode) kubectl(ctx context.Context, args ...string) (string, error) 
 }
 
 // startProcess starts one of the node's processes with its log in logs/<name>.log.
+// noPullEnv points containerd's registry client at a closed loopback
+// port (the discard port, which nothing here serves).
+var noPullEnv = []string{"HTTP_PROXY=http://127.0.0.1:9", "HTTPS_PROXY=http://127.0.0.1:9", "NO_PROXY=", "http_proxy=", "https_proxy=", "no_proxy="}
+
 func (n *RealNode) startProcess(name, path string, args ...string) error {
-	p, err := StartProcess(path, args, n.LogPath(name))
+	return n.startProcessEnv(name, path, nil, args...)
+}
+
+func (n *RealNode) startProcessEnv(name, path string, env []string, args ...string) error {
+	p, err := StartProcessEnv(path, args, env, n.LogPath(name))
 	if err != nil {
 		return err
 	}

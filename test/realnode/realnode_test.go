@@ -158,6 +158,28 @@ func TestRealNodeSmoke(t *testing.T) {
 			t.Errorf("the FORWARD guard rule dropped nothing (counter %d before, %d after)", before, after)
 		}
 	})
+	t.Run("a pull fails on the machine, not at a registry", func(t *testing.T) {
+		// Not imported, so the kubelet asks containerd to pull it: the pull
+		// must end at the closed loopback proxy, before any name lookup.
+		pod := netcheckPod("pull")
+		pod.Spec.Containers[0].Image = "seldonio/not-imported:1"
+		pod.Spec.Containers[0].ImagePullPolicy = corev1.PullIfNotPresent
+		if _, err := k8s.CoreV1().Pods(namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		testenv.WaitFor(t, time.Minute, "the pull of an image that was not imported to fail at the loopback proxy", func() error {
+			p, err := k8s.CoreV1().Pods(namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			for _, st := range p.Status.ContainerStatuses {
+				if w := st.State.Waiting; w != nil && strings.Contains(w.Message, "127.0.0.1:9") {
+					return nil
+				}
+			}
+			return fmt.Errorf("container statuses %+v", p.Status.ContainerStatuses)
+		})
+	})
 	t.Run("metrics API reports the pod", func(t *testing.T) {
 		path := "/apis/metrics.k8s.io/v1beta1/namespaces/" + namespace + "/pods/a"
 		testenv.WaitFor(t, 90*time.Second, "metrics for pod a", func() error {
