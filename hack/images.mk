@@ -19,5 +19,5 @@ release: images ## dist/: sdep.yaml (config/default with IMAGE filled in), the i
 		KUBECTL=$(BIN)/control-plane/current/kubectl hack/release.sh
 
 .PHONY: test-images
-test-images: ## The image tests without -race, with a second full build that must give the same digests.
-	$(GO) test -count=1 ./hack/images/
+test-images: ## The image tests (skipped under -race): build the images twice, check layout, platforms, user, binary and digests.
+	$(GO) test -count=1 -timeout=30m ./hack/images/
