@@ -184,7 +184,6 @@ func (v *validator) predictorSet() {
 			if p.Traffic < 0 || p.Traffic > 100 {
 				v.fail(field+".traffic", "shadow traffic is illegal, the traffic number should be between [0, 100]")
 			}
-			v.warn(field+".shadow", notActedOn+"sdep does not mirror traffic to shadow predictors; this predictor is deployed but receives no requests")
 			continue
 		}
 		nonShadow++
@@ -204,9 +203,6 @@ func (v *validator) predictorSet() {
 		v.fail("spec.predictors", "Traffic must sum to 100 for multiple predictors (it sums to %d)", trafficSum)
 	case nonShadow == 1 && trafficSum > 0 && trafficSum < 100:
 		v.fail("spec.predictors", "Traffic must sum be 100 for a single predictor when set (it is %d)", trafficSum)
-	}
-	if nonShadow >= 2 {
-		v.warn("spec.predictors[*].traffic", notActedOn+"sdep does not split traffic across predictors; each predictor is served on its own Service")
 	}
 }
 

@@ -83,18 +83,6 @@ func TestWarnings(t *testing.T) {
 		mutate func(sd *sdepv1.SeldonDeployment)
 		field  string
 	}{
-		{"traffic across predictors", func(sd *sdepv1.SeldonDeployment) {
-			p := *validationtest.Pred(sd).DeepCopy()
-			p.Name, p.HpaSpecs = "b", nil
-			p.ComponentSpecs[0].Metadata.Name = "other"
-			sd.Spec.Predictors = append(sd.Spec.Predictors, p)
-			sd.Spec.Predictors[0].Traffic, sd.Spec.Predictors[1].Traffic = 50, 50
-		}, "spec.predictors[*].traffic"},
-		{"shadow", func(sd *sdepv1.SeldonDeployment) {
-			p := *validationtest.Pred(sd).DeepCopy()
-			p.Name, p.Shadow, p.HpaSpecs = "s", true, nil
-			sd.Spec.Predictors = append(sd.Spec.Predictors, p)
-		}, "spec.predictors[1].shadow"},
 		{"explainer", func(sd *sdepv1.SeldonDeployment) {
 			validationtest.Pred(sd).Explainer = &sdepv1.Explainer{Type: "AnchorTabular"}
 		}, "spec.predictors[0].explainer"},
@@ -204,5 +192,23 @@ func TestNodeAccess(t *testing.T) {
 	validationtest.Comp(sd).Spec.Volumes = []corev1.Volume{{Name: "v", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 	if res := validation.ValidateWith(sd, refuse); len(res.Errors)+len(res.Warnings) != 0 {
 		t.Errorf("privileged: false refused: %v %v", res.Errors, res.Warnings)
+	}
+}
+
+// TestTrafficAndShadowDoNotWarn: sdep serve splits traffic and mirrors to
+// the shadow, so a canary with a shadow is valid and draws no warning.
+func TestTrafficAndShadowDoNotWarn(t *testing.T) {
+	sd := validationtest.Base()
+	canary := *validationtest.Pred(sd).DeepCopy()
+	canary.Name, canary.HpaSpecs = "canary", nil
+	canary.ComponentSpecs[0].Metadata.Name = "canary-classifier"
+	shadow := *canary.DeepCopy()
+	shadow.Name, shadow.Shadow = "shadow", true
+	shadow.ComponentSpecs[0].Metadata.Name = "shadow-classifier"
+	sd.Spec.Predictors = append(sd.Spec.Predictors, canary, shadow)
+	sd.Spec.Predictors[0].Traffic, sd.Spec.Predictors[1].Traffic = 75, 25
+	res := validation.Validate(sd)
+	if len(res.Errors)+len(res.Warnings) != 0 {
+		t.Fatalf("canary and shadow: errors %v, warnings %v", res.Errors, res.Warnings)
 	}
 }
