@@ -23,6 +23,7 @@ type serveFlags struct {
 	file                   string
 	httpPort, grpcPort     int
 	statusPort             int
+	trafficSeed            uint64
 	syncPeriod             time.Duration
 	downscaleStabilization time.Duration
 	runs, endpoints        []string
@@ -35,10 +36,20 @@ func init() {
 	cmd := &cobra.Command{
 		Use:   "serve -f FILE",
 		Short: "Run a SeldonDeployment on this machine, autoscaled as Kubernetes would",
-		Long: `Serve runs the SeldonDeployment in FILE on this machine: the executor inside
-this process (REST on --http-port, gRPC on --grpc-port), each componentSpec's
-replicas as local processes, and each hpaSpec as a HorizontalPodAutoscaler that
-samples its replicas' CPU every --sync-period and scales them up and down.
+		Long: `Serve runs the SeldonDeployment in FILE on this machine: one executor per
+predictor inside this process, each componentSpec's replicas as local
+processes, and each hpaSpec as a HorizontalPodAutoscaler that samples its
+replicas' CPU every --sync-period and scales them up and down.
+
+The front ports (REST on --http-port, gRPC on --grpc-port) belong to the
+SeldonDeployment, as its ingress route does on a cluster: each request goes to
+one predictor, chosen at random by the predictors' traffic, and is mirrored to
+the shadow predictor (fire and forget; mirrored answers are discarded). A
+predictor without a Ready replica gets no share until it has one. Paths under
+/seldon/<namespace>/<name>/ are accepted too. Each predictor also serves
+direct calls on ports of its own: predictor i on --http-port+10+i (REST) and
+--grpc-port+10+i (gRPC), skipping the front, gRPC and status ports (8010 and
+5011 for the first with the defaults).
 
 The document is validated and turned into Deployments and HPAs by the same code
 the operator uses; a replica gets the env vars and ports its pod would get (its
@@ -79,8 +90,9 @@ on CPU keep their replica count.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&f.file, "filename", "f", "", "file with one SeldonDeployment (JSON or YAML; - for stdin)")
-	fl.IntVar(&f.httpPort, "http-port", 8000, "executor REST port (next predictors take the next ports)")
-	fl.IntVar(&f.grpcPort, "grpc-port", 5001, "executor gRPC port (next predictors take the next ports)")
+	fl.IntVar(&f.httpPort, "http-port", 8000, "front REST port, split across predictors by traffic (predictor i also serves on this+10+i); 0 picks free ports")
+	fl.IntVar(&f.grpcPort, "grpc-port", 5001, "front gRPC port, split across predictors by traffic (predictor i also serves on this+10+i); 0 picks free ports")
+	fl.Uint64Var(&f.trafficSeed, "traffic-seed", 0, "seed of the traffic split's random choice, to replay the same choices (0: random)")
 	fl.IntVar(&f.statusPort, "status-port", 8001, "port of the JSON status (GET /status); -1 disables it")
 	fl.DurationVar(&f.syncPeriod, "sync-period", 15*time.Second, "how often the autoscalers decide (kube-controller-manager's --horizontal-pod-autoscaler-sync-period)")
 	fl.DurationVar(&f.downscaleStabilization, "downscale-stabilization", 5*time.Minute, "scale-down stabilization window of HPAs without behavior (--horizontal-pod-autoscaler-downscale-stabilization)")
@@ -115,7 +127,7 @@ func newRuntime(stderr io.Writer, stdin io.Reader, f serveFlags, childOutput io.
 	cfg := autoscale.DefaultConfig()
 	cfg.DownscaleStabilizationWindow = f.downscaleStabilization
 	rt, err := local.New(plan, local.Options{
-		HTTPPort: f.httpPort, GRPCPort: f.grpcPort, StatusPort: f.statusPort,
+		HTTPPort: f.httpPort, GRPCPort: f.grpcPort, StatusPort: f.statusPort, TrafficSeed: f.trafficSeed,
 		SyncPeriod: f.syncPeriod, Autoscale: cfg, Log: stderr, ChildOutput: childOutput,
 	})
 	return rt, m, err

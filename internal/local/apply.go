@@ -78,6 +78,7 @@ func (rt *Runtime) Apply(plan *Plan) error {
 		}
 	}
 	rt.plan = plan
+	rt.notifyLocked() // a new traffic split, if traffic changed
 	return nil
 }
 

@@ -34,6 +34,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/autoscale"
 	"github.com/sdep-dev/sdep/internal/executor"
 	"github.com/sdep-dev/sdep/internal/resources"
@@ -44,9 +45,14 @@ type Options struct {
 	// Host is the address the executors and the status server listen on
 	// (default 127.0.0.1).
 	Host string
-	// HTTPPort and GRPCPort are the first predictor's executor ports; the
-	// next predictors take the following ports. 0 picks free ports.
+	// HTTPPort and GRPCPort are the SeldonDeployment's front ports: they
+	// split requests across the predictors by traffic and mirror them to
+	// the shadow. Each predictor also serves on ports of its own (see
+	// directPorts). 0 picks free ports.
 	HTTPPort, GRPCPort int
+	// TrafficSeed seeds the traffic split's random choice; 0 seeds it at
+	// random.
+	TrafficSeed uint64
 	// StatusPort serves the JSON status (GET /status); 0 picks a free port,
 	// -1 disables it.
 	StatusPort int
@@ -77,6 +83,7 @@ type Runtime struct {
 	mu         sync.Mutex
 	executors  []*executor.Executor
 	addrs      []PredictorAddrs
+	front      *front
 	statusAddr string
 	components []*component
 	decisions  []DecisionRecord
@@ -90,11 +97,18 @@ type Runtime struct {
 	wg             sync.WaitGroup
 }
 
-// PredictorAddrs are where a predictor's executor listens.
+// PredictorAddrs are where a predictor's executor listens for direct
+// calls (its own ports, not the front).
 type PredictorAddrs struct {
 	Predictor string `json:"predictor"`
 	HTTP      string `json:"http"`
 	GRPC      string `json:"grpc"`
+}
+
+// FrontAddrs are where the SeldonDeployment's front ports listen.
+type FrontAddrs struct {
+	HTTP string `json:"http"`
+	GRPC string `json:"grpc"`
 }
 
 // component is one Deployment being realised.
@@ -177,8 +191,12 @@ func (rt *Runtime) Changed() <-chan struct{} {
 	return rt.changed
 }
 
-// notifyLocked wakes everyone waiting on Changed.
+// notifyLocked wakes everyone waiting on Changed, after the traffic split
+// has followed the change.
 func (rt *Runtime) notifyLocked() {
+	if rt.front != nil {
+		rt.front.updateLocked()
+	}
 	close(rt.changed)
 	rt.changed = make(chan struct{})
 }
@@ -205,9 +223,14 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	if err := rt.startComponents(); err != nil {
 		return errors.Join(err, stop())
 	}
+	fa := rt.FrontAddrs()
+	rt.eventf("%s: REST on http://%s (also under %s/), gRPC on %s", rt.plan.SeldonDeployment.Name, fa.HTTP, rt.front.prefix, fa.GRPC)
 	for _, a := range rt.Addrs() {
-		rt.eventf("predictor %s: REST on http://%s, gRPC on %s", a.Predictor, a.HTTP, a.GRPC)
+		rt.eventf("predictor %s (direct): REST on http://%s, gRPC on %s", a.Predictor, a.HTTP, a.GRPC)
 	}
+	rt.mu.Lock()
+	rt.eventfLocked("traffic: %s", rt.front.split.Load().describe(rt.planSpecsLocked()))
+	rt.mu.Unlock()
 	if addr := rt.StatusAddr(); addr != "" {
 		rt.eventf("status on http://%s/status", addr)
 	}
@@ -254,6 +277,7 @@ func (rt *Runtime) startComponents() error {
 
 // servers are the executors' Serve calls and the status server.
 type servers struct {
+	front  *front
 	cancel context.CancelFunc
 	served []chan error // one per executor's Serve
 	status *http.Server
@@ -264,6 +288,9 @@ type servers struct {
 // executors' Serve calls reported (a failed graceful shutdown, a listener
 // that broke while serving).
 func (s *servers) stop() error {
+	if s.front != nil {
+		s.front.stop(serverGrace)
+	}
 	s.cancel()
 	var errs []error
 	for _, done := range s.served {
@@ -289,19 +316,18 @@ func (rt *Runtime) listen() (*servers, error) {
 	fail := func(err error) (*servers, error) {
 		return nil, errors.Join(err, s.stop())
 	}
-	port := func(base, i int) string {
-		if base == 0 {
-			return net.JoinHostPort(rt.opts.Host, "0")
-		}
-		return net.JoinHostPort(rt.opts.Host, strconv.Itoa(base+i))
+	restPorts, grpcPorts, err := directPorts(rt.opts.HTTPPort, rt.opts.GRPCPort, rt.opts.StatusPort, len(rt.executors))
+	if err != nil {
+		return fail(err)
 	}
+	port := func(p int) string { return net.JoinHostPort(rt.opts.Host, strconv.Itoa(p)) }
 	for i, ex := range rt.executors {
 		type addrs struct{ http, grpc net.Addr }
 		ready := make(chan addrs, 1)
 		done := make(chan error, 1)
 		go func() {
 			done <- ex.Serve(ctx, executor.ServeOptions{
-				HTTPAddr: port(rt.opts.HTTPPort, i), GRPCAddr: port(rt.opts.GRPCPort, i),
+				HTTPAddr: port(restPorts[i]), GRPCAddr: port(grpcPorts[i]),
 				MetricsPath: resources.MetricsPath, GracePeriod: serverGrace, Log: logr.Discard(),
 				Ready: func(h, g net.Addr) { ready <- addrs{h, g} },
 			})
@@ -318,10 +344,20 @@ func (rt *Runtime) listen() (*servers, error) {
 			if err == nil {
 				err = errors.New("stopped before listening")
 			}
-			return fail(fmt.Errorf("predictor %s: executor (sdep serve --http-port, --grpc-port): %w",
-				rt.plan.Predictors[i].Spec.Name, err))
+			return fail(fmt.Errorf("predictor %s: its own ports (REST %d, gRPC %d; moved with sdep serve --http-port, --grpc-port): %w",
+				rt.plan.Predictors[i].Spec.Name, restPorts[i], grpcPorts[i], err))
 		}
 	}
+	f := newFront(rt)
+	if err := f.start(rt.opts.Host, rt.opts.HTTPPort, rt.opts.GRPCPort, rt.Addrs()); err != nil {
+		f.stop(0)
+		return fail(err)
+	}
+	s.front = f
+	rt.mu.Lock()
+	rt.front = f
+	rt.notifyLocked()
+	rt.mu.Unlock()
 	if rt.opts.StatusPort >= 0 {
 		sl, err := net.Listen("tcp", net.JoinHostPort(rt.opts.Host, strconv.Itoa(rt.opts.StatusPort)))
 		if err != nil {
@@ -343,6 +379,24 @@ func (rt *Runtime) Addrs() []PredictorAddrs {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	return append([]PredictorAddrs(nil), rt.addrs...)
+}
+
+// FrontAddrs is where the front ports listen (once Run has started them).
+func (rt *Runtime) FrontAddrs() FrontAddrs {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.front == nil {
+		return FrontAddrs{}
+	}
+	return FrontAddrs{HTTP: rt.front.httpAddr, GRPC: rt.front.grpcAddr}
+}
+
+func (rt *Runtime) planSpecsLocked() []sdepv1.PredictorSpec {
+	specs := make([]sdepv1.PredictorSpec, len(rt.plan.Predictors))
+	for i := range rt.plan.Predictors {
+		specs[i] = rt.plan.Predictors[i].Spec
+	}
+	return specs
 }
 
 // StatusAddr is where the status server listens, or "".

@@ -10,9 +10,33 @@ import (
 
 // Status is the runtime's machine-readable state (GET /status).
 type Status struct {
-	Time       time.Time         `json:"time"`
-	Predictors []PredictorAddrs  `json:"predictors"`
+	Time time.Time `json:"time"`
+	// Front is where the SeldonDeployment's front ports listen.
+	Front      FrontAddrs        `json:"front"`
+	Predictors []PredictorStatus `json:"predictors"`
 	Components []ComponentStatus `json:"components"`
+}
+
+// PredictorStatus is one predictor: its own ports, its place in the
+// traffic split and the front requests it received.
+type PredictorStatus struct {
+	PredictorAddrs
+	Traffic int32 `json:"traffic"`
+	Shadow  bool  `json:"shadow,omitempty"`
+	// Ready is whether every component has a Ready replica; a predictor
+	// that is not gets no share of the split.
+	Ready bool `json:"ready"`
+	// Share is the percentage of front requests it is sent now.
+	Share float64 `json:"share"`
+	// Requests counts front requests sent to it (direct calls to its own
+	// ports are not counted).
+	Requests int64 `json:"requests"`
+	// For the shadow: mirrored requests answered, those answered with an
+	// error, and those not mirrored because the bounded mirror queue was
+	// full (or the body over 4 MiB).
+	Mirrored      int64 `json:"mirrored,omitempty"`
+	MirrorErrors  int64 `json:"mirrorErrors,omitempty"`
+	MirrorDropped int64 `json:"mirrorDropped,omitempty"`
 }
 
 // ComponentStatus is one component (one Deployment).
@@ -105,7 +129,10 @@ type Sample struct {
 func (rt *Runtime) Status() Status {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	st := Status{Time: rt.now(), Predictors: append([]PredictorAddrs{}, rt.addrs...)}
+	st := Status{Time: rt.now(), Predictors: rt.predictorStatusLocked()}
+	if rt.front != nil {
+		st.Front = FrontAddrs{HTTP: rt.front.httpAddr, GRPC: rt.front.grpcAddr}
+	}
 	for _, c := range rt.components {
 		cs := ComponentStatus{
 			Predictor:   rt.plan.Predictors[c.predictor].Spec.Name,
@@ -200,4 +227,22 @@ func (rt *Runtime) Samples() []Sample {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	return append([]Sample{}, rt.samples...)
+}
+
+func (rt *Runtime) predictorStatusLocked() []PredictorStatus {
+	out := []PredictorStatus{}
+	ready := rt.predictorReadyLocked()
+	for i, a := range rt.addrs {
+		spec := rt.plan.Predictors[i].Spec
+		ps := PredictorStatus{PredictorAddrs: a, Traffic: spec.Traffic, Shadow: spec.Shadow, Ready: ready[i]}
+		if f := rt.front; f != nil {
+			s := f.split.Load()
+			ps.Share = s.share(i)
+			c := &f.counters[i]
+			ps.Requests, ps.Mirrored = c.requests.Load(), c.mirrored.Load()
+			ps.MirrorErrors, ps.MirrorDropped = c.mirrorErrors.Load(), c.mirrorDropped.Load()
+		}
+		out = append(out, ps)
+	}
+	return out
 }

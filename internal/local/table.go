@@ -38,5 +38,35 @@ func WriteTable(w io.Writer, st Status) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", c.Component, c.Deployment, reps, metrics, c.Desired, c.Restarts, last)
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return writePredictorTable(w, st)
+}
+
+// writePredictorTable prints one row per predictor: its traffic, whether
+// it takes its share now, the front requests it received and its own
+// ports.
+func writePredictorTable(w io.Writer, st Status) error {
+	if len(st.Predictors) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "PREDICTOR\tTRAFFIC\tREADY\tREQUESTS\tOWN PORTS (front: %s, gRPC %s)\n", st.Front.HTTP, st.Front.GRPC)
+	for _, p := range st.Predictors {
+		traffic := fmt.Sprintf("%.0f%%", p.Share)
+		requests := fmt.Sprint(p.Requests)
+		if p.Shadow {
+			traffic = fmt.Sprintf("shadow, %.0f%% mirrored", p.Share)
+			requests = fmt.Sprintf("%d mirrored, %d errors, %d dropped", p.Mirrored, p.MirrorErrors, p.MirrorDropped)
+		} else if !p.Ready && p.Share == 0 {
+			traffic = fmt.Sprintf("0%% (of %d: not ready)", p.Traffic)
+		}
+		ready := "yes"
+		if !p.Ready {
+			ready = "no"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s, gRPC %s\n", p.Predictor, traffic, ready, requests, p.HTTP, p.GRPC)
+	}
 	return tw.Flush()
 }

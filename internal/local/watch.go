@@ -57,19 +57,27 @@ func (rt *Runtime) ApplyEdit(name string, data []byte, m Mappings) error {
 	return rt.Apply(plan)
 }
 
-// PrintTableOnChange prints the component table whenever replicas, desired
-// counts or decisions change (nothing in steady state).
+// PrintTableOnChange prints the component and predictor tables whenever
+// replicas, desired counts, decisions or readiness change, and at most
+// every tableRequestsEvery when only the request counts did (nothing in
+// steady state).
 func PrintTableOnChange(ctx context.Context, w io.Writer, rt *Runtime) {
-	last := ""
+	tick := time.NewTicker(tableRequestsEvery)
+	defer tick.Stop()
+	last, lastCounts := "", ""
 	for {
 		changed := rt.Changed() // before Status, so no change is missed
 		st := rt.Status()
-		key := ""
+		key, counts := "", ""
 		for _, c := range st.Components {
 			key += fmt.Sprintf("%d/%d/%d/%d/%d/%v;", c.Ready, c.Replicas, c.Desired, c.Terminating, c.Restarts, c.LastDecision)
 		}
-		if key != last {
-			last = key
+		for _, p := range st.Predictors {
+			key += fmt.Sprintf("%s/%v/%.1f;", p.HTTP, p.Ready, p.Share)
+			counts += fmt.Sprintf("%d/%d/%d/%d;", p.Requests, p.Mirrored, p.MirrorErrors, p.MirrorDropped)
+		}
+		if key != last || counts != lastCounts {
+			last, lastCounts = key, counts
 			fmt.Fprintln(w)
 			_ = WriteTable(w, st)
 		}
@@ -77,6 +85,11 @@ func PrintTableOnChange(ctx context.Context, w io.Writer, rt *Runtime) {
 		case <-ctx.Done():
 			return
 		case <-changed:
+		case <-tick.C:
 		}
 	}
 }
+
+// tableRequestsEvery is how often the live table may be printed again for
+// new request counts alone.
+const tableRequestsEvery = 5 * time.Second
