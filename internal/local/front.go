@@ -63,6 +63,7 @@ type front struct {
 	name, ns string
 	chooser  *chooser
 	split    atomic.Pointer[trafficSplit]
+	stopping atomic.Bool // no more split changes are logged
 	counters []predictorCounters
 	rest     []http.Handler     // each predictor's executor REST handler
 	conns    []*grpc.ClientConn // each predictor's own gRPC port
@@ -122,7 +123,7 @@ func (f *front) updateLocked() {
 	s := newTrafficSplit(specs, f.rt.predictorReadyLocked())
 	if old := f.split.Load(); old == nil || !sameSplit(*old, s) {
 		f.split.Store(&s)
-		if old != nil {
+		if old != nil && !f.stopping.Load() {
 			f.rt.eventfLocked("traffic: %s", s.describe(specs))
 		}
 	}
@@ -208,6 +209,7 @@ func (f *front) start(host string, httpPort, grpcPort int, direct []PredictorAdd
 // stops the mirror workers (cancelling mirrored requests still running)
 // and closes the gRPC clients.
 func (f *front) stop(grace time.Duration) {
+	f.stopping.Store(true)
 	if f.restServer != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), grace)
 		stopped := make(chan struct{})

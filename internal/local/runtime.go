@@ -208,6 +208,11 @@ func (rt *Runtime) endpointSet(predictor int, node string) (*executor.EndpointSe
 // Run serves until ctx is cancelled, then drains and stops every replica.
 // It returns once everything has stopped.
 func (rt *Runtime) Run(ctx context.Context) error {
+	// --endpoint servers first, so that the executors answer from the
+	// moment they listen.
+	if err := rt.addExternal(); err != nil {
+		return err
+	}
 	servers, err := rt.listen()
 	if err != nil {
 		return err
@@ -258,9 +263,6 @@ func (rt *Runtime) startComponents() error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	for _, c := range rt.components {
-		if err := c.addExternalLocked(); err != nil {
-			return err
-		}
 		if c.plan.Scaled() {
 			if err := c.scaleToLocked(c.plan.Replicas); err != nil {
 				return err
@@ -404,6 +406,20 @@ func (rt *Runtime) StatusAddr() string {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	return rt.statusAddr
+}
+
+func (rt *Runtime) addExternal() error {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for _, c := range rt.components {
+		if err := c.addExternalLocked(); err != nil {
+			for _, ex := range rt.executors {
+				ex.Close()
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // addExternalLocked adds --endpoint servers to their nodes' endpoint sets.
