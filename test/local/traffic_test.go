@@ -74,10 +74,13 @@ func TestServeTwoPredictorsWithDefaultPorts(t *testing.T) {
 	defer func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
-		case <-exited:
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("sdep serve exited with %v", err)
+			}
 		case <-time.After(60 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			t.Errorf("sdep serve did not stop within 60 s of SIGINT: %v", <-exited)
 		}
 		t.Logf("sdep serve output:\n%s", out.String())
 	}()
