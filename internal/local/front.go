@@ -95,7 +95,9 @@ type mirrorJob struct {
 }
 
 func newFront(rt *Runtime) *front {
-	sd := rt.plan.SeldonDeployment
+	rt.mu.Lock()
+	sd := rt.plan.SeldonDeployment // the front keeps the name and namespace it started with
+	rt.mu.Unlock()
 	ns := sd.Namespace
 	if ns == "" {
 		ns = "default"
@@ -422,7 +424,8 @@ func (rawCodec) Name() string { return "proto" }
 
 var relayStream = &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
 
-// outgoingMD is the client's metadata without what gRPC sets itself.
+// outgoingMD is metadata to pass on (the client's, or the predictor's
+// headers and trailers) without what gRPC sets itself.
 func outgoingMD(in metadata.MD) metadata.MD {
 	out := metadata.MD{}
 	for k, v := range in {
@@ -501,12 +504,12 @@ func (f *front) relayGRPC(_ any, ss grpc.ServerStream) error {
 	}()
 	// Predictor to client.
 	if hdr, err := cs.Header(); err == nil {
-		_ = ss.SendHeader(hdr)
+		_ = ss.SendHeader(outgoingMD(hdr))
 	}
 	for {
 		var m rawFrame
 		if err := cs.RecvMsg(&m); err != nil {
-			ss.SetTrailer(cs.Trailer())
+			ss.SetTrailer(outgoingMD(cs.Trailer()))
 			if errors.Is(err, io.EOF) {
 				err = nil
 			}

@@ -199,13 +199,20 @@ func startTrafficRuntime(t *testing.T, plan *Plan, opts Options) *Runtime {
 	return rt
 }
 
-// waitPredictors waits until cond holds on the predictors' status.
+// waitPredictors waits until cond holds on the predictors' status. Request
+// counters change without a Changed signal, so it polls.
 func waitPredictors(t *testing.T, rt *Runtime, what string, cond func([]PredictorStatus) bool) {
 	t.Helper()
-	if err := WaitStatus(context.Background(), rt, 60*time.Second, func(st Status) bool {
-		return len(st.Predictors) > 0 && cond(st.Predictors)
-	}); err != nil {
-		t.Fatalf("%s: %v; predictors %+v", what, err, rt.Status().Predictors)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ps := rt.Status().Predictors
+		if len(ps) > 0 && cond(ps) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached within 60 s; predictors %+v", what, ps)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -489,6 +496,29 @@ func TestFrontRefusesAnotherSeldonDeploymentsPrefix(t *testing.T) {
 		got, ok := f.stripPrefix(path)
 		if ok != (want != "") || got != want {
 			t.Errorf("stripPrefix(%q) = %q, %v; want %q", path, got, ok, want)
+		}
+	}
+}
+
+func TestTableHasARowPerPredictor(t *testing.T) {
+	st := Status{Front: FrontAddrs{HTTP: "127.0.0.1:8000", GRPC: "127.0.0.1:5001"}, Predictors: []PredictorStatus{
+		{PredictorAddrs: PredictorAddrs{Predictor: "main", HTTP: "127.0.0.1:8010", GRPC: "127.0.0.1:5011"}, Traffic: 75, Ready: true, Share: 100, Requests: 40},
+		{PredictorAddrs: PredictorAddrs{Predictor: "canary", HTTP: "127.0.0.1:8011", GRPC: "127.0.0.1:5012"}, Traffic: 25},
+		{PredictorAddrs: PredictorAddrs{Predictor: "shadow", HTTP: "127.0.0.1:8012", GRPC: "127.0.0.1:5013"}, Shadow: true, Ready: true,
+			Share: 100, Mirrored: 38, MirrorErrors: 1, MirrorDropped: 2},
+	}}
+	var b strings.Builder
+	if err := WriteTable(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"PREDICTOR  TRAFFIC",
+		"main       100%",
+		"canary     0% (of 25: not ready)  no",
+		"shadow     shadow, 100% mirrored  yes    38 mirrored, 1 errors, 2 dropped  127.0.0.1:8012, gRPC 127.0.0.1:5013",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table has no %q:\n%s", want, b.String())
 		}
 	}
 }
