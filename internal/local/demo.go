@@ -45,7 +45,7 @@ func Demo(ctx context.Context, w io.Writer, rt *Runtime, dl DemoLoad) error {
 		}
 		return ComponentStatus{}
 	}
-	target := "http://" + rt.Addrs()[0].HTTP + "/api/v1.0/predictions"
+	target := "http://" + rt.FrontAddrs().HTTP + "/api/v1.0/predictions" // the front, as a client would
 
 	fmt.Fprintf(w, "\n== heavy load (%d workers) until %s has %d replicas\n", concurrency, scaled.Component, scaled.MaxReplicas)
 	start := time.Now()
