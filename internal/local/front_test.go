@@ -19,12 +19,18 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/autoscale"
 	"github.com/sdep-dev/sdep/internal/decode"
 	"github.com/sdep-dev/sdep/internal/load"
 	"github.com/sdep-dev/sdep/internal/models/mockclassifier"
+	"github.com/sdep-dev/sdep/internal/proto/seldonpb"
 )
 
 func TestDirectPortsNeverCollideWithTheFrontGRPCAndStatusPorts(t *testing.T) {
@@ -521,4 +527,49 @@ func TestTableHasARowPerPredictor(t *testing.T) {
 			t.Errorf("table has no %q:\n%s", want, b.String())
 		}
 	}
+}
+
+// TestFrontGRPCMetadataSelectsTheSeldonDeployment: gRPC metadata seldon
+// and namespace, as upstream's ingress matches them, are accepted when
+// they name this SeldonDeployment and refused when they name another.
+func TestFrontGRPCMetadataSelectsTheSeldonDeployment(t *testing.T) {
+	plan, err := NewPlan(trafficDocument(t, map[string]int32{"main": 100}, "", "main"),
+		Mappings{Run: map[string]string{"main-model": modelCommand()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := startTrafficRuntime(t, plan, Options{StatusPort: -1})
+	waitPredictors(t, rt, "main ready", allReady)
+	conn, err := grpc.NewClient(rt.FrontAddrs().GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := seldonpb.NewSeldonClient(conn)
+	msg := &seldonpb.SeldonMessage{DataOneof: &seldonpb.SeldonMessage_Data{Data: &seldonpb.DefaultData{
+		DataOneof: &seldonpb.DefaultData_Ndarray{Ndarray: mustList(t, []any{[]any{1.0, 2.0, 3.0, 4.0}})}}}}
+	for _, tt := range []struct {
+		md   []string
+		want codes.Code
+	}{
+		{nil, codes.OK},
+		{[]string{"seldon", "split", "namespace", "team"}, codes.OK},
+		{[]string{"seldon", "other", "namespace", "team"}, codes.NotFound},
+		{[]string{"seldon", "split", "namespace", "prod"}, codes.NotFound},
+	} {
+		ctx := metadata.AppendToOutgoingContext(context.Background(), tt.md...)
+		_, err := client.Predict(ctx, msg)
+		if got := status.Code(err); got != tt.want {
+			t.Errorf("metadata %v: code %v (%v), want %v", tt.md, got, err, tt.want)
+		}
+	}
+}
+
+func mustList(t *testing.T, v []any) *structpb.ListValue {
+	t.Helper()
+	l, err := structpb.NewList(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
