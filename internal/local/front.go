@@ -34,17 +34,19 @@ import (
 //
 // Mirroring is fire and forget: a mirrored request is queued for a fixed
 // pool of workers and the client's answer never waits for it. The queue is
-// bounded in requests and in bytes; a request that does not fit, or whose
-// body is over mirrorMaxBody, is not mirrored and is counted as dropped.
-// Mirrored answers are discarded and counted.
+// bounded in requests, and the copies (being read, queued or replayed) in
+// bytes; a request that does not fit, or whose body is over mirrorMaxBody,
+// is not mirrored and is counted as dropped. Mirrored answers are
+// discarded and counted.
 const (
-	mirrorWorkers    = 32
-	mirrorQueueLen   = 1024
-	mirrorQueueBytes = 64 << 20
-	mirrorMaxBody    = 4 << 20
-	// frontGRPCMaxMessage bounds a relayed gRPC message either way; the
-	// executor behind enforces its own (smaller by default) limit.
-	frontGRPCMaxMessage = 64 << 20
+	mirrorWorkers  = 32
+	mirrorQueueLen = 1024
+	mirrorBudget   = 64 << 20
+	mirrorMaxBody  = 4 << 20
+	// frontGRPCMaxAnswer bounds a relayed answer message; requests are
+	// bounded as the executor bounds them (executor.DefaultGRPCMaxReceive),
+	// so the front holds no more than the executor would.
+	frontGRPCMaxAnswer = 64 << 20
 )
 
 // predictorCounters count one predictor's front traffic.
@@ -69,7 +71,7 @@ type front struct {
 	conns    []*grpc.ClientConn // each predictor's own gRPC port
 
 	mirrorQueue  chan mirrorJob
-	queuedBytes  atomic.Int64
+	mirrorBytes  atomic.Int64 // held by mirror copies, at most mirrorBudget
 	mirrorCtx    context.Context
 	stopMirror   context.CancelFunc
 	mirrorDone   sync.WaitGroup
@@ -178,7 +180,7 @@ func (f *front) choose() (predictor, shadow int) {
 func (f *front) start(host string, httpPort, grpcPort int, direct []PredictorAddrs) error {
 	for _, a := range direct {
 		conn, err := grpc.NewClient(a.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(frontGRPCMaxMessage), grpc.MaxCallSendMsgSize(frontGRPCMaxMessage)))
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(frontGRPCMaxAnswer), grpc.MaxCallSendMsgSize(executor.DefaultGRPCMaxReceive)))
 		if err != nil {
 			return fmt.Errorf("predictor %s: gRPC client: %w", a.Predictor, err)
 		}
@@ -200,7 +202,7 @@ func (f *front) start(host string, httpPort, grpcPort int, direct []PredictorAdd
 	}
 	f.restServer = executor.NewHTTPServer(http.HandlerFunc(f.serveREST))
 	f.grpcServer = grpc.NewServer(grpc.UnknownServiceHandler(f.relayGRPC), grpc.ForceServerCodecV2(rawCodec{}),
-		grpc.MaxRecvMsgSize(frontGRPCMaxMessage), grpc.MaxSendMsgSize(frontGRPCMaxMessage))
+		grpc.MaxRecvMsgSize(executor.DefaultGRPCMaxReceive), grpc.MaxSendMsgSize(frontGRPCMaxAnswer))
 	f.servedErrors = make(chan error, 2)
 	go func() { f.servedErrors <- f.restServer.Serve(hl) }()
 	go func() { f.servedErrors <- f.grpcServer.Serve(gl) }()
@@ -282,6 +284,14 @@ func (f *front) serveREST(w http.ResponseWriter, r *http.Request) {
 // served twice, queues the copy for the shadow, and returns the request
 // for the chosen predictor.
 func (f *front) mirrorREST(w http.ResponseWriter, r *http.Request, shadow int) *http.Request {
+	reserve := int64(mirrorMaxBody + 1)
+	if r.ContentLength >= 0 {
+		reserve = r.ContentLength
+	}
+	if reserve > mirrorMaxBody || !f.reserveMirror(reserve) {
+		f.counters[shadow].mirrorDropped.Add(1)
+		return r
+	}
 	rc := http.NewResponseController(w)
 	deadline := rc.SetReadDeadline(time.Now().Add(executor.DefaultReadTimeout)) == nil
 	body, err := io.ReadAll(io.LimitReader(r.Body, mirrorMaxBody+1))
@@ -291,9 +301,11 @@ func (f *front) mirrorREST(w http.ResponseWriter, r *http.Request, shadow int) *
 	rest := r.Body
 	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}, rest))
 	if err != nil || len(body) > mirrorMaxBody {
+		f.mirrorBytes.Add(-reserve)
 		f.counters[shadow].mirrorDropped.Add(1)
 		return r
 	}
+	f.mirrorBytes.Add(int64(len(body)) - reserve)
 	f.enqueue(shadow, mirrorJob{size: len(body), method: r.Method, path: r.URL.Path, query: r.URL.RawQuery,
 		header: r.Header.Clone(), body: body})
 	return r
@@ -310,18 +322,24 @@ func (e errReader) Read([]byte) (int, error) {
 	return 0, io.EOF
 }
 
-// enqueue hands a job to the mirror workers unless the queue is full (in
-// requests or bytes): the client's request never waits for the shadow.
-func (f *front) enqueue(shadow int, job mirrorJob) {
-	if f.queuedBytes.Add(int64(job.size)) > mirrorQueueBytes {
-		f.queuedBytes.Add(-int64(job.size))
-		f.counters[shadow].mirrorDropped.Add(1)
-		return
+// reserveMirror takes n bytes of the mirror budget, or reports that they
+// are not there.
+func (f *front) reserveMirror(n int64) bool {
+	if f.mirrorBytes.Add(n) > mirrorBudget {
+		f.mirrorBytes.Add(-n)
+		return false
 	}
+	return true
+}
+
+// enqueue hands a job, whose job.size bytes are reserved, to the mirror
+// workers unless the queue is full: the client's request never waits for
+// the shadow. The workers release the bytes once the job is replayed.
+func (f *front) enqueue(shadow int, job mirrorJob) {
 	select {
 	case f.mirrorQueue <- job:
 	default:
-		f.queuedBytes.Add(-int64(job.size))
+		f.mirrorBytes.Add(-int64(job.size))
 		f.counters[shadow].mirrorDropped.Add(1)
 	}
 }
@@ -333,9 +351,9 @@ func (f *front) mirrorWorker() {
 		case <-f.mirrorCtx.Done():
 			return
 		case job := <-f.mirrorQueue:
-			f.queuedBytes.Add(-int64(job.size))
 			shadow := f.split.Load().shadow
 			if shadow < 0 {
+				f.mirrorBytes.Add(-int64(job.size))
 				continue // the document changed: no shadow any more
 			}
 			var failed bool
@@ -344,6 +362,7 @@ func (f *front) mirrorWorker() {
 			} else {
 				failed = f.replayREST(shadow, job) >= 400
 			}
+			f.mirrorBytes.Add(-int64(job.size))
 			if f.mirrorCtx.Err() != nil {
 				return // cut off by the shutdown: not an answer
 			}
@@ -485,9 +504,11 @@ func (f *front) relayGRPC(_ any, ss grpc.ServerStream) error {
 				break
 			}
 			if keep {
-				size += len(m.b)
-				keep = size <= mirrorMaxBody
-				frames = append(frames, m.b)
+				keep = size+len(m.b) <= mirrorMaxBody && f.reserveMirror(int64(len(m.b)))
+				if keep {
+					size += len(m.b)
+					frames = append(frames, m.b)
+				}
 			}
 			if err := cs.SendMsg(&m); err != nil {
 				keep = false // the answer side reports the call's status
@@ -499,6 +520,7 @@ func (f *front) relayGRPC(_ any, ss grpc.ServerStream) error {
 		case keep:
 			f.enqueue(shadow, mirrorJob{size: size, grpcMethod: method, md: md, frames: frames})
 		default:
+			f.mirrorBytes.Add(-int64(size))
 			f.counters[shadow].mirrorDropped.Add(1)
 		}
 	}()

@@ -424,6 +424,24 @@ func TestServeSplitsByTrafficAndMirrorsEveryRequestToTheShadow(t *testing.T) {
 	if got := shadow.received.Load() - before; got != int64(r.Requests) {
 		t.Errorf("the shadow's model received %d of %d gRPC calls", got, r.Requests)
 	}
+
+	// A body over the mirror's limit is served but not mirrored: counted
+	// as dropped. (A valid prediction, padded with spaces.)
+	big := `{"data":{"ndarray":[[1.0,2.0,3.0,4.0]]}` + strings.Repeat(" ", mirrorMaxBody) + "}"
+	before = shadow.received.Load()
+	resp, err := http.Post("http://"+rt.FrontAddrs().HTTP+"/api/v1.0/predictions", "application/json", strings.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a %d-byte prediction through the front: status %d", len(big), resp.StatusCode)
+	}
+	if sh := rt.Status().Predictors[2]; sh.MirrorDropped != 1 || shadow.received.Load() != before {
+		t.Errorf("after a body over the mirror limit: %d dropped, the shadow's model received %d more; want 1 and 0",
+			sh.MirrorDropped, shadow.received.Load()-before)
+	}
 }
 
 // TestServeAnswersEveryRequestWhenTheShadowNeverAnswers: the shadow's
