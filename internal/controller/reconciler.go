@@ -207,7 +207,7 @@ func (r *Reconciler) reconcileChildren(ctx context.Context, sd *sdepv1.SeldonDep
 	live.pdbs = run(pdbKind, asObjects(objs.PDBs), nil)
 	live.deployments = run(deploymentKind, asObjects(objs.Deployments), func(w, l client.Object) {
 		d, _ := l.(*appsv1.Deployment)
-		want.withReplicas(w.(*appsv1.Deployment), d)
+		want.prepareDeployment(w.(*appsv1.Deployment), d)
 	})
 	return live
 }
