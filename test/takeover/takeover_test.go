@@ -38,29 +38,37 @@ const (
 
 // TestTakeoverFromSeldonCore118 starts sdep's operator on a SeldonDeployment
 // whose Deployment, Services and HPA the Seldon Core 1.18 operator made, with
-// three pods running that the HPA chose, and checks, on the real Deployment,
+// the pods running that the HPA chose (3; and 10, where upstream's
+// maxUnavailable 10% would let one go unavailable), and checks, on the real Deployment,
 // ReplicaSet and HPA controllers, that sdep adopts them in place:
 //
 //   - nothing is deleted or made again (every UID is the same, no DELETE);
-//   - the Deployment keeps upstream's selector and its 3 replicas, and no
+//   - the Deployment keeps upstream's selector and its replicas, and no
 //     write of sdep's carries spec.replicas (the HPA owns it);
 //   - the pods roll once, to sdep's executor, with maxUnavailable 0: summed
 //     over the Deployment's ReplicaSets, as the watch reports them, the
-//     available pods never drop below the 3 there were before;
+//     available pods never drop below the count there was before;
 //   - the new pods carry the labels upstream's Services select;
 //   - one Adopt event per object, and later reconciles write nothing.
 func TestTakeoverFromSeldonCore118(t *testing.T) {
+	for _, n := range []int32{3, 10} {
+		t.Run(fmt.Sprintf("%d replicas", n), func(t *testing.T) { testTakeover(t, n) })
+	}
+}
+
+func testTakeover(t *testing.T, liveReplicas int32) {
 	ctx := context.Background()
 	ns := newNamespace(t, "takeover")
 	// Every pod requests 1 CPU (classifier and executor 500m each, upstream's
-	// and sdep's alike): 500m in use is the HPA's 50% target, so it keeps 3.
+	// and sdep's alike): 500m in use is the HPA's 50% target, so it keeps
+	// the count it has.
 	cluster.SetCPU(ns, resource.MustParse("500m"))
 
-	sd := seldonModel(ns)
+	sd := seldonModel(ns, 2*liveReplicas)
 	if err := k8s.Create(ctx, sd); err != nil {
 		t.Fatal(err)
 	}
-	children := upstreamChildren(t, sd)
+	children := upstreamChildren(t, sd, liveReplicas)
 	for _, obj := range children {
 		if err := k8s.Create(ctx, obj); err != nil {
 			t.Fatalf("creating %s as Seldon Core leaves it: %v", obj.GetName(), err)
@@ -68,13 +76,13 @@ func TestTakeoverFromSeldonCore118(t *testing.T) {
 	}
 	dep := &appsv1.Deployment{}
 	depKey := client.ObjectKey{Namespace: ns, Name: upstreamDep}
-	testenv.WaitForExplained(t, timeout, "upstream's Deployment at 3 available pods", func() error {
+	testenv.WaitForExplained(t, timeout, "upstream's Deployment rolled out", func() error {
 		if err := k8s.Get(ctx, depKey, dep); err != nil {
 			return err
 		}
 		return rolledOut(dep, liveReplicas)
 	}, exitedProcesses)
-	testenv.WaitForExplained(t, timeout, "the HPA to measure the pods and keep 3", func() error {
+	testenv.WaitForExplained(t, timeout, "the HPA to measure the pods and keep their count", func() error {
 		hpa := &autoscalingv2.HorizontalPodAutoscaler{}
 		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: upstreamDep}, hpa); err != nil {
 			return err
@@ -106,6 +114,9 @@ func TestTakeoverFromSeldonCore118(t *testing.T) {
 	testenv.WaitForExplained(t, timeout, "sdep's pods rolled out", func() error {
 		if err := k8s.Get(ctx, depKey, dep); err != nil {
 			return err
+		}
+		if dep.UID != uids[kindName(dep)] {
+			t.Fatalf("the Deployment was made again: UID %s, was %s", dep.UID, uids[kindName(dep)])
 		}
 		if img := executorImageOf(dep); img != executorImage {
 			return fmt.Errorf("executor image %q", img)
@@ -194,7 +205,7 @@ func TestTakeoverFromSeldonCore118(t *testing.T) {
 		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, svc); err != nil {
 			t.Fatal(err)
 		}
-		selected := 0
+		selected := int32(0)
 		for _, p := range pods.Items {
 			if p.DeletionTimestamp == nil && labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(p.Labels)) {
 				selected++

@@ -26,12 +26,11 @@ const (
 	upstreamPredSvc  = "seldon-model-example"
 	upstreamModelSvc = "seldon-model-example-classifier"
 	upstreamExecutor = "seldonio/seldon-core-executor:1.18.2"
-	liveReplicas     = 3 // the HPA's choice when sdep arrives
 )
 
 // seldonModel is the SeldonDeployment: one mock classifier with an
-// hpaSpec of 1 to 5 replicas at 50% CPU.
-func seldonModel(ns string) *sdepv1.SeldonDeployment {
+// hpaSpec of 1 to maxReplicas at 50% CPU.
+func seldonModel(ns string, maxReplicas int32) *sdepv1.SeldonDeployment {
 	return &sdepv1.SeldonDeployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sdName},
 		Spec: sdepv1.SeldonDeploymentSpec{Predictors: []sdepv1.PredictorSpec{{
@@ -46,7 +45,7 @@ func seldonModel(ns string) *sdepv1.SeldonDeployment {
 				}}},
 				HpaSpec: &sdepv1.SeldonHpaSpec{
 					MinReplicas: new(int32(1)),
-					MaxReplicas: 5,
+					MaxReplicas: maxReplicas,
 					MetricsV2: []autoscalingv2.MetricSpec{{
 						Type: autoscalingv2.ResourceMetricSourceType,
 						Resource: &autoscalingv2.ResourceMetricSource{
@@ -64,8 +63,8 @@ func seldonModel(ns string) *sdepv1.SeldonDeployment {
 // upstreamChildren are the Deployment, Services and HPA as the Seldon Core
 // 1.18 operator leaves them for sd (reference: seldon-core-v1.md sections
 // 2.3, 3.3, 3.5 and 3.7): its labels and selector, its executor container,
-// maxUnavailable 10%, and replicas 3 that its HPA chose.
-func upstreamChildren(t *testing.T, sd *sdepv1.SeldonDeployment) []client.Object {
+// maxUnavailable 10%, and the replicas its HPA chose.
+func upstreamChildren(t *testing.T, sd *sdepv1.SeldonDeployment, replicas int32) []client.Object {
 	t.Helper()
 	ns := sd.Namespace
 	owner := []metav1.OwnerReference{{
@@ -167,7 +166,7 @@ func upstreamChildren(t *testing.T, sd *sdepv1.SeldonDeployment) []client.Object
 	deployment := &appsv1.Deployment{
 		ObjectMeta: meta(upstreamDep, depLabels),
 		Spec: appsv1.DeploymentSpec{
-			Replicas: new(int32(liveReplicas)),
+			Replicas: new(replicas),
 			Selector: &metav1.LabelSelector{MatchLabels: selector},
 			Strategy: appsv1.DeploymentStrategy{
 				Type:          appsv1.RollingUpdateDeploymentStrategyType,
@@ -222,7 +221,7 @@ func upstreamChildren(t *testing.T, sd *sdepv1.SeldonDeployment) []client.Object
 		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
 			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: upstreamDep},
 			MinReplicas:    new(int32(1)),
-			MaxReplicas:    5,
+			MaxReplicas:    sd.Spec.Predictors[0].ComponentSpecs[0].HpaSpec.MaxReplicas,
 			Metrics:        sd.Spec.Predictors[0].ComponentSpecs[0].HpaSpec.MetricsV2,
 		},
 	}
