@@ -226,11 +226,22 @@ func testTakeover(t *testing.T, liveReplicas int32) {
 		}
 	}
 
-	// One event per adopted object, and no other write announced.
-	wantEvents := map[string]int{"AdoptDeployment": 1, "AdoptService": 2, "AdoptHorizontalPodAutoscaler": 1, "Available": 1}
+	// One event per adopted object, and no other write announced. (Other
+	// events may come: the HPA briefly missing a new pod's metrics makes
+	// HpasReady false for a moment, and sdep says so.)
+	wantAdopted := map[string]int{"AdoptDeployment": 1, "AdoptService": 2, "AdoptHorizontalPodAutoscaler": 1}
 	testenv.WaitFor(t, timeout, "one Adopt event per object", func() error {
-		if got := eventReasons(t, ns); !maps.Equal(got, wantEvents) {
-			return fmt.Errorf("events %v, want %v", got, wantEvents)
+		got := eventReasons(t, ns)
+		adopted := map[string]int{}
+		for reason, n := range got {
+			for _, verb := range []string{"Adopt", "Create", "Update", "Delete"} {
+				if strings.HasPrefix(reason, verb) {
+					adopted[reason] = n
+				}
+			}
+		}
+		if !maps.Equal(adopted, wantAdopted) {
+			return fmt.Errorf("events %v, want %v and no other write", got, wantAdopted)
 		}
 		return nil
 	})
