@@ -37,7 +37,7 @@ const (
 )
 
 // TestTakeoverFromSeldonCore118 starts sdep's operator on a SeldonDeployment
-// whose Deployment, Services and HPA the Seldon Core 1.18 operator made, with
+// whose Deployment, Services, HPA and PDB the Seldon Core 1.18 operator made, with
 // the pods running that the HPA chose (3; and 10, where upstream's
 // maxUnavailable 10% would let one go unavailable), and checks, on the real Deployment,
 // ReplicaSet and HPA controllers, that sdep adopts them in place:
@@ -229,7 +229,7 @@ func testTakeover(t *testing.T, liveReplicas int32) {
 	// One event per adopted object, and no other write announced. (Other
 	// events may come: the HPA briefly missing a new pod's metrics makes
 	// HpasReady false for a moment, and sdep says so.)
-	wantAdopted := map[string]int{"AdoptDeployment": 1, "AdoptService": 2, "AdoptHorizontalPodAutoscaler": 1}
+	wantAdopted := map[string]int{"AdoptDeployment": 1, "AdoptService": 2, "AdoptHorizontalPodAutoscaler": 1, "AdoptPodDisruptionBudget": 1}
 	testenv.WaitFor(t, timeout, "one Adopt event per object", func() error {
 		got := eventReasons(t, ns)
 		adopted := map[string]int{}

@@ -8,6 +8,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -29,7 +30,7 @@ const (
 )
 
 // seldonModel is the SeldonDeployment: one mock classifier with an
-// hpaSpec of 1 to maxReplicas at 50% CPU.
+// hpaSpec of 1 to maxReplicas at 50% CPU and a pdbSpec of maxUnavailable 1.
 func seldonModel(ns string, maxReplicas int32) *sdepv1.SeldonDeployment {
 	return &sdepv1.SeldonDeployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sdName},
@@ -43,6 +44,7 @@ func seldonModel(ns string, maxReplicas int32) *sdepv1.SeldonDeployment {
 						corev1.ResourceCPU: resource.MustParse("500m"),
 					}},
 				}}},
+				PdbSpec: &sdepv1.SeldonPdbSpec{MaxUnavailable: new(intstr.FromInt32(1))},
 				HpaSpec: &sdepv1.SeldonHpaSpec{
 					MinReplicas: new(int32(1)),
 					MaxReplicas: maxReplicas,
@@ -60,9 +62,9 @@ func seldonModel(ns string, maxReplicas int32) *sdepv1.SeldonDeployment {
 	}
 }
 
-// upstreamChildren are the Deployment, Services and HPA as the Seldon Core
-// 1.18 operator leaves them for sd (reference: seldon-core-v1.md sections
-// 2.3, 3.3, 3.5 and 3.7): its labels and selector, its executor container,
+// upstreamChildren are the Deployment, Services, HPA and PDB as the Seldon
+// Core 1.18 operator leaves them for sd (reference: seldon-core-v1.md
+// sections 2.3, 2.5, 3.3, 3.5 and 3.7): its labels and selector, its executor container,
 // maxUnavailable 10%, and the replicas its HPA chose.
 func upstreamChildren(t *testing.T, sd *sdepv1.SeldonDeployment, replicas int32) []client.Object {
 	t.Helper()
@@ -225,5 +227,13 @@ func upstreamChildren(t *testing.T, sd *sdepv1.SeldonDeployment, replicas int32)
 			Metrics:        sd.Spec.Predictors[0].ComponentSpecs[0].HpaSpec.MetricsV2,
 		},
 	}
-	return []client.Object{predictorSvc, modelSvc, hpa, deployment}
+	// Upstream's budget selects every pod of the SeldonDeployment.
+	pdb := &policyv1.PodDisruptionBudget{
+		ObjectMeta: meta(upstreamDep, map[string]string{"seldon-deployment-id": sdName}),
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MaxUnavailable: new(intstr.FromInt32(1)),
+			Selector:       &metav1.LabelSelector{MatchLabels: map[string]string{"seldon-deployment-id": sdName}},
+		},
+	}
+	return []client.Object{predictorSvc, modelSvc, hpa, pdb, deployment}
 }
