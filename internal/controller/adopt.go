@@ -84,14 +84,15 @@ func (r *Reconciler) adopt(ctx context.Context, sd *sdepv1.SeldonDeployment, k o
 		return nil, &childError{kind: k.kind, name: want.GetName(), op: opUpdate, err: err}
 	}
 	r.remember(want, obj)
-	note := ""
+	kept := "its UID kept"
 	if d, ok := obj.(*appsv1.Deployment); ok {
+		kept = "its UID, selector and replica count kept"
 		if before := live.(*appsv1.Deployment); !equality.Semantic.DeepEqual(before.Spec.Template, d.Spec.Template) {
-			note = "; its pods are replaced once (sdep's executor and pod template), at most 0 unavailable"
+			kept += "; its pods are replaced once (sdep's executor and pod template) with none unavailable"
 		}
 	}
 	r.event(sd, obj, corev1.EventTypeNormal, "Adopt"+k.kind, "Adopt",
-		"Adopted %s %q, made by another operator for this SeldonDeployment (UID, selector and replicas kept)%s", k.kind, obj.GetName(), note)
+		"Adopted %s %q, made by another operator for this SeldonDeployment: %s", k.kind, obj.GetName(), kept)
 	r.log(ctx).Info("adopted", "kind", k.kind, "name", obj.GetName())
 	return obj, nil
 }
