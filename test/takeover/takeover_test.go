@@ -246,6 +246,19 @@ func testTakeover(t *testing.T, liveReplicas int32) {
 		return nil
 	})
 
+	list := &eventsv1.EventList{}
+	if err := k8s.List(ctx, list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range list.Items {
+		if e.Reason == "AdoptDeployment" {
+			t.Logf("event %s: %s", e.Reason, e.Note)
+			if !strings.Contains(e.Note, "replaced once") {
+				t.Errorf("the AdoptDeployment event does not say the pods roll: %q", e.Note)
+			}
+		}
+	}
+
 	// Later reconciles write nothing.
 	touch := func(i int) {
 		t.Helper()
