@@ -68,6 +68,14 @@ func testTakeover(t *testing.T, liveReplicas int32) {
 	if err := k8s.Create(ctx, sd); err != nil {
 		t.Fatal(err)
 	}
+	// Registered first, so it runs once the operator has stopped: the
+	// garbage collector then removes the children and frees the node's
+	// CPU for the next case (-count=N runs them all again).
+	t.Cleanup(func() {
+		if err := k8s.Delete(context.Background(), sd, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
+			t.Errorf("deleting the SeldonDeployment: %v", err)
+		}
+	})
 	children := upstreamChildren(t, sd, liveReplicas)
 	for _, obj := range children {
 		if err := k8s.Create(ctx, obj); err != nil {
