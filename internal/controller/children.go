@@ -10,7 +10,6 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -50,15 +49,15 @@ var (
 			d, o := desired.(*appsv1.Deployment), obj.(*appsv1.Deployment)
 			liveReplicas, selector := o.Spec.Replicas, o.Spec.Selector
 			o.Spec = *d.Spec.DeepCopy()
-			o.Spec.Selector = selector
+			o.Spec.Selector = selector // immutable: never in a patch
 			if d.Spec.Replicas == nil {
 				// An autoscaler owns the count: the patch leaves it out.
 				o.Spec.Replicas = liveReplicas
 			}
 		},
-		recreate: func(desired, live client.Object) bool {
-			return !equality.Semantic.DeepEqual(desired.(*appsv1.Deployment).Spec.Selector, live.(*appsv1.Deployment).Spec.Selector)
-		},
+		// No recreate: spec.selector is the one immutable field, and the
+		// live one is kept (keepLiveSelector), so a Deployment is never
+		// deleted to be made again.
 	}
 	serviceKind = ownedKind{
 		kind:      "Service",
@@ -188,6 +187,12 @@ func (r *Reconciler) reconcileKind(ctx context.Context, sd *sdepv1.SeldonDeploym
 		live[want.GetName()] = got
 	}
 	for _, stale := range owned {
+		if madeElsewhere(stale) {
+			// Another operator's (Seldon Core's) object that sdep does
+			// not make: left as it is, for its maker or the garbage
+			// collector (it goes with the SeldonDeployment).
+			continue
+		}
 		if err := r.delete(ctx, sd, k, stale, "the SeldonDeployment no longer asks for it"); err != nil {
 			errs = append(errs, err)
 		}
@@ -229,6 +234,10 @@ func (r *Reconciler) reconcileChild(ctx context.Context, sd *sdepv1.SeldonDeploy
 				err: fmt.Errorf("%s %q exists and is not controlled by this SeldonDeployment: delete or rename it", k.kind, name)}
 		}
 	}
+	adopting := madeElsewhere(cur)
+	if isAdopted(cur) {
+		markAdopted(want)
+	}
 	if prepare != nil {
 		prepare(want, cur)
 	}
@@ -244,6 +253,9 @@ func (r *Reconciler) reconcileChild(ctx context.Context, sd *sdepv1.SeldonDeploy
 	}
 	if same {
 		return cur, nil
+	}
+	if adopting {
+		return r.adopt(ctx, sd, k, want, cur)
 	}
 	return r.update(ctx, sd, k, want, cur, why)
 }

@@ -13,6 +13,10 @@
 // server stores for it (see storedForms). And a converged SeldonDeployment
 // costs no request that writes, dry-runs included: that comparison is local,
 // and status and events are written only when they change.
+//
+// It also never deletes a Deployment to change it: the live selector is
+// kept, whoever chose it, and children Seldon Core 1.x made for the same
+// SeldonDeployment are adopted in place (adopt.go, docs/takeover.md).
 package controller
 
 import (
@@ -207,7 +211,7 @@ func (r *Reconciler) reconcileChildren(ctx context.Context, sd *sdepv1.SeldonDep
 	live.pdbs = run(pdbKind, asObjects(objs.PDBs), nil)
 	live.deployments = run(deploymentKind, asObjects(objs.Deployments), func(w, l client.Object) {
 		d, _ := l.(*appsv1.Deployment)
-		want.withReplicas(w.(*appsv1.Deployment), d)
+		want.prepareDeployment(w.(*appsv1.Deployment), d)
 	})
 	return live
 }

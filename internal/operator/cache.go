@@ -29,8 +29,11 @@ const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 // cacheOptions keep in memory only what the reconciler reads.
 //
 //   - Children: only objects carrying the seldon-deployment-id label, which
-//     every object sdep builds carries. Without it the operator would hold
-//     every Deployment and Service of the cluster (or of its namespace).
+//     every object sdep builds carries, and so does every Deployment,
+//     Service, HPA and PDB Seldon Core 1.x made (the ones sdep adopts; its
+//     separate executor Deployment has the label with another value).
+//     Without it the operator would hold every Deployment and Service of the
+//     cluster (or of its namespace).
 //     The reconciler reads a child without the label (a name taken by
 //     someone else, or an own child whose label was removed) from the API
 //     server when its create finds the name taken.

@@ -249,6 +249,21 @@ func rollingUpdate() appsv1.DeploymentStrategy {
 	}
 }
 
+// TakeoverStrategy is the rollout of a Deployment sdep adopted from Seldon
+// Core 1.x: no pod of the old ReplicaSet goes before its replacement is
+// available (maxUnavailable 0), one or a quarter more pods at a time
+// (maxSurge 25%, rounded up). Replacing the executor container rolls every
+// adopted Deployment once; the strategy stays on it afterwards.
+func TakeoverStrategy() appsv1.DeploymentStrategy {
+	return appsv1.DeploymentStrategy{
+		Type: appsv1.RollingUpdateDeploymentStrategyType,
+		RollingUpdate: &appsv1.RollingUpdateDeployment{
+			MaxUnavailable: new(intstr.FromInt32(0)),
+			MaxSurge:       new(intstr.FromString("25%")),
+		},
+	}
+}
+
 func hasContainer(pod *corev1.PodSpec, name string) bool {
 	for _, c := range pod.Containers {
 		if c.Name == name {
