@@ -10,8 +10,8 @@ proto-tools: ## Build buf, the Go protobuf plugins and grpcurl into bin/.
 	cd $(PROTO_TOOLS) && GOBIN=$(CURDIR)/bin go install github.com/bufbuild/buf/cmd/buf github.com/fullstorydev/grpcurl/cmd/grpcurl google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	GOBIN=$(CURDIR)/bin go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 
-# Regenerates internal/proto/seldonpb from prediction.proto.
-proto: proto-tools ## Regenerate internal/proto/seldonpb from its .proto.
+# Regenerates internal/proto/{seldonpb,inferencepb,tfservingpb} from their .proto files.
+proto: proto-tools ## Regenerate the Go code of internal/proto/*/ from the .proto files.
 	PATH=$(CURDIR)/bin:$$PATH bin/buf generate internal/proto --template $(PROTO_TOOLS)/buf.gen.yaml
 
 test-executor: ## Race tests of the executor, mock classifier and load generator.
