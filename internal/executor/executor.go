@@ -61,6 +61,8 @@ type Executor struct {
 	forwardGRPC []string
 	// draining is set when Serve starts draining: Ready fails.
 	draining atomic.Bool
+	// proto is the prediction protocol served (WithProtocol).
+	proto protocol
 }
 
 type config struct {
@@ -78,6 +80,7 @@ type config struct {
 	maxInFlightBody  int64
 	readTimeout      time.Duration
 	componentTimeout time.Duration
+	protocolName     string
 }
 
 // Option configures New.
@@ -147,6 +150,10 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 	if cfg.registry == nil {
 		cfg.registry = prometheus.NewRegistry()
 	}
+	proto, err := parseProtocol(cfg.protocolName)
+	if err != nil {
+		return nil, err
+	}
 	if v, ok := cfg.annotations[AnnotationMaxBody]; ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
@@ -202,7 +209,7 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 
 	e := &Executor{cfg: cfg, pred: pred, byName: map[string]*node{}, metrics: met, maxBody: cfg.maxBody,
 		grpcMax: tc.grpcMaxMessageSize, grpcRecvMax: grpcRecv, forward: forward, forwardGRPC: grpcKeys(forward),
-		admit: newAdmission(int64(cfg.maxInFlight), cfg.maxInFlightBody, met.rejected)}
+		admit: newAdmission(int64(cfg.maxInFlight), cfg.maxInFlightBody, met.rejected), proto: proto}
 	labels := prometheus.Labels{
 		"deployment_name":   cfg.deployment,
 		"predictor_name":    pred.Name,

@@ -70,7 +70,16 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	switch p := r.URL.Path; p {
+	p := r.URL.Path
+	if h.e.proto != protoSeldon && p != "/ready" && p != "/live" && p != h.metricsPath {
+		if h.e.proto == protoV2 {
+			h.serveV2(w, r)
+		} else {
+			h.serveTF(w, r)
+		}
+		return
+	}
+	switch p {
 	case "/api/v0.1/predictions", "/api/v1.0/predictions":
 		if requirePost(w, r) && h.enter(w) {
 			defer h.e.admit.leave()
