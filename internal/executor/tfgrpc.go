@@ -98,7 +98,9 @@ func (c tfGRPCCodec) sendFeedback(context.Context, *walkState, *node, noFeedback
 	return tfMsg{}, status.Error(codes.Unimplemented, "feedback is not part of this protocol")
 }
 
-func (c tfGRPCCodec) branch(n *node, _ tfMsg) (int, error) { return 0, unimplemented(n, "a ROUTER component") }
+func (c tfGRPCCodec) branch(n *node, _ tfMsg) (int, error) {
+	return 0, unimplemented(n, "a ROUTER component")
+}
 
 func (c tfGRPCCodec) simpleModel(_ *walkState, in tfMsg) tfMsg { return in }
 

@@ -293,7 +293,9 @@ func (c restRawCodec) average(n *node, _ []*rawMsg) (*rawMsg, error) {
 
 func (c restRawCodec) feedbackRoute(noFeedback, *node) int { return -1 }
 
-func (c restRawCodec) empty(*walkState) *rawMsg { return &rawMsg{body: []byte("{}"), contentType: "application/json"} }
+func (c restRawCodec) empty(*walkState) *rawMsg {
+	return &rawMsg{body: []byte("{}"), contentType: "application/json"}
+}
 
 // writeOIPError answers in the error shape of the Open Inference Protocol
 // and of TensorFlow Serving: {"error": "..."}.

@@ -186,7 +186,9 @@ func (c v2GRPCCodec) sendFeedback(context.Context, *walkState, *node, noFeedback
 	return v2Msg{}, status.Error(codes.Unimplemented, "feedback is not part of this protocol")
 }
 
-func (c v2GRPCCodec) branch(n *node, _ v2Msg) (int, error) { return 0, unimplemented(n, "a ROUTER component") }
+func (c v2GRPCCodec) branch(n *node, _ v2Msg) (int, error) {
+	return 0, unimplemented(n, "a ROUTER component")
+}
 
 func (c v2GRPCCodec) simpleModel(_ *walkState, in v2Msg) v2Msg { return in }
 
