@@ -31,6 +31,9 @@ BENCH_WARMUP ?= 2s
 BENCH_ROUNDS ?= 3
 BENCH_BASELINE ?=
 BENCH_FLAGS ?=
+# Protocols measured, one set of tables each: seldon, then v2 (the Open
+# Inference Protocol: /v2/models/classifier/infer and ModelInfer).
+BENCH_PROTOCOLS ?= seldon v2
 GHZ_TOOLS := hack/tools/ghz
 # ghz's binary is keyed by the version and a hash of its module's pins, so a
 # change of go.mod/go.sum builds a new one and switching branches reuses the old.
@@ -41,7 +44,7 @@ GHZ := $(BIN)/ghz-$(GHZ_VERSION)-$(GHZ_PINS)
 $(GHZ):
 	cd $(GHZ_TOOLS) && $(GO) build -o $@ github.com/bojand/ghz/cmd/ghz
 
-bench-executor: $(GHZ) ## Mock classifier direct vs behind the executor, wrk and ghz (BENCH_DURATION, BENCH_ROUNDS, BENCH_BASELINE=<rev>).
+bench-executor: $(GHZ) ## Mock classifier direct vs behind the executor, wrk and ghz, seldon and v2 (BENCH_DURATION, BENCH_ROUNDS, BENCH_PROTOCOLS, BENCH_BASELINE=<rev>).
 	@command -v wrk >/dev/null || { \
 		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 		echo "bench-executor: installing wrk (Debian package)"; \
@@ -49,5 +52,7 @@ bench-executor: $(GHZ) ## Mock classifier direct vs behind the executor, wrk and
 	$(GO) build -o $(BIN)/sdep ./cmd/sdep
 	$(GO) build -o $(BIN)/bench-executor ./hack/bench-executor
 	baseline=; if [ -n "$(BENCH_BASELINE)" ]; then baseline=$$(hack/bench-executor/build-baseline.sh "$(BENCH_BASELINE)" | tail -n1); fi; \
-	$(BIN)/bench-executor -sdep $(BIN)/sdep -ghz $(GHZ) -duration $(BENCH_DURATION) -warmup $(BENCH_WARMUP) \
-		-rounds $(BENCH_ROUNDS) $${baseline:+-baseline $$baseline} $(BENCH_FLAGS)
+	for p in $(BENCH_PROTOCOLS); do \
+		$(BIN)/bench-executor -protocol $$p -sdep $(BIN)/sdep -ghz $(GHZ) -duration $(BENCH_DURATION) -warmup $(BENCH_WARMUP) \
+			-rounds $(BENCH_ROUNDS) $${baseline:+-baseline $$baseline} $(BENCH_FLAGS) || exit 1; \
+	done
