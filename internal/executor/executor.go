@@ -1,5 +1,6 @@
 // Package executor is sdep's inference-graph runtime: it serves one
-// predictor's graph over the Seldon protocol (REST and gRPC), walks the graph
+// predictor's graph over the Seldon protocol, or the v2 (Open Inference
+// Protocol) or tensorflow one (WithProtocol), REST and gRPC, walks the graph
 // for every request, and calls the graph's components.
 //
 // The same Executor serves the operator case (`sdep executor`, one endpoint

@@ -1,8 +1,9 @@
 // Package mockclassifier is sdep's built-in copy of Seldon's mock classifier
 // (docs/compatibility.md#the-mock-classifier): a logistic function of each
 // row's mean, thresholded on a fixed 3×4 matrix. It speaks the component
-// side of the Seldon protocol over REST and gRPC, so graphs and benchmarks
-// run without a model image.
+// side of the Seldon protocol over REST and gRPC, or the v2 or tensorflow
+// protocol (Config.Protocol), so graphs and benchmarks run without a model
+// image.
 package mockclassifier
 
 import (
