@@ -42,7 +42,12 @@ func startMock(t testing.TB, protocol, name string, children ...v1.PredictiveUni
 	case err := <-done:
 		t.Fatalf("mock classifier: %v", err)
 	}
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("mock classifier: %v", err)
+		}
+	})
 	return v1.PredictiveUnit{Name: name, Type: v1.Model, Children: children, Endpoint: &v1.Endpoint{
 		ServiceHost: "127.0.0.1", HTTPPort: port(t, a.h), GRPCPort: port(t, a.g)}}
 }

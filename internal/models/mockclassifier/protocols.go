@@ -42,7 +42,9 @@ func batch(shape []int64, values []float64) ([][]float64, error) {
 	default:
 		return nil, fmt.Errorf("shape %v: expected [rows, columns] or [columns]", shape)
 	}
-	if n < 0 || k <= 0 || n*k != int64(len(values)) {
+	// Bounded before multiplying: a huge shape must not overflow into a
+	// match (or an allocation).
+	if total := int64(len(values)); n < 0 || k <= 0 || n > total || k > total || n*k != total {
 		return nil, fmt.Errorf("shape %v does not hold the %d values sent", shape, len(values))
 	}
 	rows := make([][]float64, n)

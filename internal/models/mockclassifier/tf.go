@@ -169,9 +169,7 @@ func tensorValues(t *tfpb.TensorProto) ([]float64, error) {
 		}
 		return out, nil
 	}
-	for _, v := range t.GetDoubleVal() {
-		out = append(out, v)
-	}
+	out = append(out, t.GetDoubleVal()...)
 	for _, v := range t.GetFloatVal() {
 		out = append(out, float64(v))
 	}

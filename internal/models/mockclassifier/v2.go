@@ -175,9 +175,7 @@ func (g *v2GRPC) ModelInfer(ctx context.Context, in *ipb.ModelInferRequest) (*ip
 		}
 	} else {
 		c := t.GetContents()
-		for _, v := range c.GetFp64Contents() {
-			values = append(values, v)
-		}
+		values = append(values, c.GetFp64Contents()...)
 		for _, v := range c.GetFp32Contents() {
 			values = append(values, float64(v))
 		}
