@@ -297,6 +297,14 @@ func (c restRawCodec) empty(*walkState) *rawMsg {
 	return &rawMsg{body: []byte("{}"), contentType: "application/json"}
 }
 
+// oipErrors marks the ResponseWriter of a v2 or tensorflow request: the
+// shared code paths (body limits, busy answers) answer it with
+// {"error": "..."} instead of a SeldonMessage status.
+type oipErrors struct{ http.ResponseWriter }
+
+// Unwrap lets http.ResponseController reach the connection (read deadlines).
+func (o oipErrors) Unwrap() http.ResponseWriter { return o.ResponseWriter }
+
 // writeOIPError answers in the error shape of the Open Inference Protocol
 // and of TensorFlow Serving: {"error": "..."}.
 func writeOIPError(w http.ResponseWriter, status int, msg string) {

@@ -371,3 +371,22 @@ func TestV2ChainGRPC(t *testing.T) {
 		t.Errorf("raw chain = %v, want raw %v (raw outputs become the next raw inputs)", r, want)
 	}
 }
+
+// TestV2LimitsAnswerInTheOIPShape: the executor's own limits (body size,
+// in-flight cap) answer v2 and tensorflow clients with {"error": "..."} too.
+func TestV2LimitsAnswerInTheOIPShape(t *testing.T) {
+	for _, p := range []string{"v2", "tensorflow"} {
+		s := serve(t, startMock(t, p, "m"), WithProtocol(p), WithMaxBodyBytes(64))
+		path := "/v2/models/m/infer"
+		if p == "tensorflow" {
+			path = "/v1/models/m:predict"
+		}
+		code, b, _ := rawReq(t, "POST", s.restURL+path, `{"inputs":[`+strings.Repeat("1,", 64)+`1]}`)
+		if code != http.StatusRequestEntityTooLarge {
+			t.Errorf("%s: oversized body = %d %s, want 413", p, code, b)
+		}
+		if msg := oipError(t, p+" oversized body", b); !strings.Contains(msg, "64 bytes") {
+			t.Errorf("%s: %q does not name the limit", p, msg)
+		}
+	}
+}
