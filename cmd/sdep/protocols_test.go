@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/sdep-dev/sdep/internal/decode"
 	"github.com/sdep-dev/sdep/internal/models/mockclassifier"
+	ipb "github.com/sdep-dev/sdep/internal/proto/inferencepb"
 	tfpb "github.com/sdep-dev/sdep/internal/proto/tfservingpb"
 	"github.com/sdep-dev/sdep/internal/resources"
 	"github.com/sdep-dev/sdep/internal/validation"
@@ -116,7 +118,8 @@ func TestTFServingDocumentsRenderAServingExecutor(t *testing.T) {
 	want := mockclassifier.Predict([][]float64{{1, 2, 3, 4}}, 0)[0]
 	for _, transport := range []string{"rest", "grpc"} {
 		t.Run(transport, func(t *testing.T) {
-			mh, mg := freePort(t), freePort(t)
+			ports := distinctFreePorts(t, 4)
+			mh, mg, eh, eg := ports[0], ports[1], ports[2], ports[3]
 			args, env, probes := renderedExecutor(t, tfServingDocument(mh, mg, transport))
 			if !containsArg(args, "--protocol=tensorflow") {
 				t.Errorf("rendered args %v lack --protocol=tensorflow", args)
@@ -125,7 +128,6 @@ func TestTFServingDocumentsRenderAServingExecutor(t *testing.T) {
 				"--http-port", strconv.Itoa(mh), "--grpc-port", strconv.Itoa(mg))
 			waitListening(t, mh, model)
 			waitListening(t, mg, model)
-			eh, eg := freePort(t), freePort(t)
 			ex := startProcess(t, env, append(append([]string{"executor"}, args...),
 				"--http-port", strconv.Itoa(eh), "--grpc-port", strconv.Itoa(eg), "--pod-annotations", os.DevNull)...)
 			waitListening(t, eh, ex)
@@ -166,6 +168,22 @@ func TestTFServingDocumentsRenderAServingExecutor(t *testing.T) {
 	}
 }
 
+// distinctFreePorts holds n loopback listeners open at once, so the ports
+// differ (ports picked one after another may repeat), then frees them.
+func distinctFreePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = l.Close() }()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
 func containsArg(args []string, a string) bool {
 	for _, x := range args {
 		if x == a {
@@ -189,4 +207,90 @@ func httpDo(t *testing.T, method, url, body string) (int, []byte) {
 	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b
+}
+
+// v2Document is shaped like a v2 model server run as a user container
+// (MLServer-style: one model, REST and gRPC ports), protocol v2 or
+// kfserving.
+func v2Document(protocol string, httpPort, grpcPort int) string {
+	return fmt.Sprintf(`apiVersion: machinelearning.seldon.io/v1
+kind: SeldonDeployment
+metadata:
+  name: oip
+spec:
+  protocol: %[3]s
+  predictors:
+  - name: default
+    componentSpecs:
+    - spec:
+        containers:
+        - name: classifier
+          image: seldonio/mlserver:1.3.5
+          env:
+          - name: MLSERVER_HTTP_PORT
+            value: "%[1]d"
+          - name: MLSERVER_GRPC_PORT
+            value: "%[2]d"
+          - name: MLSERVER_MODEL_NAME
+            value: classifier
+          ports:
+          - {containerPort: %[1]d, name: http}
+          - {containerPort: %[2]d, name: grpc}
+    graph:
+      name: classifier
+      type: MODEL
+      endpoint: {httpPort: %[1]d, grpcPort: %[2]d}
+`, httpPort, grpcPort, protocol)
+}
+
+// TestV2DocumentsRenderAServingExecutor: protocol v2 and kfserving render an
+// executor that serves the Open Inference Protocol in front of the v2 mock.
+func TestV2DocumentsRenderAServingExecutor(t *testing.T) {
+	want := mockclassifier.Predict([][]float64{{1, 2, 3, 4}}, 0)[0]
+	for _, protocol := range []string{"v2", "kfserving"} {
+		t.Run(protocol, func(t *testing.T) {
+			ports := distinctFreePorts(t, 4)
+			mh, mg, eh, eg := ports[0], ports[1], ports[2], ports[3]
+			args, env, _ := renderedExecutor(t, v2Document(protocol, mh, mg))
+			if !containsArg(args, "--protocol="+protocol) {
+				t.Errorf("rendered args %v lack --protocol=%s", args, protocol)
+			}
+			model := startProcess(t, nil, "model", "mock-classifier", "--protocol", protocol, "--host", "127.0.0.1",
+				"--http-port", strconv.Itoa(mh), "--grpc-port", strconv.Itoa(mg))
+			waitListening(t, mh, model)
+			ex := startProcess(t, env, append(append([]string{"executor"}, args...),
+				"--http-port", strconv.Itoa(eh), "--grpc-port", strconv.Itoa(eg), "--pod-annotations", os.DevNull)...)
+			waitListening(t, eh, ex)
+			waitListening(t, eg, ex)
+			base := "http://127.0.0.1:" + strconv.Itoa(eh)
+			code, b := httpDo(t, "POST", base+"/v2/models/classifier/infer",
+				`{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP64","data":[1,2,3,4]}]}`)
+			var r struct {
+				Outputs []struct{ Data []float64 }
+			}
+			if err := json.Unmarshal(b, &r); code != 200 || err != nil || len(r.Outputs) != 1 || len(r.Outputs[0].Data) != 1 ||
+				math.Abs(r.Outputs[0].Data[0]-want) > 1e-9 {
+				t.Errorf("REST infer = %d %s, want proba %v", code, b, want)
+			}
+			if code, b := httpDo(t, "GET", base+"/v2/health/ready", ""); code != 200 {
+				t.Errorf("/v2/health/ready = %d %s", code, b)
+			}
+			conn, err := grpc.NewClient("passthrough:///127.0.0.1:"+strconv.Itoa(eg), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = conn.Close() }()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			resp, err := ipb.NewGRPCInferenceServiceClient(conn).ModelInfer(ctx, &ipb.ModelInferRequest{ModelName: "classifier",
+				Inputs: []*ipb.ModelInferRequest_InferInputTensor{{Name: "input", Datatype: "FP32", Shape: []int64{1, 4},
+					Contents: &ipb.InferTensorContents{Fp32Contents: []float32{1, 2, 3, 4}}}}})
+			if err != nil {
+				t.Fatalf("gRPC ModelInfer: %v", err)
+			}
+			if got := resp.GetOutputs()[0].GetContents().GetFp64Contents(); len(got) != 1 || math.Abs(got[0]-want) > 1e-9 {
+				t.Errorf("gRPC ModelInfer = %v, want proba %v", resp, want)
+			}
+		})
+	}
 }
