@@ -402,7 +402,7 @@ func (b *builder) build(g *predictor.Node) (*node, error) {
 func (b *builder) observers(n *node) {
 	imageName, imageVersion := predictor.SplitImage(n.image)
 	for o := opPredict; o < numOps; o++ {
-		l := prometheus.Labels{"service": restPaths[o], "model_name": n.name,
+		l := prometheus.Labels{"service": b.e.restService(n, o), "model_name": n.name,
 			"model_image": imageName, "model_version": imageVersion}
 		for k, v := range b.labels {
 			l[k] = v

@@ -159,6 +159,16 @@ func (c restRawCodec) chain(n *node, in *rawMsg) (*rawMsg, error) {
 	return &rawMsg{body: out, contentType: "application/json"}, nil
 }
 
+// restService is the service label of n's REST calls o: the component
+// path (under v2 and tensorflow, with the node's own name, whatever model
+// name a request's path gives).
+func (e *Executor) restService(n *node, o op) string {
+	if e.proto == protoSeldon {
+		return restPaths[o]
+	}
+	return restRawCodec{proto: e.proto}.path(n, o)
+}
+
 // plainBody is m's body without its gzip Content-Encoding, bounded by the
 // body limit.
 func (e *Executor) plainBody(m *rawMsg) ([]byte, error) {

@@ -390,3 +390,17 @@ func TestV2LimitsAnswerInTheOIPShape(t *testing.T) {
 		}
 	}
 }
+
+// TestV2ClientMetricsNameTheComponentPath: the client metrics' service label
+// is the path the executor calls, as upstream labels it.
+func TestV2ClientMetricsNameTheComponentPath(t *testing.T) {
+	s := serve(t, startMock(t, "v2", "classifier"), WithProtocol("v2"))
+	if code, b, _ := rawReq(t, "POST", s.restURL+"/v2/models/infer",
+		`{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP64","data":[1,2,3,4]}]}`); code != 200 {
+		t.Fatalf("%d %s", code, b)
+	}
+	_, b, _ := rawReq(t, "GET", s.restURL+"/prometheus", "")
+	if !strings.Contains(string(b), `service="/v2/models/classifier/infer"`) {
+		t.Errorf("no client metric with service=/v2/models/classifier/infer:\n%s", b)
+	}
+}
