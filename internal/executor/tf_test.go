@@ -11,6 +11,10 @@ import (
 
 	v1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/models/mockclassifier"
+	"github.com/sdep-dev/sdep/internal/predictor"
+	"github.com/sdep-dev/sdep/internal/resources"
+	"github.com/sdep-dev/sdep/internal/validation"
+	"github.com/sdep-dev/sdep/internal/validation/validationtest"
 	tfpb "github.com/sdep-dev/sdep/internal/proto/tfservingpb"
 )
 
@@ -167,6 +171,36 @@ func TestUnknownProtocolRefused(t *testing.T) {
 	for _, p := range []string{"seldon", "tensorflow", "v2", "kfserving"} {
 		if !strings.Contains(err.Error(), p) {
 			t.Errorf("error %q does not name %s", err, p)
+		}
+	}
+}
+
+// TestRenderedProtocolFlagIsAccepted: for every spec.protocol the validator
+// accepts, the operator's executor container carries a --protocol the
+// executor serves.
+func TestRenderedProtocolFlagIsAccepted(t *testing.T) {
+	for _, p := range []v1.Protocol{"", v1.ProtocolSeldon, v1.ProtocolTensorflow, v1.ProtocolKFServing, v1.ProtocolV2} {
+		sd := validationtest.Base()
+		sd.Spec.Protocol = p
+		if err := validation.Validate(sd).Err(); err != nil {
+			t.Fatalf("protocol %q: %v", p, err)
+		}
+		validation.Default(sd, predictor.DefaultOptions())
+		c, err := resources.MakeExecutorContainer(sd, &sd.Spec.Predictors[0], resources.DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, a := range c.Args {
+			if v, ok := strings.CutPrefix(a, "--protocol="); ok {
+				found = true
+				if err := ValidProtocol(v); err != nil {
+					t.Errorf("spec.protocol %q renders %s, which the executor refuses: %v", p, a, err)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("spec.protocol %q: no --protocol in %v", p, c.Args)
 		}
 	}
 }
