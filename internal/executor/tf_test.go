@@ -12,10 +12,10 @@ import (
 	v1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/models/mockclassifier"
 	"github.com/sdep-dev/sdep/internal/predictor"
+	tfpb "github.com/sdep-dev/sdep/internal/proto/tfservingpb"
 	"github.com/sdep-dev/sdep/internal/resources"
 	"github.com/sdep-dev/sdep/internal/validation"
 	"github.com/sdep-dev/sdep/internal/validation/validationtest"
-	tfpb "github.com/sdep-dev/sdep/internal/proto/tfservingpb"
 )
 
 // tfPredictions reads {"predictions": [[p], ...]}.
