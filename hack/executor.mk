@@ -18,10 +18,11 @@ test-executor: ## Race tests of the executor, mock classifier and load generator
 	go test -race $(EXECUTOR_PKGS)
 
 # grpcurl calls the executor's Predict (seldon) and every method of
-# inference.GRPCInferenceService (v2) through reflection, without a .proto.
+# inference.GRPCInferenceService (v2) through reflection, without a .proto;
+# curl calls every v2 REST route (skipped where curl is not installed).
 grpcurl-check: ## Call the executor's seldon and v2 gRPC services with grpcurl through reflection.
 	cd $(PROTO_TOOLS) && GOBIN=$(CURDIR)/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl
-	SDEP_GRPCURL=$(CURDIR)/bin/grpcurl go test ./internal/executor -run '^TestGrpcurl(V2)?ThroughReflection$$' -count=1 -v
+	SDEP_GRPCURL=$(CURDIR)/bin/grpcurl SDEP_CURL=$$(command -v curl) go test ./internal/executor -run '^(TestGrpcurl(V2)?ThroughReflection|TestCurlV2Routes)$$' -count=1 -v
 
 # Mock classifier direct vs behind the executor on loopback (see README):
 # REST load from wrk, gRPC load from ghz, alternating rounds, medians.

@@ -96,3 +96,49 @@ func TestGrpcurlV2ThroughReflection(t *testing.T) {
 		}
 	}
 }
+
+// TestCurlV2Routes calls every v2 REST route with curl (SDEP_CURL, set by
+// make grpcurl-check) through the executor to the v2 mock classifier, and
+// an error route for the OIP error shape.
+func TestCurlV2Routes(t *testing.T) {
+	bin := os.Getenv("SDEP_CURL")
+	if bin == "" {
+		t.Skip("SDEP_CURL is not set; run make grpcurl-check")
+	}
+	s := serve(t, startMock(t, mockclassifier.ProtocolV2, "classifier"), WithProtocol("v2"))
+	infer := `{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP64","data":[1,2,3,4]}]}`
+	for _, tc := range []struct{ path, body, code, check string }{
+		{"/v2/health/live", "", "200", `"live":true`},
+		{"/v2/health/ready", "", "200", `"ready":true`},
+		{"/v2", "", "200", `"name":"` + v2ServerName + `"`},
+		{"/v2/models/classifier", "", "200", `"platform"`},
+		{"/v2/models/classifier/versions/1", "", "200", `"versions":["1"]`},
+		{"/v2/models/classifier/ready", "", "200", `"ready":true`},
+		{"/v2/models/classifier/versions/1/ready", "", "200", `"ready":true`},
+		{"/v2/models/classifier/infer", infer, "200", `"name":"proba"`},
+		{"/v2/models/classifier/versions/1/infer", infer, "200", `"model_version":"1"`},
+		{"/v2/models/infer", infer, "200", `"name":"proba"`},
+		{"/v2/models/nope", "", "404", `{"error":`},
+		{"/v2/models/classifier/infer", "{", "400", `{"error":`},
+	} {
+		args := []string{"-sS", "-o", "-", "-w", "\n%{http_code}", s.restURL + tc.path}
+		if tc.body != "" {
+			args = append(args, "-H", "Content-Type: application/json", "-d", tc.body)
+		}
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("curl %s: %v: %s", tc.path, err, out)
+			continue
+		}
+		// -w puts the status on a line of its own after the body.
+		i := strings.LastIndexByte(string(out), '\n')
+		if i < 0 {
+			t.Errorf("curl %s: no status line: %s", tc.path, out)
+			continue
+		}
+		body, code := string(out[:i]), string(out[i+1:])
+		if code != tc.code || !strings.Contains(body, tc.check) {
+			t.Errorf("curl %s = %s %s, want %s with %s", tc.path, code, body, tc.code, tc.check)
+		}
+	}
+}
