@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -292,5 +293,27 @@ func TestV2DocumentsRenderAServingExecutor(t *testing.T) {
 				t.Errorf("gRPC ModelInfer = %v, want proba %v", resp, want)
 			}
 		})
+	}
+}
+
+// TestExecutorFileTakesTheDocumentsProtocol: `sdep executor --file` without
+// --protocol serves the document's spec.protocol.
+func TestExecutorFileTakesTheDocumentsProtocol(t *testing.T) {
+	ports := distinctFreePorts(t, 4)
+	mh, mg, eh, eg := ports[0], ports[1], ports[2], ports[3]
+	doc := filepath.Join(t.TempDir(), "oip.yaml")
+	if err := os.WriteFile(doc, []byte(v2Document("v2", mh, mg)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	model := startProcess(t, nil, "model", "mock-classifier", "--protocol", "v2", "--host", "127.0.0.1",
+		"--http-port", strconv.Itoa(mh), "--grpc-port", strconv.Itoa(mg))
+	waitListening(t, mh, model)
+	ex := startProcess(t, nil, "executor", "--file", doc, "--http-port", strconv.Itoa(eh), "--grpc-port", strconv.Itoa(eg),
+		"--pod-annotations", os.DevNull)
+	waitListening(t, eh, ex)
+	code, b := httpDo(t, "POST", "http://127.0.0.1:"+strconv.Itoa(eh)+"/v2/models/classifier/infer",
+		`{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP64","data":[1,2,3,4]}]}`)
+	if code != 200 || !strings.Contains(string(b), `"proba"`) {
+		t.Errorf("v2 infer through `executor --file` = %d %s", code, b)
 	}
 }

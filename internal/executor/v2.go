@@ -11,12 +11,14 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
 
 	v1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/decode"
 )
 
 // protocol is the prediction protocol the executor serves and speaks to
@@ -528,4 +530,26 @@ func (h *restHandler) serveV2(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeOIPError(w, http.StatusNotFound, "no such path: "+p)
 	}
+}
+
+// ProtocolFromFile is spec.protocol of the SeldonDeployment PredictorFromFile
+// reads (seldon when empty), for `sdep executor --file` without --protocol.
+func ProtocolFromFile(path, sdep string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	docs, err := decode.Documents(path, data)
+	if err != nil {
+		return "", err
+	}
+	for _, d := range docs {
+		if sdep == "" && len(docs) == 1 || d.Object.Name == sdep {
+			if p := d.Object.Spec.Protocol; p != "" {
+				return string(p), nil
+			}
+			return string(v1.ProtocolSeldon), nil
+		}
+	}
+	return "", fmt.Errorf("%s: no SeldonDeployment named %q; choose one with --sdep", path, sdep)
 }
