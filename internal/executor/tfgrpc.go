@@ -69,12 +69,20 @@ type tfGRPCCodec struct {
 // request is what n's component gets: the request unchanged, or a new
 // PredictRequest for the node's model with the previous outputs as inputs.
 func (c tfGRPCCodec) request(n *node, in tfMsg) *tfpb.PredictRequest {
-	if in.req != nil {
-		return in.req
-	}
 	name := c.model
 	if name == "" {
 		name = n.name
+	}
+	if r := in.req; r != nil {
+		if r.GetModelSpec().GetName() != "" {
+			return r
+		}
+		// No model named: each node's own, as /v1/models:predict does.
+		spec := &tfpb.ModelSpec{Name: name}
+		if old := r.GetModelSpec(); old != nil {
+			spec.SignatureName, spec.VersionChoice = old.GetSignatureName(), old.VersionChoice
+		}
+		return &tfpb.PredictRequest{ModelSpec: spec, Inputs: r.GetInputs(), OutputFilter: r.GetOutputFilter()}
 	}
 	return &tfpb.PredictRequest{ModelSpec: &tfpb.ModelSpec{Name: name}, Inputs: in.resp.GetOutputs()}
 }
