@@ -404,3 +404,57 @@ func TestV2ClientMetricsNameTheComponentPath(t *testing.T) {
 		t.Errorf("no client metric with service=/v2/models/classifier/infer:\n%s", b)
 	}
 }
+
+// TestV2RouterAndCombinerREST: a ROUTER component is asked at
+// /v2/models/M/route and its [branch] followed; a COMBINER gets the
+// children's answers as a JSON array at /v2/models/M/aggregate.
+func TestV2RouterAndCombinerREST(t *testing.T) {
+	var mu sync.Mutex
+	var aggregated []byte
+	comp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		switch r.URL.Path {
+		case "/v2/models/router/route":
+			_, _ = io.WriteString(w, `[1]`)
+		case "/v2/models/combiner/aggregate":
+			mu.Lock()
+			aggregated = b
+			mu.Unlock()
+			_, _ = io.WriteString(w, `{"model_name":"combiner","outputs":[{"name":"n","shape":[1],"datatype":"INT64","data":[2]}]}`)
+		default:
+			http.Error(w, `{"error":"unexpected path `+r.URL.Path+`"}`, http.StatusNotFound)
+		}
+	}))
+	t.Cleanup(comp.Close)
+	ep := &v1.Endpoint{ServiceHost: "127.0.0.1", HTTPPort: port(t, comp.Listener.Addr())}
+	body := `{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP64","data":[1,2,3,4]}]}`
+	want := mockclassifier.Predict([][]float64{{1, 2, 3, 4}}, 0)
+
+	router := serve(t, v1.PredictiveUnit{Name: "router", Type: v1.Router, Endpoint: ep, Children: []v1.PredictiveUnit{
+		startMock(t, "v2", "a"), startMock(t, "v2", "b")}}, WithProtocol("v2"))
+	code, b, _ := rawReq(t, "POST", router.restURL+"/v2/models/infer", body)
+	if code != 200 || decodeJSON(t, b)["model_name"] != "b" {
+		t.Errorf("router chose branch 1: got %d %s, want model b's answer", code, b)
+	}
+
+	combiner := serve(t, v1.PredictiveUnit{Name: "combiner", Type: v1.Combiner, Endpoint: ep, Children: []v1.PredictiveUnit{
+		startMock(t, "v2", "a"), startMock(t, "v2", "b")}}, WithProtocol("v2"))
+	code, b, _ = rawReq(t, "POST", combiner.restURL+"/v2/models/infer", body)
+	if code != 200 || decodeJSON(t, b)["model_name"] != "combiner" {
+		t.Fatalf("combiner: %d %s", code, b)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var parts []json.RawMessage
+	if err := json.Unmarshal(aggregated, &parts); err != nil || len(parts) != 2 {
+		t.Fatalf("the combiner got %s, want a JSON array of two answers", aggregated)
+	}
+	for i, name := range []string{"a", "b"} {
+		if m := decodeJSON(t, parts[i]); m["model_name"] != name {
+			t.Errorf("answer %d is from %v, want %s", i, m["model_name"], name)
+		}
+		if got := v2Proba(t, parts[i]); len(got) != 1 || !near(got[0], want[0]) {
+			t.Errorf("answer %d: %v, want %v", i, got, want)
+		}
+	}
+}
