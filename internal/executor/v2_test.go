@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -456,5 +457,59 @@ func TestV2RouterAndCombinerREST(t *testing.T) {
 		if got := v2Proba(t, parts[i]); len(got) != 1 || !near(got[0], want[0]) {
 			t.Errorf("answer %d: %v, want %v", i, got, want)
 		}
+	}
+}
+
+// TestV2ChainDecompressesGzipAnswers: a gzip answer is decompressed before
+// its outputs become the next node's inputs; the last answer keeps its
+// Content-Encoding.
+func TestV2ChainDecompressesGzipAnswers(t *testing.T) {
+	gz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		_, _ = io.WriteString(zw, `{"model_name":"gz","id":"x","outputs":[{"name":"o","shape":[1,4],"datatype":"FP64","data":[1,2,3,4]}]}`)
+		_ = zw.Close()
+	}))
+	t.Cleanup(gz.Close)
+	rec := &recorder{}
+	last := httptest.NewServer(rec)
+	t.Cleanup(last.Close)
+	s := serve(t, v1.PredictiveUnit{Name: "gz", Type: v1.Model,
+		Endpoint: &v1.Endpoint{ServiceHost: "127.0.0.1", HTTPPort: port(t, gz.Listener.Addr())},
+		Children: []v1.PredictiveUnit{{Name: "rec", Type: v1.Model,
+			Endpoint: &v1.Endpoint{ServiceHost: "127.0.0.1", HTTPPort: port(t, last.Listener.Addr())}}}}, WithProtocol("v2"))
+	code, b, _ := rawReq(t, "POST", s.restURL+"/v2/models/infer", `{"inputs":[]}`)
+	if code != 200 {
+		t.Fatalf("%d %s", code, b)
+	}
+	if len(rec.bodies) != 1 {
+		t.Fatalf("the second node got %d requests", len(rec.bodies))
+	}
+	got := decodeJSON(t, []byte(rec.bodies[0]))
+	if got["inputs"] == nil || got["outputs"] != nil || got["id"] != "x" || rec.hdrs[0].Get("Content-Encoding") != "" {
+		t.Errorf("second node got %s (Content-Encoding %q), want the first's outputs as inputs, plain", rec.bodies[0], rec.hdrs[0].Get("Content-Encoding"))
+	}
+
+	// A gzip answer that is the graph's answer is passed on compressed.
+	only := serve(t, v1.PredictiveUnit{Name: "gz", Type: v1.Model,
+		Endpoint: &v1.Endpoint{ServiceHost: "127.0.0.1", HTTPPort: port(t, gz.Listener.Addr())}}, WithProtocol("v2"))
+	req, _ := http.NewRequest("POST", only.restURL+"/v2/models/gz/infer", strings.NewReader(`{"inputs":[]}`))
+	req.Header.Set("Accept-Encoding", "gzip") // read it raw
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("Content-Encoding %q, want gzip passed through", resp.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		t.Fatalf("the answer is not gzip: %v", err)
+	}
+	plain, _ := io.ReadAll(zr)
+	if !strings.Contains(string(plain), `"model_name":"gz"`) {
+		t.Errorf("decompressed answer %s", plain)
 	}
 }
