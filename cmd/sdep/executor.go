@@ -38,15 +38,23 @@ func newExecutorCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "executor",
-		Short: "Serve one predictor's inference graph over the Seldon protocol (REST and gRPC)",
+		Short: "Serve one predictor's inference graph over the seldon, v2 or tensorflow protocol (REST and gRPC)",
 		Long: `Serve one predictor's inference graph: REST on --http-port, gRPC on --grpc-port.
 
 The predictor comes from ENGINE_PREDICTOR (base64 JSON, as the operator injects
 it) or from --file (a SeldonDeployment, validated and defaulted) with --predictor.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if protocol != string(v1.ProtocolSeldon) {
-				return fmt.Errorf("--protocol %q: sdep's executor speaks only the seldon protocol", protocol)
+			if file != "" && !cmd.Flags().Changed("protocol") {
+				// The document says which protocol its components speak.
+				p, err := executor.ProtocolFromFile(file, sdep)
+				if err != nil {
+					return err
+				}
+				protocol = p
+			}
+			if err := executor.ValidProtocol(protocol); err != nil {
+				return fmt.Errorf("--protocol: %w", err)
 			}
 			if transport != string(v1.TransportRest) && transport != string(v1.TransportGrpc) {
 				return fmt.Errorf("--transport %q: must be rest or grpc", transport)
@@ -84,6 +92,7 @@ it) or from --file (a SeldonDeployment, validated and defaulted) with --predicto
 			opts := []executor.Option{
 				executor.WithDeploymentName(sdep), executor.WithNamespace(namespace),
 				executor.WithAnnotations(annotations), executor.WithRegistry(reg), executor.WithLogger(log),
+				executor.WithProtocol(protocol),
 			}
 			if maxBody > 0 {
 				opts = append(opts, executor.WithMaxBodyBytes(maxBody))
@@ -137,7 +146,7 @@ it) or from --file (a SeldonDeployment, validated and defaulted) with --predicto
 	f.IntVar(&httpPort, "http-port", 8000, "REST port")
 	f.IntVar(&grpcPort, "grpc-port", 5001, "gRPC port")
 	f.StringVar(&metricsPath, "metrics-path", resources.MetricsPath, "path of the Prometheus metrics on the REST port")
-	f.StringVar(&protocol, "protocol", "seldon", "prediction protocol (only seldon)")
+	f.StringVar(&protocol, "protocol", "seldon", "prediction protocol: seldon, v2 (or kfserving: the Open Inference Protocol) or tensorflow (TensorFlow Serving's API); with --file, the document's spec.protocol unless given")
 	f.StringVar(&transport, "transport", "rest", "rest or grpc; accepted for compatibility: the inbound transport picks the outbound one")
 	f.StringVar(&podInfo, "pod-annotations", "/etc/podinfo/annotations", "downward API annotations file (overrides predictor annotations)")
 	f.Int64Var(&maxBody, "max-body-bytes", 0, fmt.Sprintf("largest request or component response body (default %d, or annotation %s)", executor.DefaultMaxBodyBytes, executor.AnnotationMaxBody))

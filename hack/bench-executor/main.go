@@ -37,6 +37,8 @@ type config struct {
 	sdep, baseline  string
 	wrk, ghz, proto string
 	payload         string
+	grpcPayload     string
+	protocol        string
 	duration        time.Duration
 	warmup          time.Duration
 	rounds          int
@@ -53,8 +55,10 @@ func main() {
 	flag.StringVar(&cfg.baseline, "baseline", "", "another sdep binary whose executor alternates with the one under test (before/after figures)")
 	flag.StringVar(&cfg.wrk, "wrk", "wrk", "wrk binary (REST load)")
 	flag.StringVar(&cfg.ghz, "ghz", "bin/ghz", "ghz binary (gRPC load; make bench-executor builds bin/ghz-<version>-<pins hash>)")
-	flag.StringVar(&cfg.proto, "proto", "internal/proto/seldonpb/prediction.proto", "the Seldon prediction.proto ghz reads")
-	flag.StringVar(&cfg.payload, "payload", load.DefaultPayload, "request body (REST) and SeldonMessage JSON (gRPC)")
+	flag.StringVar(&cfg.protocol, "protocol", load.ProtocolSeldon, "seldon or v2: the API the model and the executor serve and the load speaks")
+	flag.StringVar(&cfg.proto, "proto", "", "the .proto ghz reads (default: internal/proto/seldonpb/prediction.proto, with -protocol v2 internal/proto/inferencepb/inference.proto)")
+	flag.StringVar(&cfg.payload, "payload", "", "request body (REST; and the SeldonMessage JSON for gRPC under -protocol seldon); default: the protocol's one-row request")
+	flag.StringVar(&cfg.grpcPayload, "grpc-payload", "", "gRPC request as JSON (default: -payload under seldon, else the protocol's one-row request)")
 	flag.DurationVar(&cfg.duration, "duration", 5*time.Second, "length of each measured round (whole seconds, wrk's unit)")
 	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "unmeasured run of each path before its rounds (0: none)")
 	flag.IntVar(&cfg.rounds, "rounds", 3, "alternating measured rounds per path; the tables show medians")
@@ -75,6 +79,26 @@ func main() {
 }
 
 func parseConfig(cfg *config, conc, transports string) error {
+	switch cfg.protocol {
+	case load.ProtocolSeldon, load.ProtocolV2:
+	default:
+		return fmt.Errorf("-protocol %q: use seldon or v2", cfg.protocol)
+	}
+	if cfg.payload == "" {
+		cfg.payload = load.DefaultPayloadFor(cfg.protocol, false)
+	}
+	if cfg.grpcPayload == "" {
+		cfg.grpcPayload = cfg.payload
+		if cfg.protocol != load.ProtocolSeldon {
+			cfg.grpcPayload = load.DefaultPayloadFor(cfg.protocol, true)
+		}
+	}
+	if cfg.proto == "" {
+		cfg.proto = "internal/proto/seldonpb/prediction.proto"
+		if cfg.protocol == load.ProtocolV2 {
+			cfg.proto = "internal/proto/inferencepb/inference.proto"
+		}
+	}
 	for f := range strings.SplitSeq(conc, ",") {
 		c, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || c < 1 {
@@ -160,7 +184,7 @@ func run(cfg config) error {
 		return err
 	}
 	modelHTTP, modelGRPC := ports[0], ports[1]
-	model, err := startModel(cfg.sdep, modelHTTP, modelGRPC)
+	model, err := startModel(cfg.sdep, cfg.protocol, modelHTTP, modelGRPC)
 	if err != nil {
 		return err
 	}
@@ -169,11 +193,18 @@ func run(cfg config) error {
 	if err != nil {
 		return err
 	}
+	// The paths of the protocol: the model's own and the executor's.
+	modelPath, modelMethod := "/predict", "seldon.protos.Model/Predict"
+	execPath, execMethod := "/api/v1.0/predictions", "seldon.protos.Seldon/Predict"
+	if cfg.protocol == load.ProtocolV2 {
+		modelPath, modelMethod = "/v2/models/classifier/infer", "inference.GRPCInferenceService/ModelInfer"
+		execPath, execMethod = modelPath, modelMethod
+	}
 	targets := []*target{{
 		label:      "model direct",
-		restURL:    fmt.Sprintf("http://127.0.0.1:%d/predict", modelHTTP),
+		restURL:    fmt.Sprintf("http://127.0.0.1:%d%s", modelHTTP, modelPath),
 		grpcAddr:   fmt.Sprintf("127.0.0.1:%d", modelGRPC),
-		grpcMethod: "seldon.protos.Model/Predict",
+		grpcMethod: modelMethod,
 	}}
 	executors := []struct{ label, bin string }{{"sdep executor", cfg.sdep}}
 	if cfg.baseline != "" {
@@ -181,16 +212,16 @@ func run(cfg config) error {
 	}
 	for i, e := range executors {
 		httpPort, grpcPort := ports[2+2*i], ports[3+2*i]
-		cmd, err := startExecutor(e.bin, engine, httpPort, grpcPort)
+		cmd, err := startExecutor(e.bin, cfg.protocol, engine, httpPort, grpcPort)
 		if err != nil {
 			return err
 		}
 		defer stop(cmd)
 		targets = append(targets, &target{
 			label:      e.label,
-			restURL:    fmt.Sprintf("http://127.0.0.1:%d/api/v1.0/predictions", httpPort),
+			restURL:    fmt.Sprintf("http://127.0.0.1:%d%s", httpPort, execPath),
 			grpcAddr:   fmt.Sprintf("127.0.0.1:%d", grpcPort),
-			grpcMethod: "seldon.protos.Seldon/Predict",
+			grpcMethod: execMethod,
 			pid:        cmd.Process.Pid,
 		})
 	}
@@ -276,7 +307,11 @@ func measureScenario(cfg config, script string, sc scenario, targets []*target, 
 func loadOnce(cfg config, script string, sc scenario, t *target, d time.Duration) (result, error) {
 	switch {
 	case sc.client == "go":
-		return goClientRun(cfg.payload, sc.transport, t, sc.c, d)
+		payload := cfg.payload
+		if sc.transport == "grpc" {
+			payload = cfg.grpcPayload
+		}
+		return goClientRun(cfg.protocol, payload, sc.transport, t, sc.c, d)
 	case sc.transport == "rest":
 		return runWrk(cfg.wrk, script, t.restURL, sc.c, d)
 	default:
@@ -284,19 +319,19 @@ func loadOnce(cfg config, script string, sc scenario, t *target, d time.Duration
 		if conns == 0 || conns > sc.c {
 			conns = sc.c
 		}
-		return runGhz(cfg.ghz, ghzArgs(cfg.proto, t.grpcMethod, cfg.payload, t.grpcAddr, sc.c, conns, d))
+		return runGhz(cfg.ghz, ghzArgs(cfg.proto, t.grpcMethod, cfg.grpcPayload, t.grpcAddr, sc.c, conns, d))
 	}
 }
 
 // goClientRun drives one round with internal/load, in this process; its
 // CPU is this process's CPU over the round.
-func goClientRun(payload, transport string, t *target, c int, d time.Duration) (result, error) {
+func goClientRun(protocol, payload, transport string, t *target, c int, d time.Duration) (result, error) {
 	self := os.Getpid()
 	cpu0, err := cpuSeconds(self)
 	if err != nil {
 		return result{}, err
 	}
-	opts := load.Options{Target: t.restURL, Concurrency: c, Duration: d, Payload: []byte(payload)}
+	opts := load.Options{Target: t.restURL, Concurrency: c, Duration: d, Payload: []byte(payload), Protocol: protocol}
 	if transport == "grpc" {
 		opts.Target, opts.GRPC, opts.GRPCMethod = t.grpcAddr, true, "/"+t.grpcMethod
 	}

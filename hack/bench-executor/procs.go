@@ -104,9 +104,13 @@ func stop(cmd *exec.Cmd) {
 }
 
 // startModel starts the mock classifier on loopback.
-func startModel(sdep string, httpPort, grpcPort int) (*exec.Cmd, error) {
-	cmd := exec.Command(sdep, "model", "mock-classifier", "--host", "127.0.0.1",
-		"--http-port", strconv.Itoa(httpPort), "--grpc-port", strconv.Itoa(grpcPort))
+func startModel(sdep, protocol string, httpPort, grpcPort int) (*exec.Cmd, error) {
+	args := []string{"model", "mock-classifier", "--host", "127.0.0.1",
+		"--http-port", strconv.Itoa(httpPort), "--grpc-port", strconv.Itoa(grpcPort)}
+	if protocol != "seldon" {
+		args = append(args, "--protocol", protocol)
+	}
+	cmd := exec.Command(sdep, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s model mock-classifier: %w", sdep, err)
@@ -116,10 +120,15 @@ func startModel(sdep string, httpPort, grpcPort int) (*exec.Cmd, error) {
 
 // startExecutor starts `sdep executor` with a one-model graph pointing at
 // the mock classifier. enginePredictor is the base64 ENGINE_PREDICTOR.
-func startExecutor(sdep, enginePredictor string, httpPort, grpcPort int) (*exec.Cmd, error) {
-	cmd := exec.Command(sdep, "executor", "--sdep", "bench", "--namespace", "default",
+func startExecutor(sdep, protocol, enginePredictor string, httpPort, grpcPort int) (*exec.Cmd, error) {
+	args := []string{"executor", "--sdep", "bench", "--namespace", "default",
 		"--http-port", strconv.Itoa(httpPort), "--grpc-port", strconv.Itoa(grpcPort),
-		"--pod-annotations", "/nonexistent")
+		"--pod-annotations", "/nonexistent"}
+	if protocol != "seldon" {
+		// Only then: a baseline executor from before the protocols still runs.
+		args = append(args, "--protocol", protocol)
+	}
+	cmd := exec.Command(sdep, args...)
 	cmd.Env = append(os.Environ(), "ENGINE_PREDICTOR="+enginePredictor)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {

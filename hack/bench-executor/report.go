@@ -80,7 +80,10 @@ func report(cfg config, rows []*row, loadBefore, loadAfter string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Executor benchmark: the mock classifier direct and behind the executor, loopback, %d CPUs.\n", numCPU())
 	fmt.Fprintf(&b, "%d alternating rounds of %s per path after a %s warm-up; medians of the rounds.\n", cfg.rounds, cfg.duration, cfg.warmup)
-	fmt.Fprintf(&b, "Payload: %s\n", cfg.payload)
+	fmt.Fprintf(&b, "Protocol: %s. Payload: %s\n", cfg.protocol, cfg.payload)
+	if cfg.grpcPayload != cfg.payload {
+		fmt.Fprintf(&b, "gRPC payload: %s\n", cfg.grpcPayload)
+	}
 	if cfg.baseline != "" {
 		fmt.Fprintf(&b, "Baseline executor: %s; executor under test: %s\n", shortPath(cfg.baseline), shortPath(cfg.sdep))
 	}

@@ -1,5 +1,6 @@
 // Package executor is sdep's inference-graph runtime: it serves one
-// predictor's graph over the Seldon protocol (REST and gRPC), walks the graph
+// predictor's graph over the Seldon protocol, or the v2 (Open Inference
+// Protocol) or tensorflow one (WithProtocol), REST and gRPC, walks the graph
 // for every request, and calls the graph's components.
 //
 // The same Executor serves the operator case (`sdep executor`, one endpoint
@@ -61,6 +62,8 @@ type Executor struct {
 	forwardGRPC []string
 	// draining is set when Serve starts draining: Ready fails.
 	draining atomic.Bool
+	// proto is the prediction protocol served (WithProtocol).
+	proto protocol
 }
 
 type config struct {
@@ -78,6 +81,7 @@ type config struct {
 	maxInFlightBody  int64
 	readTimeout      time.Duration
 	componentTimeout time.Duration
+	protocolName     string
 }
 
 // Option configures New.
@@ -147,6 +151,10 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 	if cfg.registry == nil {
 		cfg.registry = prometheus.NewRegistry()
 	}
+	proto, err := parseProtocol(cfg.protocolName)
+	if err != nil {
+		return nil, err
+	}
 	if v, ok := cfg.annotations[AnnotationMaxBody]; ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
@@ -202,7 +210,7 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 
 	e := &Executor{cfg: cfg, pred: pred, byName: map[string]*node{}, metrics: met, maxBody: cfg.maxBody,
 		grpcMax: tc.grpcMaxMessageSize, grpcRecvMax: grpcRecv, forward: forward, forwardGRPC: grpcKeys(forward),
-		admit: newAdmission(int64(cfg.maxInFlight), cfg.maxInFlightBody, met.rejected)}
+		admit: newAdmission(int64(cfg.maxInFlight), cfg.maxInFlightBody, met.rejected), proto: proto}
 	labels := prometheus.Labels{
 		"deployment_name":   cfg.deployment,
 		"predictor_name":    pred.Name,
@@ -394,7 +402,7 @@ func (b *builder) build(g *predictor.Node) (*node, error) {
 func (b *builder) observers(n *node) {
 	imageName, imageVersion := predictor.SplitImage(n.image)
 	for o := opPredict; o < numOps; o++ {
-		l := prometheus.Labels{"service": restPaths[o], "model_name": n.name,
+		l := prometheus.Labels{"service": b.e.restService(n, o), "model_name": n.name,
 			"model_image": imageName, "model_version": imageVersion}
 		for k, v := range b.labels {
 			l[k] = v

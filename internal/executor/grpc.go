@@ -20,7 +20,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	ipb "github.com/sdep-dev/sdep/internal/proto/inferencepb"
 	pb "github.com/sdep-dev/sdep/internal/proto/seldonpb"
+	tfpb "github.com/sdep-dev/sdep/internal/proto/tfservingpb"
 )
 
 // grpcPuidKey is the gRPC metadata key for the puid (metadata keys are
@@ -65,7 +67,7 @@ func (e *Executor) newGRPCServer(hs grpcHealth, opts ...grpc.ServerOption) *grpc
 // admitGRPC applies the in-flight cap and the body memory budget to the
 // Seldon service's calls.
 func (e *Executor) admitGRPC(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if !strings.HasPrefix(info.FullMethod, "/seldon.protos.Seldon/") {
+	if !strings.HasPrefix(info.FullMethod, "/seldon.protos.Seldon/") && info.FullMethod != v2MethodInfer && info.FullMethod != tfMethodPredict {
 		return handler(ctx, req)
 	}
 	if !e.admit.enter() {
@@ -88,9 +90,18 @@ func (e *Executor) admitGRPC(ctx context.Context, req any, info *grpc.UnaryServe
 	return handler(ctx, req)
 }
 
-// RegisterGRPC registers only the Seldon service on s.
+// RegisterGRPC registers only the service of the executor's protocol on s:
+// seldon.protos.Seldon, inference.GRPCInferenceService (v2) or
+// tensorflow.serving.PredictionService.
 func (e *Executor) RegisterGRPC(s grpc.ServiceRegistrar) {
-	pb.RegisterSeldonServer(s, &grpcServer{e: e})
+	switch e.proto {
+	case protoV2:
+		ipb.RegisterGRPCInferenceServiceServer(s, &v2Server{e: e})
+	case protoTensorflow:
+		tfpb.RegisterPredictionServiceServer(s, &tfServer{e: e})
+	default:
+		pb.RegisterSeldonServer(s, &grpcServer{e: e})
+	}
 }
 
 type grpcServer struct {

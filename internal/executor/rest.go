@@ -70,7 +70,16 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	switch p := r.URL.Path; p {
+	p := r.URL.Path
+	if h.e.proto != protoSeldon && p != "/ready" && p != "/live" && p != h.metricsPath {
+		if h.e.proto == protoV2 {
+			h.serveV2(oipErrors{w}, r)
+		} else {
+			h.serveTF(oipErrors{w}, r)
+		}
+		return
+	}
+	switch p {
 	case "/api/v0.1/predictions", "/api/v1.0/predictions":
 		if requirePost(w, r) && h.enter(w) {
 			defer h.e.admit.leave()
@@ -274,6 +283,10 @@ func (e *Executor) forwardHeaders(in http.Header, puid string) map[string][]stri
 
 // writeStatus answers with a SeldonMessage carrying a FAILURE status.
 func writeStatus(w http.ResponseWriter, e *Error, puid string) {
+	if _, ok := w.(oipErrors); ok {
+		writeOIPError(w, e.HTTPStatus, e.Message)
+		return
+	}
 	b := make([]byte, 0, 128+len(e.Message))
 	b = append(b, `{"status":{"code":`...)
 	b = strconv.AppendInt(b, int64(e.HTTPStatus), 10)

@@ -23,9 +23,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
-
-	pb "github.com/sdep-dev/sdep/internal/proto/seldonpb"
 )
 
 // DefaultPayload is a Seldon prediction request with one ndarray row.
@@ -57,6 +54,9 @@ type Options struct {
 	Timeout     time.Duration
 	// Progress, when set, gets a progress line every second.
 	Progress io.Writer
+	// Protocol is seldon (default), v2 or tensorflow: the default payload
+	// and, for gRPC, the request type and default method.
+	Protocol string
 }
 
 // Report is what a run measured. Latencies are exact (every request is
@@ -116,13 +116,17 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
+	proto, err := CheckProtocol(o.Protocol)
+	if err != nil {
+		return Report{}, err
+	}
+	o.Protocol = proto
 	if len(o.Payload) == 0 {
-		o.Payload = []byte(DefaultPayload)
+		o.Payload = []byte(DefaultPayloadFor(o.Protocol, o.GRPC))
 	}
 	rec := &recorder{errors: map[string]int{}}
 	stopProgress := progress(o, rec)
 	start := time.Now()
-	var err error
 	if o.GRPC {
 		err = runGRPC(ctx, o, rec)
 	} else {
@@ -200,9 +204,9 @@ func runGRPC(ctx context.Context, o Options, rec *recorder) error {
 	if o.Rate > 0 {
 		return errors.New("--rate is for HTTP targets; gRPC load is a closed loop sized by --concurrency")
 	}
-	var req pb.SeldonMessage
-	if err := protojson.Unmarshal(o.Payload, &req); err != nil {
-		return fmt.Errorf("payload is not a SeldonMessage: %w", err)
+	req, newResp, defMethod, err := grpcMessages(o.Protocol, o.Payload)
+	if err != nil {
+		return err
 	}
 	conn, err := grpc.NewClient("passthrough:///"+o.Target, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -211,7 +215,7 @@ func runGRPC(ctx context.Context, o Options, rec *recorder) error {
 	defer func() { _ = conn.Close() }()
 	method := o.GRPCMethod
 	if method == "" {
-		method = DefaultGRPCMethod
+		method = defMethod
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
@@ -223,7 +227,7 @@ func runGRPC(ctx context.Context, o Options, rec *recorder) error {
 			for ctx.Err() == nil {
 				callCtx, callCancel := context.WithTimeout(context.Background(), o.Timeout)
 				start := time.Now()
-				err := conn.Invoke(callCtx, method, &req, new(pb.SeldonMessage))
+				err := conn.Invoke(callCtx, method, req, newResp())
 				lat := time.Since(start)
 				callCancel()
 				if err != nil {

@@ -166,7 +166,8 @@ func New(plan *Plan, opts Options) (*Runtime, error) {
 	for i, p := range plan.Predictors {
 		ex, err := executor.New(p.Spec, executor.WithEmptyEndpointSets(),
 			executor.WithDeploymentName(plan.SeldonDeployment.Name),
-			executor.WithNamespace(plan.SeldonDeployment.Namespace))
+			executor.WithNamespace(plan.SeldonDeployment.Namespace),
+			executor.WithProtocol(string(plan.SeldonDeployment.Spec.Protocol)))
 		if err != nil {
 			return nil, fmt.Errorf("spec.predictors[%d] (%s): executor: %w", i, p.Spec.Name, err)
 		}

@@ -112,9 +112,8 @@ func (v *validator) spec() {
 		v.fail("spec.predictors", "Graph contains no predictors: add at least one predictor")
 	}
 	switch s.Protocol {
-	case "", sdepv1.ProtocolSeldon:
-	case sdepv1.ProtocolTensorflow, sdepv1.ProtocolKFServing, sdepv1.ProtocolV2:
-		v.warn("spec.protocol", notActedOn+"sdep's executor speaks the seldon protocol only; %q requests will not be understood", s.Protocol)
+	case "", sdepv1.ProtocolSeldon, sdepv1.ProtocolTensorflow, sdepv1.ProtocolKFServing, sdepv1.ProtocolV2:
+		// The executor serves all four (docs/protocols.md).
 	default:
 		v.fail("spec.protocol", "Invalid protocol %q: use seldon, tensorflow, kfserving or v2", s.Protocol)
 	}

@@ -77,6 +77,21 @@ func TestAllProblemsReportedAtOnce(t *testing.T) {
 	}
 }
 
+// The executor serves every protocol spec.protocol accepts: none is warned
+// about.
+func TestProtocolsNotWarned(t *testing.T) {
+	for _, p := range []sdepv1.Protocol{sdepv1.ProtocolSeldon, sdepv1.ProtocolTensorflow, sdepv1.ProtocolKFServing, sdepv1.ProtocolV2} {
+		sd := validationtest.Base()
+		sd.Spec.Protocol = p
+		res := validation.Validate(sd)
+		for _, w := range append(res.Warnings, res.Errors...) {
+			if w.Field == "spec.protocol" {
+				t.Errorf("protocol %s: %s: %s", p, w.Field, w.Message)
+			}
+		}
+	}
+}
+
 func TestWarnings(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -89,7 +104,6 @@ func TestWarnings(t *testing.T) {
 		{"logger", func(sd *sdepv1.SeldonDeployment) {
 			validationtest.Pred(sd).Graph.Logger = &sdepv1.Logger{Mode: sdepv1.LogAll}
 		}, "spec.predictors[0].graph.logger"},
-		{"protocol", func(sd *sdepv1.SeldonDeployment) { sd.Spec.Protocol = sdepv1.ProtocolV2 }, "spec.protocol"},
 		{"kafka", func(sd *sdepv1.SeldonDeployment) {
 			sd.Spec.ServerType = sdepv1.ServerTypeKafka
 			validationtest.Pred(sd).SvcOrchSpec = &sdepv1.SvcOrchSpec{Env: []corev1.EnvVar{{Name: "KAFKA_BROKER"}, {Name: "KAFKA_INPUT_TOPIC"}, {Name: "KAFKA_OUTPUT_TOPIC"}}}

@@ -1,8 +1,9 @@
 // Package mockclassifier is sdep's built-in copy of Seldon's mock classifier
 // (docs/compatibility.md#the-mock-classifier): a logistic function of each
 // row's mean, thresholded on a fixed 3×4 matrix. It speaks the component
-// side of the Seldon protocol over REST and gRPC, so graphs and benchmarks
-// run without a model image.
+// side of the Seldon protocol over REST and gRPC, or the v2 or tensorflow
+// protocol (Config.Protocol), so graphs and benchmarks run without a model
+// image.
 package mockclassifier
 
 import (
@@ -41,6 +42,9 @@ type Config struct {
 	// ID and Image fill meta.requestPath when both are set
 	// (PREDICTIVE_UNIT_ID, PREDICTIVE_UNIT_IMAGE).
 	ID, Image string
+	// Protocol is seldon (default), v2 or tensorflow (see CheckProtocol):
+	// the API served over REST and gRPC.
+	Protocol string
 }
 
 // ParseParameters reads PREDICTIVE_UNIT_PARAMETERS (a JSON list of
@@ -157,8 +161,15 @@ func (s *Server) sleep(ctx context.Context) error {
 	}
 }
 
-// Handler serves the Python wrapper's REST routes.
+// Handler serves the REST routes of the configured protocol: the Python
+// wrapper's for seldon.
 func (s *Server) Handler() http.Handler {
+	switch s.cfg.Protocol {
+	case ProtocolV2, "kfserving":
+		return s.v2Handler()
+	case ProtocolTensorflow:
+		return s.tfHandler()
+	}
 	mux := http.NewServeMux()
 	for _, p := range []string{"/predict", "/api/v1.0/predictions", "/api/v0.1/predictions"} {
 		mux.HandleFunc(p, s.servePredict)
@@ -342,8 +353,18 @@ func writeFailure(w http.ResponseWriter, code int, info, reason string) {
 	writeJSON(w, code, b)
 }
 
-// RegisterGRPC registers the Model service on s.
+// RegisterGRPC registers the configured protocol's service on s: the Model
+// service for seldon, inference.GRPCInferenceService for v2,
+// tensorflow.serving.PredictionService for tensorflow.
 func (s *Server) RegisterGRPC(reg grpc.ServiceRegistrar) {
+	switch s.cfg.Protocol {
+	case ProtocolV2, "kfserving":
+		s.registerV2(reg)
+		return
+	case ProtocolTensorflow:
+		s.registerTF(reg)
+		return
+	}
 	pb.RegisterModelServer(reg, &grpcModel{s: s})
 }
 
