@@ -61,6 +61,8 @@ type Executor struct {
 	forwardGRPC []string
 	// draining is set when Serve starts draining: Ready fails.
 	draining atomic.Bool
+	// plog sends payload-log events; nil when no node logs.
+	plog *payloadLogger
 }
 
 type config struct {
@@ -78,6 +80,11 @@ type config struct {
 	maxInFlightBody  int64
 	readTimeout      time.Duration
 	componentTimeout time.Duration
+
+	loggerEndpoint string
+	loggerWorkers  int
+	loggerSource   string
+	protocol       string
 }
 
 // Option configures New.
@@ -137,6 +144,7 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 		maxInFlight:      DefaultMaxInFlight,
 		readTimeout:      DefaultReadTimeout,
 		componentTimeout: DefaultComponentTimeout,
+		protocol:         string(v1.ProtocolSeldon),
 	}
 	for k, v := range pred.Annotations {
 		cfg.annotations[k] = v
@@ -219,6 +227,14 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 		return nil, err
 	}
 	e.root = root
+	for _, n := range e.nodes {
+		if n.logger != nil {
+			if e.plog, err = newPayloadLogger(&e.cfg, pred.Name, cfg.registry); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
 	e.server = newServerObservers(met, labels)
 	e.states.New = func() any {
 		return &walkState{path: graphPath{nodes: e.nodes, routes: make([]int32, len(e.nodes))}}
@@ -265,6 +281,9 @@ func (e *Executor) NodesWithEndpoints() []string {
 // Close closes every connection to components. Call it after the servers
 // have stopped.
 func (e *Executor) Close() {
+	if e.plog != nil {
+		e.plog.close()
+	}
 	for _, n := range e.nodes {
 		if n.endpoints != nil {
 			n.endpoints.closeAll()
@@ -325,6 +344,7 @@ type node struct {
 	grpcFbPath  string
 
 	endpoints   *EndpointSet
+	logger      *nodeLogger // nil: the node logs nothing
 	restTimeout time.Duration
 	grpcTimeout time.Duration
 	restObs     [numOps]*observer
@@ -356,6 +376,12 @@ func (b *builder) build(g *predictor.Node) (*node, error) {
 	}
 	if g.RouterFeedback {
 		n.grpcFbPath = grpcRouterFeedback
+	}
+	if g.Unit != nil {
+		var err error
+		if n.logger, err = resolveNodeLogger(g.Unit.Logger, g.Path, g.Name, b.e.cfg.loggerEndpoint, b.e.cfg.protocol); err != nil {
+			return nil, err
+		}
 	}
 	b.e.nodes = append(b.e.nodes, n)
 	b.e.byName[g.Name] = n
@@ -435,6 +461,7 @@ type walkState struct {
 	puid   string
 	header map[string][]string // REST: headers forwarded to components
 	path   graphPath
+	logged bool // the request's payloads are logged (see logThisRequest)
 }
 
 func (e *Executor) getState(puid string) *walkState {
@@ -449,6 +476,7 @@ func (e *Executor) getState(puid string) *walkState {
 func (e *Executor) putState(st *walkState) {
 	st.header = nil
 	st.puid = ""
+	st.logged = false
 	e.states.Put(st)
 }
 

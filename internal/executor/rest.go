@@ -199,6 +199,7 @@ func (e *Executor) servePredict(w http.ResponseWriter, r *http.Request) {
 	st := e.getState(puid)
 	defer e.putState(st)
 	st.header = e.forwardHeaders(r.Header, puid)
+	st.logged = e.logThisRequest(r.Header[SkipLoggingHeader])
 	out, err := predict[*Message, *Feedback](r.Context(), restCodec{e}, st, e.root, &in)
 	e.respond(w, out, err, st, start, e.server.restPredict)
 }
@@ -221,6 +222,7 @@ func (e *Executor) serveFeedback(w http.ResponseWriter, r *http.Request) {
 	st := e.getState(puid)
 	defer e.putState(st)
 	st.header = e.forwardHeaders(r.Header, puid)
+	st.logged = e.logThisRequest(r.Header[SkipLoggingHeader])
 	out, err := feedback[*Message, *Feedback](r.Context(), restCodec{e}, st, e.root, &fb)
 	e.respond(w, out, err, st, start, e.server.restFeedback)
 }
@@ -349,6 +351,7 @@ func (c restCodec) post(ctx context.Context, st *walkState, n *node, o op, body 
 	// never followed anyway (see redirectError).
 	resp, err := m.httpTr.RoundTrip(req)
 	if err != nil {
+		c.e.logSeldonCall(st, n, o, jsonContentType[0], body, "", nil, 0)
 		e := c.e.callFailed(n, call, m.httpBase, err)
 		n.restObs[o].observe(httpCode(e.HTTPStatus), start)
 		return nil, e
@@ -356,6 +359,9 @@ func (c restCodec) post(ctx context.Context, st *walkState, n *node, o op, body 
 	raw, _, err := readBody(resp.Body, resp.ContentLength, c.e.maxBody, nil)
 	_ = resp.Body.Close()
 	n.restObs[o].observe(httpCode(resp.StatusCode), start)
+	if n.logger != nil {
+		c.e.logSeldonCall(st, n, o, jsonContentType[0], body, resp.Header.Get("Content-Type"), raw, resp.StatusCode)
+	}
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
 			return nil, invalidResponse(n, call, fmt.Errorf("body larger than %d bytes", c.e.maxBody))
