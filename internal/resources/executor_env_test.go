@@ -29,8 +29,8 @@ func TestExecutorEnvLoggerAndEngineAnnotations(t *testing.T) {
 			want: []corev1.EnvVar{{Name: EnvLoggerDefaultEndpoint, Value: "http://broker.ns"}}},
 		{name: "svcOrchSpec.env wins", graph: logging,
 			annotations: map[string]string{"seldon.io/engine-log-level": "debug"},
-			own: []corev1.EnvVar{{Name: EnvLoggerDefaultEndpoint, Value: "http://mine"}, {Name: "LOG_LEVEL", Value: "info"}},
-			want: []corev1.EnvVar{{Name: EnvLoggerDefaultEndpoint, Value: "http://mine"}, {Name: "LOG_LEVEL", Value: "info"}}},
+			own:         []corev1.EnvVar{{Name: EnvLoggerDefaultEndpoint, Value: "http://mine"}, {Name: "LOG_LEVEL", Value: "info"}},
+			want:        []corev1.EnvVar{{Name: EnvLoggerDefaultEndpoint, Value: "http://mine"}, {Name: "LOG_LEVEL", Value: "info"}}},
 		{name: "engine annotations, sorted; separate-pod and invalid names left out", graph: sdepv1.PredictiveUnit{Name: "a"},
 			annotations: map[string]string{
 				"seldon.io/engine-java-opts": "-Xmx1g", "seldon.io/engine-a-b": "1", "seldon.io/engine-separate-pod": "true",
