@@ -98,9 +98,6 @@ func TestWarnings(t *testing.T) {
 		{"explainer", func(sd *sdepv1.SeldonDeployment) {
 			validationtest.Pred(sd).Explainer = &sdepv1.Explainer{Type: "AnchorTabular"}
 		}, "spec.predictors[0].explainer"},
-		{"logger", func(sd *sdepv1.SeldonDeployment) {
-			validationtest.Pred(sd).Graph.Logger = &sdepv1.Logger{Mode: sdepv1.LogAll}
-		}, "spec.predictors[0].graph.logger"},
 		{"protocol", func(sd *sdepv1.SeldonDeployment) { sd.Spec.Protocol = sdepv1.ProtocolV2 }, "spec.protocol"},
 		{"kafka", func(sd *sdepv1.SeldonDeployment) {
 			sd.Spec.ServerType = sdepv1.ServerTypeKafka
