@@ -382,6 +382,9 @@ func (b *builder) build(g *predictor.Node) (*node, error) {
 		if n.logger, err = resolveNodeLogger(g.Unit.Logger, g.Path, g.Name, b.e.cfg.loggerEndpoint, b.e.cfg.protocol); err != nil {
 			return nil, err
 		}
+		if l := g.Unit.Logger; l != nil && n.logger == nil && (l.URL == nil || *l.URL == "") && b.e.cfg.loggerEndpoint == "" {
+			b.e.cfg.log.Info("node has a logger but no url and there is no default endpoint ("+EnvLoggerDefaultEndpoint+"): its payloads are not logged", "node", g.Name)
+		}
 	}
 	b.e.nodes = append(b.e.nodes, n)
 	b.e.byName[g.Name] = n

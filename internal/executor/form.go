@@ -27,8 +27,8 @@ func requestJSON(r *http.Request, body []byte) ([]byte, *Error) {
 		}
 	}
 	ct := r.Header.Get("Content-Type")
-	if ct == "" {
-		return body, nil
+	if ct == "" || ct == "application/json" || strings.HasPrefix(ct, "application/json;") {
+		return body, nil // the usual case, without parsing the media type
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
