@@ -386,3 +386,38 @@ func TestPayloadLogAnnotationsAreChecked(t *testing.T) {
 		t.Errorf("bad logger.url: error %v", err)
 	}
 }
+
+// Sampling decides per request: with rate 0.5 and draws alternating below
+// and above it, every other request logs both of its events.
+func TestPayloadLogSamplingKeepsRequestsWhole(t *testing.T) {
+	rc := startCEReceiver(t)
+	m := startFake(t, &fake{name: "m"})
+	reg := prometheus.NewRegistry()
+	var draws atomic.Int64
+	alternate := func() float64 {
+		if draws.Add(1)%2 == 1 {
+			return 0.25
+		}
+		return 0.75
+	}
+	s := servePredictor(t, v1.PredictorSpec{Name: "p", Graph: withLogger(unit("m", v1.Model, m), v1.LogAll, rc.url),
+		Annotations: map[string]string{AnnotationLoggerSampleRate: "0.5", AnnotationLoggerWriteTimeout: "60000"}},
+		WithRegistry(reg), WithRandom(alternate))
+	const n = 10
+	for i := range n {
+		s.post(t, "/api/v1.0/predictions", `{"strData":"x"}`, PuidHeader, fmt.Sprintf("s-%d", i))
+	}
+	waitAccounted(t, reg, s.e.plog, n)
+	perRequest := map[string]int{}
+	for _, ev := range rc.snapshot() {
+		perRequest[ext(ev, "requestid")]++
+	}
+	if len(perRequest) != n/2 {
+		t.Errorf("%d requests logged, want %d: %v", len(perRequest), n/2, perRequest)
+	}
+	for id, c := range perRequest {
+		if c != 2 {
+			t.Errorf("request %s: %d events, want its request and response", id, c)
+		}
+	}
+}
