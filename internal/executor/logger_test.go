@@ -3,7 +3,6 @@ package executor
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -50,31 +49,28 @@ func logEvents(t testing.TB, reg *prometheus.Registry, outcome string) int {
 	return 0
 }
 
-// predictMany sends n REST predictions from 8 clients and fails on any
-// answer but 200.
-func predictMany(t *testing.T, url string, n int) {
+// predictMany serves n REST predictions from 8 goroutines through the
+// executor's handler (in process: the ingress costs no loopback round trip;
+// the component is called over loopback as always) and fails on any answer
+// but 200.
+func predictMany(t *testing.T, e *Executor, n int) {
 	t.Helper()
+	h := e.Handler(HandlerOptions{})
 	var (
 		next   atomic.Int64
 		failed atomic.Int64
 		wg     sync.WaitGroup
 	)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
-	defer client.CloseIdleConnections()
 	for range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(n) {
-				resp, err := client.Post(url+"/api/v1.0/predictions", "application/json",
-					strings.NewReader(`{"data":{"ndarray":[[1,2]]}}`))
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				_ = resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
+				req := httptest.NewRequest(http.MethodPost, "/api/v1.0/predictions", strings.NewReader(`{"data":{"ndarray":[[1,2]]}}`))
+				req.Header.Set("Content-Type", "application/json")
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
 					failed.Add(1)
 				}
 			}
@@ -109,7 +105,7 @@ func TestPayloadLogBlockedReceiverDropsBeyondQueue(t *testing.T) {
 		Annotations: map[string]string{AnnotationLoggerQueueSize: fmt.Sprint(queue), AnnotationLoggerWriteTimeout: "0"}},
 		WithRegistry(reg), WithLoggerWorkers(workers))
 
-	predictMany(t, s.restURL, predictions)
+	predictMany(t, s.e, predictions)
 
 	offered := 2 * predictions // a request and a response event each
 	if got := logEvents(t, reg, "dropped"); got != offered-queue {
