@@ -228,12 +228,15 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 	}
 	e.root = root
 	for _, n := range e.nodes {
-		if n.logger != nil {
+		if n.logger == nil {
+			continue
+		}
+		if e.plog == nil {
 			if e.plog, err = newPayloadLogger(&e.cfg, pred.Name, cfg.registry); err != nil {
 				return nil, err
 			}
-			break
 		}
+		n.logger.pl = e.plog
 	}
 	e.server = newServerObservers(met, labels)
 	e.states.New = func() any {
@@ -465,6 +468,10 @@ type walkState struct {
 	header map[string][]string // REST: headers forwarded to components
 	path   graphPath
 	logged bool // the request's payloads are logged (see logThisRequest)
+	// fbBody and fbType are a feedback request's body and content type,
+	// for the feedback events of nodes that log (set only when logged).
+	fbBody []byte
+	fbType string
 }
 
 func (e *Executor) getState(puid string) *walkState {
@@ -480,6 +487,7 @@ func (e *Executor) putState(st *walkState) {
 	st.header = nil
 	st.puid = ""
 	st.logged = false
+	st.fbBody, st.fbType = nil, ""
 	e.states.Put(st)
 }
 

@@ -161,7 +161,9 @@ func (s *grpcServer) SendFeedback(ctx context.Context, fb *pb.Feedback) (*pb.Sel
 	_ = grpc.SetHeader(ctx, metadata.Pairs(grpcPuidKey, puid))
 	st := e.getState(puid)
 	defer e.putState(st)
-	st.logged = e.plog != nil && e.logThisRequest(metadata.ValueFromIncomingContext(ctx, "seldon-skip-logging"))
+	if st.logged = e.plog != nil && e.logThisRequest(metadata.ValueFromIncomingContext(ctx, "seldon-skip-logging")); st.logged {
+		st.fbBody, st.fbType = marshalForLog(fb), protobufContentType
+	}
 	ctx = e.outgoing(ctx, puid)
 	out, err := feedback[*pb.SeldonMessage, *pb.Feedback](ctx, grpcCodec{e}, st, e.root, fb)
 	if err != nil {

@@ -89,6 +89,7 @@ func WithProtocol(p string) Option { return func(c *config) { c.protocol = p } }
 
 // nodeLogger is one node's logger, resolved when the graph is built.
 type nodeLogger struct {
+	pl                 *payloadLogger
 	url                string
 	request, response  bool
 	modelID            string
@@ -239,7 +240,7 @@ func (e *Executor) logThisRequest(skipHeader []string) bool {
 
 // logCall is the hook every protocol's codec calls after a component call
 // of node n: reqType and respType are the CloudEvents types (CETypeRequest
-// and CETypeResponse, or CETypeFeedback and "" for feedback), reqBody and
+// and CETypeResponse), reqBody and
 // respBody the raw bytes sent and received (respBody may be nil when the
 // call failed without an answer), status the answer's HTTP status (0 when
 // there was none). It never blocks: events go to the bounded queue or are
@@ -251,13 +252,6 @@ func (e *Executor) logCall(st *walkState, n *node, reqType, respType, contentTyp
 	}
 	pl := e.plog
 	if pl.errorsOnly && status >= 200 && status <= 299 {
-		return
-	}
-	if reqType == CETypeFeedback {
-		// Upstream logs feedback for nodes that log responses.
-		if nl.response {
-			pl.offer(&logEvent{nl: nl, ceType: reqType, puid: st.puid, contentType: contentType, body: reqBody})
-		}
 		return
 	}
 	if nl.request {
@@ -371,12 +365,21 @@ func (pl *payloadLogger) close() {
 // routers' /route, which upstream does not log either).
 func (e *Executor) logSeldonCall(st *walkState, n *node, o op, contentType string, reqBody []byte, respContentType string, respBody []byte, status int) {
 	switch o {
-	case opRoute:
-	case opFeedback:
-		e.logCall(st, n, CETypeFeedback, "", contentType, reqBody, "", nil, status)
+	case opRoute, opFeedback: // feedback: see logFeedback
 	default:
 		e.logCall(st, n, CETypeRequest, CETypeResponse, contentType, reqBody, respContentType, respBody, status)
 	}
+}
+
+// logFeedback logs a feedback request at a node that logs responses, as
+// upstream does: at every such node the feedback walk reaches, before it
+// goes on to the children.
+func logFeedback(st *walkState, n *node) {
+	nl := n.logger
+	if !st.logged || !nl.response || st.fbBody == nil || nl.pl.errorsOnly {
+		return
+	}
+	nl.pl.offer(&logEvent{nl: nl, ceType: CETypeFeedback, puid: st.puid, contentType: st.fbType, body: st.fbBody})
 }
 
 // protobufContentType is the datacontenttype of gRPC payloads, as upstream.

@@ -345,21 +345,46 @@ func TestPayloadLogModesSkipSamplingAndErrorsOnly(t *testing.T) {
 	}
 }
 
+// Feedback is logged, as upstream, at every node on the feedback walk that
+// logs responses, whether or not it takes feedback itself.
 func TestPayloadLogFeedbackEvent(t *testing.T) {
 	rc := startCEReceiver(t)
+	tr := startFake(t, &fake{name: "t"})
 	m := startFake(t, &fake{name: "m"})
+	m2 := startFake(t, &fake{name: "m2"})
+	graph := withLogger(unit("t", v1.Transformer, tr,
+		withLogger(unit("m", v1.Model, m, withLogger(unit("m2", v1.Model, m2), v1.LogRequest, rc.url)), v1.LogResponse, rc.url)), v1.LogAll, rc.url)
 	reg := prometheus.NewRegistry()
-	s := servePredictor(t, v1.PredictorSpec{Name: "p", Graph: withLogger(unit("m", v1.Model, m), v1.LogResponse, rc.url),
-		Annotations: slowMachine}, WithRegistry(reg))
+	s := servePredictor(t, v1.PredictorSpec{Name: "p", Graph: graph, Annotations: slowMachine}, WithRegistry(reg))
 	code, _, _ := s.post(t, "/api/v1.0/feedback", `{"request":{"strData":"x"},"reward":1}`, PuidHeader, "fb-1")
 	if code != http.StatusOK {
 		t.Fatalf("feedback: HTTP %d", code)
 	}
-	waitAccounted(t, reg, s.e.plog, 1)
-	events := rc.snapshot()
-	if len(events) != 1 || events[0].Type() != CETypeFeedback || ext(events[0], "requestid") != "fb-1" ||
-		!strings.Contains(string(events[0].Data()), `"reward":1`) {
-		t.Fatalf("events = %v", events)
+	waitAccounted(t, reg, s.e.plog, 2)
+	nodes := map[string]bool{}
+	for _, ev := range rc.snapshot() {
+		if ev.Type() != CETypeFeedback || ext(ev, "requestid") != "fb-1" || !strings.Contains(string(ev.Data()), `"reward":1`) {
+			t.Errorf("event %s %s %s", ev.Type(), ext(ev, "requestid"), ev.Data())
+		}
+		nodes[ext(ev, "modelid")] = true
+	}
+	if len(nodes) != 2 || !nodes["t"] || !nodes["m"] {
+		t.Errorf("feedback events from %v, want t and m (m2 logs requests only)", nodes)
+	}
+
+	ctx := metadata.AppendToOutgoingContext(context.Background(), grpcPuidKey, "fb-2")
+	if _, err := s.client.SendFeedback(ctx, &pb.Feedback{Request: &pb.SeldonMessage{DataOneof: &pb.SeldonMessage_StrData{StrData: "x"}}, Reward: 1}); err != nil {
+		t.Fatal(err)
+	}
+	waitAccounted(t, reg, s.e.plog, 4)
+	n := 0
+	for _, ev := range rc.snapshot() {
+		if ext(ev, "requestid") == "fb-2" && ev.DataContentType() == protobufContentType {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("gRPC feedback: %d protobuf events, want 2", n)
 	}
 }
 

@@ -246,7 +246,9 @@ func (e *Executor) serveFeedback(w http.ResponseWriter, r *http.Request) {
 	st := e.getState(puid)
 	defer e.putState(st)
 	st.header = e.forwardHeaders(r.Header, puid)
-	st.logged = e.logThisRequest(r.Header[SkipLoggingHeader])
+	if st.logged = e.logThisRequest(r.Header[SkipLoggingHeader]); st.logged {
+		st.fbBody, st.fbType = fb.raw, jsonContentType[0]
+	}
 	out, err := feedback[*Message, *Feedback](r.Context(), restCodec{e}, st, e.root, &fb)
 	e.respond(w, out, err, st, start, e.server.restFeedback)
 }
