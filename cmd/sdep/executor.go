@@ -35,6 +35,8 @@ func newExecutorCommand() *cobra.Command {
 		grace, readTimeout, callTimeout  time.Duration
 		drain                            time.Duration
 		pprofAddr, cpuProfile            string
+		loggerEndpoint                   string
+		loggerWorkers                    int
 	)
 	cmd := &cobra.Command{
 		Use:   "executor",
@@ -103,7 +105,12 @@ it) or from --file (a SeldonDeployment, validated and defaulted) with --predicto
 			if maxInFlightBody > 0 {
 				opts = append(opts, executor.WithMaxInFlightBodyBytes(maxInFlightBody))
 			}
-			opts = append(opts, executor.WithReadTimeout(readTimeout), executor.WithComponentTimeout(callTimeout))
+			opts = append(opts, executor.WithReadTimeout(readTimeout), executor.WithComponentTimeout(callTimeout),
+				executor.WithLoggerDefaultEndpoint(loggerEndpoint), executor.WithLoggerWorkers(loggerWorkers))
+			if host, err := os.Hostname(); err == nil {
+				// The CloudEvents source of logged payloads: this executor's URL.
+				opts = append(opts, executor.WithLoggerSource("http://"+net.JoinHostPort(host, strconv.Itoa(httpPort))+"/"))
+			}
 			e, err := executor.New(pred, opts...)
 			if err != nil {
 				return err
@@ -156,6 +163,9 @@ it) or from --file (a SeldonDeployment, validated and defaulted) with --predicto
 	f.DurationVar(&callTimeout, "component-timeout", executor.DefaultComponentTimeout, fmt.Sprintf("per-call timeout for components unless annotations %s / %s set one; 0 for none", executor.AnnotationRESTTimeout, executor.AnnotationGRPCTimeout))
 	f.DurationVar(&drain, "drain-period", 5*time.Second, "after SIGTERM, how long to keep serving while reporting not ready and closing keep-alive connections, so the Service stops routing here first; 0 to stop at once")
 	f.DurationVar(&grace, "grace-period", 20*time.Second, "how long in-flight requests may finish after the drain period")
+	f.StringVar(&loggerEndpoint, "request-logger-default-endpoint", os.Getenv(executor.EnvLoggerDefaultEndpoint),
+		"where nodes whose graph.logger has no url send payload CloudEvents (default: $"+executor.EnvLoggerDefaultEndpoint+"; empty: they log nothing)")
+	f.IntVar(&loggerWorkers, "logger-workers", executor.DefaultLoggerWorkers, "payload-log events sent at once")
 	f.StringVar(&pprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060); off when empty")
 	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file, and its allocation profile to FILE.allocs, at exit; off when empty")
 	// Upstream's flags the operator may pass; accepted and unused.

@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"os"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -60,6 +61,8 @@ It uses --kubeconfig, else $KUBECONFIG, else the in-cluster config.`,
 	f.StringVar(&opts.ExecutorResources.RequestMemory, "executor-request-memory", "", "memory request of the executor container when svcOrchSpec sets no resources (default: $EXECUTOR_REQUEST_RESOURCES_MEMORY, else 512Mi)")
 	f.StringVar(&opts.ExecutorResources.LimitCPU, "executor-limit-cpu", "", "cpu limit of the executor container when svcOrchSpec sets no resources (default: $EXECUTOR_LIMIT_RESOURCES_CPU, else none)")
 	f.StringVar(&opts.ExecutorResources.LimitMemory, "executor-limit-memory", "", "memory limit of the executor container when svcOrchSpec sets no resources (default: $EXECUTOR_LIMIT_RESOURCES_MEMORY, else 512Mi)")
+	f.StringVar(&opts.Resources.LoggerDefaultEndpoint, "executor-request-logger-default-endpoint", loggerEndpointDefault(),
+		"where executors send payload-log CloudEvents of graph nodes whose logger has no url (default: $EXECUTOR_REQUEST_LOGGER_DEFAULT_ENDPOINT, else "+resources.DefaultLoggerEndpoint+")")
 	f.StringVar(&opts.Namespace, "namespace", "", "the operator's own namespace, where --webhook-cert-mode=self keeps its Secret (default: $POD_NAMESPACE)")
 	f.StringVar(&opts.WatchNamespace, "watch-namespace", "", "reconcile SeldonDeployments in this namespace only (default: all)")
 	f.BoolVar(&opts.LeaderElection, "leader-elect", false, "elect a leader among operator replicas")
@@ -86,4 +89,13 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 		return clientcmd.BuildConfigFromFlags("", kubeconfig)
 	}
 	return ctrl.GetConfig()
+}
+
+// loggerEndpointDefault is $EXECUTOR_REQUEST_LOGGER_DEFAULT_ENDPOINT, as
+// upstream's operator reads it, else upstream's default.
+func loggerEndpointDefault() string {
+	if v := os.Getenv("EXECUTOR_REQUEST_LOGGER_DEFAULT_ENDPOINT"); v != "" {
+		return v
+	}
+	return resources.DefaultLoggerEndpoint
 }

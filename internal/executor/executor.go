@@ -64,6 +64,8 @@ type Executor struct {
 	draining atomic.Bool
 	// proto is the prediction protocol served (WithProtocol).
 	proto protocol
+	// plog sends payload-log events; nil when no node logs.
+	plog *payloadLogger
 }
 
 type config struct {
@@ -82,6 +84,10 @@ type config struct {
 	readTimeout      time.Duration
 	componentTimeout time.Duration
 	protocolName     string
+
+	loggerEndpoint string
+	loggerWorkers  int
+	loggerSource   string
 }
 
 // Option configures New.
@@ -227,6 +233,17 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 		return nil, err
 	}
 	e.root = root
+	for _, n := range e.nodes {
+		if n.logger == nil {
+			continue
+		}
+		if e.plog == nil {
+			if e.plog, err = newPayloadLogger(&e.cfg, pred.Name, cfg.registry); err != nil {
+				return nil, err
+			}
+		}
+		n.logger.pl = e.plog
+	}
 	e.server = newServerObservers(met, labels)
 	e.states.New = func() any {
 		return &walkState{path: graphPath{nodes: e.nodes, routes: make([]int32, len(e.nodes))}}
@@ -273,6 +290,9 @@ func (e *Executor) NodesWithEndpoints() []string {
 // Close closes every connection to components. Call it after the servers
 // have stopped.
 func (e *Executor) Close() {
+	if e.plog != nil {
+		e.plog.close()
+	}
 	for _, n := range e.nodes {
 		if n.endpoints != nil {
 			n.endpoints.closeAll()
@@ -333,6 +353,7 @@ type node struct {
 	grpcFbPath  string
 
 	endpoints   *EndpointSet
+	logger      *nodeLogger // nil: the node logs nothing
 	restTimeout time.Duration
 	grpcTimeout time.Duration
 	restObs     [numOps]*observer
@@ -364,6 +385,15 @@ func (b *builder) build(g *predictor.Node) (*node, error) {
 	}
 	if g.RouterFeedback {
 		n.grpcFbPath = grpcRouterFeedback
+	}
+	if g.Unit != nil {
+		var err error
+		if n.logger, err = resolveNodeLogger(g.Unit.Logger, g.Path, g.Name, b.e.cfg.loggerEndpoint, b.e.protocolLabel()); err != nil {
+			return nil, err
+		}
+		if l := g.Unit.Logger; l != nil && n.logger == nil && (l.URL == nil || *l.URL == "") && b.e.cfg.loggerEndpoint == "" {
+			b.e.cfg.log.Info("node has a logger but no url and there is no default endpoint ("+EnvLoggerDefaultEndpoint+"): its payloads are not logged", "node", g.Name)
+		}
 	}
 	b.e.nodes = append(b.e.nodes, n)
 	b.e.byName[g.Name] = n
@@ -443,6 +473,11 @@ type walkState struct {
 	puid   string
 	header map[string][]string // REST: headers forwarded to components
 	path   graphPath
+	logged bool // the request's payloads are logged (see logThisRequest)
+	// fbBody and fbType are a feedback request's body and content type,
+	// for the feedback events of nodes that log (set only when logged).
+	fbBody []byte
+	fbType string
 }
 
 func (e *Executor) getState(puid string) *walkState {
@@ -457,6 +492,8 @@ func (e *Executor) getState(puid string) *walkState {
 func (e *Executor) putState(st *walkState) {
 	st.header = nil
 	st.puid = ""
+	st.logged = false
+	st.fbBody, st.fbType = nil, ""
 	e.states.Put(st)
 }
 
@@ -487,4 +524,13 @@ func newPuid() string {
 	b[23] = '-'
 	put(24, lo, 12)
 	return string(b[:])
+}
+
+// protocolLabel is the protocol's name as spec.protocol spells it (seldon
+// when unset): the protocol extension of logged events.
+func (e *Executor) protocolLabel() string {
+	if e.cfg.protocolName == "" {
+		return string(v1.ProtocolSeldon)
+	}
+	return e.cfg.protocolName
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -151,6 +152,7 @@ func (s *grpcServer) Predict(ctx context.Context, in *pb.SeldonMessage) (*pb.Sel
 	_ = grpc.SetHeader(ctx, metadata.Pairs(grpcPuidKey, puid))
 	st := e.getState(puid)
 	defer e.putState(st)
+	st.logged = e.plog != nil && e.logThisRequest(metadata.ValueFromIncomingContext(ctx, "seldon-skip-logging"))
 	ctx = e.outgoing(ctx, puid)
 	out, err := predict[*pb.SeldonMessage, *pb.Feedback](ctx, grpcCodec{e}, st, e.root, in)
 	if err != nil {
@@ -170,6 +172,9 @@ func (s *grpcServer) SendFeedback(ctx context.Context, fb *pb.Feedback) (*pb.Sel
 	_ = grpc.SetHeader(ctx, metadata.Pairs(grpcPuidKey, puid))
 	st := e.getState(puid)
 	defer e.putState(st)
+	if st.logged = e.plog != nil && e.logThisRequest(metadata.ValueFromIncomingContext(ctx, "seldon-skip-logging")); st.logged {
+		st.fbBody, st.fbType = marshalForLog(fb), protobufContentType
+	}
 	ctx = e.outgoing(ctx, puid)
 	out, err := feedback[*pb.SeldonMessage, *pb.Feedback](ctx, grpcCodec{e}, st, e.root, fb)
 	if err != nil {
@@ -290,9 +295,11 @@ func (c grpcCodec) invoke(ctx context.Context, st *walkState, n *node, o op, met
 	if err != nil {
 		ge := c.e.fromGRPC(n, method, m.grpcTarget(), err)
 		n.grpcObs[o].observe(ge.GRPCCode.String(), start)
+		c.e.logGRPCCall(st, n, o, in, nil, ge.HTTPStatus)
 		return ge
 	}
 	n.grpcObs[o].observe("OK", start)
+	c.e.logGRPCCall(st, n, o, in, out, http.StatusOK)
 	return nil
 }
 

@@ -35,11 +35,14 @@ type HandlerOptions struct {
 	MetricsPath string
 	// Gatherer overrides where metrics are read from.
 	Gatherer prometheus.Gatherer
+	// CORSAllowedOrigins and CORSAllowedHeaders override
+	// CORS_ALLOWED_ORIGINS and CORS_ALLOWED_HEADERS (see cors.go).
+	CORSAllowedOrigins, CORSAllowedHeaders string
 }
 
 // Handler serves the REST API of the seldon protocol (docs/compatibility.md#rest-and-grpc-api).
 func (e *Executor) Handler(opts HandlerOptions) http.Handler {
-	h := &restHandler{e: e, metricsPath: opts.MetricsPath}
+	h := &restHandler{e: e, metricsPath: opts.MetricsPath, cors: newCORSHeaders(opts.CORSAllowedOrigins, opts.CORSAllowedHeaders)}
 	g := opts.Gatherer
 	if g == nil {
 		g, _ = e.cfg.registry.(prometheus.Gatherer)
@@ -54,6 +57,7 @@ type restHandler struct {
 	e           *Executor
 	metricsPath string
 	metrics     http.Handler
+	cors        corsHeaders
 }
 
 func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -63,12 +67,13 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The server closes the connection after this answer.
 		hdr["Connection"] = connectionClose
 	}
+	h.cors.set(hdr, r.Method == http.MethodOptions)
 	if r.Method == http.MethodOptions {
-		hdr.Set("Access-Control-Allow-Origin", "*")
-		hdr.Set("Access-Control-Allow-Headers", "Accept, Accept-Encoding, Authorization, Content-Length, Content-Type, X-CSRF-Token, Seldon-Puid")
-		hdr.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 		w.WriteHeader(http.StatusOK)
 		return
+	}
+	if isCloudEvent(r) {
+		h.e.setCloudEventAnswer(hdr, r, requestPuid("", r.Header))
 	}
 	p := r.URL.Path
 	if h.e.proto != protoSeldon && p != "/ready" && p != "/live" && p != h.metricsPath {
@@ -112,6 +117,13 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		if p == h.metricsPath && h.metrics != nil {
 			h.metrics.ServeHTTP(w, r)
+			return
+		}
+		if componentPath, model, ok := modelRoute(p); ok {
+			if h.enter(w) {
+				defer h.e.admit.leave()
+				h.e.serveModelRoute(w, r, componentPath, model)
+			}
 			return
 		}
 		writeStatus(w, &Error{HTTPStatus: http.StatusNotFound, Reason: reasonNotFound,
@@ -198,6 +210,12 @@ func (e *Executor) servePredict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer e.admit.release(reserved)
+	body, bad := requestJSON(r, body)
+	if bad != nil {
+		writeStatus(w, bad, "")
+		e.server.restPredict.observe(httpCode(bad.HTTPStatus), start)
+		return
+	}
 	var in Message
 	if err := DecodeMessage(body, &in); err != nil {
 		writeStatus(w, badRequest("request is not a SeldonMessage: %v", err), "")
@@ -208,6 +226,7 @@ func (e *Executor) servePredict(w http.ResponseWriter, r *http.Request) {
 	st := e.getState(puid)
 	defer e.putState(st)
 	st.header = e.forwardHeaders(r.Header, puid)
+	st.logged = e.logThisRequest(r.Header[SkipLoggingHeader])
 	out, err := predict[*Message, *Feedback](r.Context(), restCodec{e}, st, e.root, &in)
 	e.respond(w, out, err, st, start, e.server.restPredict)
 }
@@ -220,6 +239,12 @@ func (e *Executor) serveFeedback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer e.admit.release(reserved)
+	body, bad := requestJSON(r, body)
+	if bad != nil {
+		writeStatus(w, bad, "")
+		e.server.restFeedback.observe(httpCode(bad.HTTPStatus), start)
+		return
+	}
 	var fb Feedback
 	if err := DecodeFeedback(body, &fb); err != nil {
 		writeStatus(w, badRequest("request is not a Feedback message: %v", err), "")
@@ -230,6 +255,9 @@ func (e *Executor) serveFeedback(w http.ResponseWriter, r *http.Request) {
 	st := e.getState(puid)
 	defer e.putState(st)
 	st.header = e.forwardHeaders(r.Header, puid)
+	if st.logged = e.logThisRequest(r.Header[SkipLoggingHeader]); st.logged {
+		st.fbBody, st.fbType = fb.raw, jsonContentType[0]
+	}
 	out, err := feedback[*Message, *Feedback](r.Context(), restCodec{e}, st, e.root, &fb)
 	e.respond(w, out, err, st, start, e.server.restFeedback)
 }
@@ -239,6 +267,9 @@ func (e *Executor) respond(w http.ResponseWriter, out *Message, err error, st *w
 		w.Header()[PuidHeader] = v // the one forwardHeaders made; neither side changes it
 	} else {
 		w.Header()[PuidHeader] = []string{st.puid}
+	}
+	if ce := w.Header()["Ce-Id"]; len(ce) == 1 {
+		ce[0] = st.puid // a CloudEvent request: its answer's id is the puid
 	}
 	if err != nil {
 		e2 := asError(err)
@@ -362,6 +393,7 @@ func (c restCodec) post(ctx context.Context, st *walkState, n *node, o op, body 
 	// never followed anyway (see redirectError).
 	resp, err := m.httpTr.RoundTrip(req)
 	if err != nil {
+		c.e.logSeldonCall(st, n, o, jsonContentType[0], body, "", nil, 0)
 		e := c.e.callFailed(n, call, m.httpBase, err)
 		n.restObs[o].observe(httpCode(e.HTTPStatus), start)
 		return nil, e
@@ -369,6 +401,9 @@ func (c restCodec) post(ctx context.Context, st *walkState, n *node, o op, body 
 	raw, _, err := readBody(resp.Body, resp.ContentLength, c.e.maxBody, nil)
 	_ = resp.Body.Close()
 	n.restObs[o].observe(httpCode(resp.StatusCode), start)
+	if n.logger != nil {
+		c.e.logSeldonCall(st, n, o, jsonContentType[0], body, resp.Header.Get("Content-Type"), raw, resp.StatusCode)
+	}
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
 			return nil, invalidResponse(n, call, fmt.Errorf("body larger than %d bytes", c.e.maxBody))

@@ -176,6 +176,9 @@ func feedback[M, F any, C codec[M, F]](ctx context.Context, c C, st *walkState, 
 	var zero M
 	var childOut M
 	haveChild := false
+	if n.logger != nil {
+		logFeedback(st, n)
+	}
 	if len(n.children) > 0 {
 		route := c.feedbackRoute(fb, n)
 		switch {

@@ -3,7 +3,9 @@ package resources
 import (
 	"encoding/base64"
 	"encoding/json"
+	"sort"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -26,6 +28,14 @@ const (
 	PodInfoMountPath = "/etc/podinfo"
 	// DefaultTerminationGracePeriod applies when a componentSpec sets none.
 	DefaultTerminationGracePeriod int64 = 20
+	// EnvLoggerDefaultEndpoint tells the executor where nodes whose
+	// graph.logger has no url send payload-log events.
+	EnvLoggerDefaultEndpoint = "REQUEST_LOGGER_DEFAULT_ENDPOINT"
+	// DefaultLoggerEndpoint is upstream's default for it.
+	DefaultLoggerEndpoint = "http://default-broker"
+	// engineAnnotationPrefix marks spec.annotations that become executor
+	// environment variables (seldon.io/engine-log-level -> LOG_LEVEL).
+	engineAnnotationPrefix = "seldon.io/engine-"
 )
 
 // MakeExecutorContainer builds the seldon-container-engine container that
@@ -49,6 +59,12 @@ func MakeExecutorContainer(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec,
 	if p.SvcOrchSpec != nil {
 		env = appendMissingEnv(env, p.SvcOrchSpec.Env...)
 	}
+	if graphLogs(&p.Graph) {
+		// Only graphs that log read it (upstream sets it on every
+		// executor); svcOrchSpec.env may set it too, and wins.
+		env = appendMissingEnv(env, corev1.EnvVar{Name: EnvLoggerDefaultEndpoint, Value: opts.LoggerDefaultEndpoint})
+	}
+	env = appendMissingEnv(env, engineAnnotationEnv(sd.Spec.Annotations)...)
 	// A GOMEMLIMIT the user set in svcOrchSpec.env comes first and wins.
 	env = appendMissingEnv(env, goMemLimitEnv())
 	probe := func(path string) *corev1.Probe {
@@ -277,4 +293,48 @@ func hasVolumeMount(c *corev1.Container, name string) bool {
 		}
 	}
 	return false
+}
+
+// graphLogs reports whether any node of the graph has a logger.
+func graphLogs(u *sdepv1.PredictiveUnit) bool {
+	if u.Logger != nil {
+		return true
+	}
+	for i := range u.Children {
+		if graphLogs(&u.Children[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// engineAnnotationEnv turns spec.annotations seldon.io/engine-<x> (but
+// engine-separate-pod) into executor env vars <X> (upper case, '-' to
+// '_'), sorted by name, as upstream's operator does.
+func engineAnnotationEnv(annotations map[string]string) []corev1.EnvVar {
+	var env []corev1.EnvVar
+	for k, v := range annotations {
+		name, ok := strings.CutPrefix(k, engineAnnotationPrefix)
+		if !ok || name == "" || name == "separate-pod" {
+			continue
+		}
+		name = strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		if !validEnvName(name) {
+			continue
+		}
+		env = append(env, corev1.EnvVar{Name: name, Value: v})
+	}
+	sort.Slice(env, func(i, j int) bool { return env[i].Name < env[j].Name })
+	return env
+}
+
+// validEnvName is a C identifier, what a shell can export; other names are
+// left out rather than rendered into a container the API server refuses.
+func validEnvName(s string) bool {
+	for i, r := range s {
+		if r != '_' && (r < 'A' || r > 'Z') && (i == 0 || r < '0' || r > '9') {
+			return false
+		}
+	}
+	return s != ""
 }

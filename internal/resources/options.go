@@ -20,6 +20,11 @@ type Options struct {
 	// predictor.DefaultExecutorResources. The operator's
 	// EXECUTOR_{REQUEST,LIMIT}_RESOURCES_{CPU,MEMORY} settings set it.
 	ExecutorResources *corev1.ResourceRequirements
+	// LoggerDefaultEndpoint is where executors send payload-log events of
+	// nodes whose graph.logger has no url (env
+	// REQUEST_LOGGER_DEFAULT_ENDPOINT); the operator's
+	// --executor-request-logger-default-endpoint sets it.
+	LoggerDefaultEndpoint string
 	// Predictor holds the port bases, executor ports and cluster domain
 	// that defaulting and the builders use.
 	Predictor predictor.Options
@@ -31,10 +36,11 @@ type Options struct {
 func DefaultOptions() Options {
 	res := predictor.DefaultExecutorResources()
 	return Options{
-		ExecutorImage:      version.Image(),
-		ExecutorPullPolicy: corev1.PullIfNotPresent,
-		ExecutorResources:  &res,
-		Predictor:          predictor.DefaultOptions(),
+		ExecutorImage:         version.Image(),
+		ExecutorPullPolicy:    corev1.PullIfNotPresent,
+		ExecutorResources:     &res,
+		LoggerDefaultEndpoint: DefaultLoggerEndpoint,
+		Predictor:             predictor.DefaultOptions(),
 	}
 }
 
@@ -49,6 +55,9 @@ func (o Options) complete() Options {
 	}
 	if o.ExecutorResources == nil {
 		o.ExecutorResources = d.ExecutorResources
+	}
+	if o.LoggerDefaultEndpoint == "" {
+		o.LoggerDefaultEndpoint = DefaultLoggerEndpoint
 	}
 	o.Predictor = o.Predictor.Complete()
 	return o

@@ -3,6 +3,7 @@ package validation
 import (
 	"fmt"
 	"math"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -831,7 +832,11 @@ func (v *validator) node(field string, n *sdepv1.PredictiveUnit, containers map[
 		} else if n.Logger.Mode != sdepv1.LogAll && n.Logger.Mode != sdepv1.LogRequest && n.Logger.Mode != sdepv1.LogResponse {
 			v.fail(field+".logger.mode", "%q: use all, request or response", n.Logger.Mode)
 		}
-		v.warn(field+".logger", notActedOn+"sdep's executor does not log payloads")
+		if u := n.Logger.URL; u != nil && *u != "" {
+			if p, err := url.Parse(*u); err != nil || p.Scheme != "http" && p.Scheme != "https" || p.Host == "" {
+				v.fail(field+".logger.url", "%q is not an http(s) URL: give the CloudEvents receiver, for example http://broker.ns:8080, or leave it out for the operator's default", *u)
+			}
+		}
 	}
 	if n.Endpoint != nil && n.Endpoint.Type != "" {
 		switch n.Endpoint.Type {

@@ -101,9 +101,6 @@ func TestWarnings(t *testing.T) {
 		{"explainer", func(sd *sdepv1.SeldonDeployment) {
 			validationtest.Pred(sd).Explainer = &sdepv1.Explainer{Type: "AnchorTabular"}
 		}, "spec.predictors[0].explainer"},
-		{"logger", func(sd *sdepv1.SeldonDeployment) {
-			validationtest.Pred(sd).Graph.Logger = &sdepv1.Logger{Mode: sdepv1.LogAll}
-		}, "spec.predictors[0].graph.logger"},
 		{"kafka", func(sd *sdepv1.SeldonDeployment) {
 			sd.Spec.ServerType = sdepv1.ServerTypeKafka
 			validationtest.Pred(sd).SvcOrchSpec = &sdepv1.SvcOrchSpec{Env: []corev1.EnvVar{{Name: "KAFKA_BROKER"}, {Name: "KAFKA_INPUT_TOPIC"}, {Name: "KAFKA_OUTPUT_TOPIC"}}}

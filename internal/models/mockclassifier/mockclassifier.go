@@ -108,7 +108,8 @@ func (e errBadData) Error() string { return e.msg }
 // input is the part of a SeldonMessage the classifier reads.
 type input struct {
 	Meta struct {
-		Puid string `json:"puid"`
+		Puid string          `json:"puid"`
+		Tags json.RawMessage `json:"tags"` // echoed, as upstream's Python wrapper does
 	} `json:"meta"`
 	Data *struct {
 		Names   []string    `json:"names"`
@@ -250,11 +251,11 @@ func (s *Server) servePredict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	probs := Predict(rows, s.cfg.IntValue)
-	writeJSON(w, http.StatusOK, s.appendResponse(make([]byte, 0, 128+24*len(probs)), probs, tensor, in.Meta.Puid))
+	writeJSON(w, http.StatusOK, s.appendResponse(make([]byte, 0, 128+24*len(probs)+len(in.Meta.Tags)), probs, tensor, in.Meta.Puid, in.Meta.Tags))
 }
 
 // appendResponse writes {"data":{"names":["proba"],...},"meta":{...}}.
-func (s *Server) appendResponse(b []byte, probs []float64, tensor bool, puid string) []byte {
+func (s *Server) appendResponse(b []byte, probs []float64, tensor bool, puid string, tags ...json.RawMessage) []byte {
 	b = append(b, `{"data":{"names":["proba"],`...)
 	if tensor {
 		b = append(b, `"tensor":{"shape":[`...)
@@ -280,18 +281,27 @@ func (s *Server) appendResponse(b []byte, probs []float64, tensor bool, puid str
 		b = append(b, ']')
 	}
 	b = append(b, `},"meta":`...)
-	return s.appendMeta(b, puid)
+	return s.appendMeta(b, puid, tags...)
 }
 
-func (s *Server) appendMeta(b []byte, puid string) []byte {
+// appendMeta writes meta: the puid, the request's tags (an object) and the
+// request path.
+func (s *Server) appendMeta(b []byte, puid string, tags ...json.RawMessage) []byte {
 	b = append(b, '{')
 	if puid != "" {
 		q, _ := json.Marshal(puid)
 		b = append(b, `"puid":`...)
 		b = append(b, q...)
 	}
+	if len(tags) > 0 && len(tags[0]) > 0 && tags[0][0] == '{' {
+		if b[len(b)-1] != '{' {
+			b = append(b, ',')
+		}
+		b = append(b, `"tags":`...)
+		b = append(b, tags[0]...)
+	}
 	if s.cfg.ID != "" && s.cfg.Image != "" {
-		if puid != "" {
+		if b[len(b)-1] != '{' {
 			b = append(b, ',')
 		}
 		rp, _ := json.Marshal(map[string]string{s.cfg.ID: s.cfg.Image})
@@ -425,7 +435,7 @@ func (g *grpcModel) Predict(ctx context.Context, in *pb.SeldonMessage) (*pb.Seld
 		}
 		out.DataOneof = &pb.DefaultData_Ndarray{Ndarray: &structpb.ListValue{Values: vals}}
 	}
-	meta := &pb.Meta{Puid: in.GetMeta().GetPuid()}
+	meta := &pb.Meta{Puid: in.GetMeta().GetPuid(), Tags: in.GetMeta().GetTags()}
 	if g.s.cfg.ID != "" && g.s.cfg.Image != "" {
 		meta.RequestPath = map[string]string{g.s.cfg.ID: g.s.cfg.Image}
 	}
