@@ -91,7 +91,9 @@ func start(t *testing.T, py, dir, method string) string {
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		_ = <-exited
+		if err := <-exited; err != nil {
+			t.Logf("runner: %v", err)
+		}
 	})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	deadline := time.Now().Add(60 * time.Second)
