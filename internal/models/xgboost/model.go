@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // Model is a loaded booster.
@@ -32,7 +33,7 @@ type Model struct {
 	// Version is the XGBoost version that wrote the model, when recorded.
 	Version []int
 
-	baseMargin float32
+	baseMargin []float32 // per output group
 	trees      []tree
 	groups     []int     // output group of each tree
 	weights    []float32 // dart's per-tree weight; nil for gbtree
@@ -161,6 +162,38 @@ func numberOf(v any, path string) (float64, error) {
 	return 0, fmt.Errorf("%s: want a number", path)
 }
 
+// baseScoreOf reads base_score: a number as a string ("5E-1", XGBoost
+// 1.x and 2.x), or a bracketed list of them ("[5E-1]", per output group in
+// XGBoost 3).
+func baseScoreOf(v any, path string) ([]float64, error) {
+	if str, ok := v.(string); ok && strings.HasPrefix(strings.TrimSpace(str), "[") {
+		var list []json.Number
+		if err := json.Unmarshal([]byte(str), &list); err != nil || len(list) == 0 {
+			return nil, fmt.Errorf("%s: %q is not a list of numbers", path, str)
+		}
+		out := make([]float64, len(list))
+		for i, n := range list {
+			f, err := n.Float64()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %q is not a list of numbers", path, str)
+			}
+			out[i] = f
+		}
+		return out, nil
+	}
+	if list, err := numbers(v, path); err == nil {
+		if len(list) == 0 {
+			return nil, fmt.Errorf("%s: empty", path)
+		}
+		return list, nil
+	}
+	f, err := numberOf(v, path)
+	if err != nil {
+		return nil, err
+	}
+	return []float64{f}, nil
+}
+
 func intOf(v any, path string) (int, error) {
 	f, err := numberOf(v, path)
 	if err != nil {
@@ -217,9 +250,9 @@ func fromGeneric(root any) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	baseScore := 0.5
+	baseScores := []float64{0.5}
 	if v, p, err := field(mp, mpp, "base_score"); err == nil {
-		if baseScore, err = numberOf(v, p); err != nil {
+		if baseScores, err = baseScoreOf(v, p); err != nil {
 			return nil, err
 		}
 	}
@@ -251,11 +284,20 @@ func fromGeneric(root any) (*Model, error) {
 	if tr.multiclass && numClass < 2 {
 		return nil, fmt.Errorf("%s: objective %s needs num_class >= 2, got %d", mpp, name, numClass)
 	}
-	bm, err := tr.margin(baseScore)
-	if err != nil {
-		return nil, fmt.Errorf("%s.base_score: %w", mpp, err)
+	if len(baseScores) != 1 && len(baseScores) != m.NumGroup {
+		return nil, fmt.Errorf("%s.base_score: %d values for %d output groups", mpp, len(baseScores), m.NumGroup)
 	}
-	m.baseMargin = float32(bm)
+	for g := range m.NumGroup {
+		bs := baseScores[0]
+		if len(baseScores) > 1 {
+			bs = baseScores[g]
+		}
+		bm, err := tr.margin(bs)
+		if err != nil {
+			return nil, fmt.Errorf("%s.base_score: %w", mpp, err)
+		}
+		m.baseMargin = append(m.baseMargin, float32(bm))
+	}
 
 	gb, gp, err := field(learner, lp, "gradient_booster")
 	if err != nil {
@@ -343,6 +385,13 @@ func readTree(t any, path string) (tree, error) {
 		}
 		return numbers(v, p)
 	}
+	if tp, tpp, err := field(t, path, "tree_param"); err == nil {
+		if v, p, err := field(tp, tpp, "size_leaf_vector"); err == nil {
+			if n, err := intOf(v, p); err == nil && n > 1 {
+				return rt, fmt.Errorf("%s: vector leaves (multi_strategy=multi_output_tree) are not supported by sdep's XGBoost server", p)
+			}
+		}
+	}
 	left, err := get("left_children")
 	if err != nil {
 		return rt, err
@@ -420,10 +469,7 @@ func (t *tree) leaf(row []float32) float32 {
 // Margin returns the raw scores of one row, NumGroup values, as
 // output_margin=True does.
 func (m *Model) Margin(row []float32, out []float32) []float32 {
-	out = out[:0]
-	for range m.NumGroup {
-		out = append(out, m.baseMargin)
-	}
+	out = append(out[:0], m.baseMargin...)
 	for k := range m.trees {
 		v := m.trees[k].leaf(row)
 		if m.weights != nil {

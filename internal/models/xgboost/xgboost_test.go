@@ -297,3 +297,27 @@ func TestDifferentialPythonXGBoost(t *testing.T) {
 		t.Errorf("legacy model.bst: %v", err)
 	}
 }
+
+func TestBaseScoreForms(t *testing.T) {
+	row := [][]float32{{0, 0}}
+	var got []float64
+	for _, bs := range []string{`"2E-1"`, `"[2E-1]"`, `[0.2]`} {
+		m, err := Parse([]byte(strings.Replace(handModel, `"5E-1"`, bs, 1)), false)
+		if err != nil {
+			t.Fatalf("base_score %s: %v", bs, err)
+		}
+		got = append(got, m.Predict(row)[0][0])
+	}
+	want := sigmoid(math.Log(0.2/0.8) - 0.525)
+	for i, g := range got {
+		if math.Abs(g-want) > 1e-6 {
+			t.Errorf("form %d: %v, want %v", i, g, want)
+		}
+	}
+	if _, err := Parse([]byte(strings.Replace(handModel, `"5E-1"`, `"[0.2,0.3]"`, 1)), false); err == nil {
+		t.Error("two base scores for one group: no error")
+	}
+	if _, err := Parse([]byte(strings.Replace(handModel, `"5E-1"`, `"1.5"`, 1)), false); err == nil {
+		t.Error("base_score 1.5 under binary:logistic: no error")
+	}
+}
