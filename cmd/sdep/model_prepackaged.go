@@ -30,6 +30,7 @@ func newXGBoostCommand() *cobra.Command {
 	var (
 		modelDir, host string
 		httpPort       int
+		grpcPort       int
 		grace          time.Duration
 	)
 	cmd := &cobra.Command{
@@ -43,7 +44,9 @@ binary:logistic, one per class (t:0..t:k-1) for multi:softprob.
 The legacy binary model.bst is not read: load it with XGBoost and save it as
 model.json. The model directory defaults to the model_uri parameter of
 PREDICTIVE_UNIT_PARAMETERS, else /mnt/models; the port to
-PREDICTIVE_UNIT_HTTP_SERVICE_PORT, else 9000. REST only: no gRPC port.`,
+PREDICTIVE_UNIT_HTTP_SERVICE_PORT (else 9000) and
+PREDICTIVE_UNIT_GRPC_SERVICE_PORT (else 5000; 0 for none) for the Seldon
+Model service over gRPC.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, _, err := modelDirFromEnv()
@@ -60,6 +63,9 @@ PREDICTIVE_UNIT_HTTP_SERVICE_PORT, else 9000. REST only: no gRPC port.`,
 			if cmd.Flags().Changed("http-port") {
 				ports.HTTP = httpPort
 			}
+			if cmd.Flags().Changed("grpc-port") {
+				ports.GRPC = grpcPort
+			}
 			m, err := xgboost.LoadDir(dir)
 			if err != nil {
 				return err
@@ -67,7 +73,7 @@ PREDICTIVE_UNIT_HTTP_SERVICE_PORT, else 9000. REST only: no gRPC port.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			log := dataPlaneLogger(cmd).WithName("xgboost")
-			return xgboost.NewServer(m).Serve(ctx, host, ports.HTTP, grace, func(a net.Addr) {
+			return xgboost.NewServer(m).Serve(ctx, host, ports.HTTP, ports.GRPC, grace, func(a net.Addr) {
 				log.Info("serving", "rest", a.String(), "model", dir, "objective", m.Objective, "features", m.NumFeature)
 			})
 		},
@@ -75,6 +81,7 @@ PREDICTIVE_UNIT_HTTP_SERVICE_PORT, else 9000. REST only: no gRPC port.`,
 	f := cmd.Flags()
 	f.StringVar(&modelDir, "model-dir", "/mnt/models", "directory holding model.json or model.ubj (default from PREDICTIVE_UNIT_PARAMETERS model_uri)")
 	f.IntVar(&httpPort, "http-port", 9000, "REST port (default from PREDICTIVE_UNIT_HTTP_SERVICE_PORT, else 9000)")
+	f.IntVar(&grpcPort, "grpc-port", 5000, "gRPC port (default from PREDICTIVE_UNIT_GRPC_SERVICE_PORT, else 5000; 0 for none)")
 	f.StringVar(&host, "host", "", "address to listen on (default all)")
 	f.DurationVar(&grace, "grace-period", 5*time.Second, "how long in-flight requests may finish after SIGTERM")
 	return cmd

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc"
 )
 
 // Server serves a model over the REST side of the Seldon protocol, the
@@ -159,15 +161,23 @@ func (s *Server) servePredict(w http.ResponseWriter, r *http.Request) {
 		writeFailure(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	for i, row := range rows {
-		if len(row) > s.m.NumFeature && s.m.NumFeature > 0 {
-			writeFailure(w, http.StatusBadRequest, fmt.Sprintf(
-				"row %d has %d features; the model was trained on %d", i, len(row), s.m.NumFeature))
-			return
-		}
+	if err := s.checkWidth(rows); err != nil {
+		writeFailure(w, http.StatusBadRequest, err.Error())
+		return
 	}
 	preds := s.m.Predict(rows)
 	writeJSON(w, http.StatusOK, s.response(preds, tensor, req.Meta.Puid))
+}
+
+// checkWidth refuses rows wider than the model's features (shorter ones
+// are allowed: the missing features are missing values).
+func (s *Server) checkWidth(rows [][]float32) error {
+	for i, row := range rows {
+		if len(row) > s.m.NumFeature && s.m.NumFeature > 0 {
+			return fmt.Errorf("row %d has %d features; the model was trained on %d", i, len(row), s.m.NumFeature)
+		}
+	}
+	return nil
 }
 
 func (s *Server) response(preds [][]float64, tensor bool, puid string) []byte {
@@ -241,25 +251,50 @@ func writeFailure(w http.ResponseWriter, code int, info string) {
 	writeJSON(w, code, b)
 }
 
-// Serve listens on host:port and serves until ctx is cancelled, then
-// shuts down within grace. ready, when set, gets the bound address.
-func (s *Server) Serve(ctx context.Context, host string, port int, grace time.Duration, ready func(net.Addr)) error {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+// Serve listens on host:httpPort (REST) and, when grpcPort > 0,
+// host:grpcPort (gRPC), and serves until ctx is cancelled, then shuts
+// down within grace. ready, when set, gets the bound REST address.
+func (s *Server) Serve(ctx context.Context, host string, httpPort, grpcPort int, grace time.Duration, ready func(net.Addr)) error {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(httpPort)))
 	if err != nil {
 		return err
 	}
+	errc := make(chan error, 2)
+	var gs *grpc.Server
+	if grpcPort > 0 {
+		gl, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(grpcPort)))
+		if err != nil {
+			_ = l.Close()
+			return err
+		}
+		gs = grpc.NewServer()
+		s.RegisterGRPC(gs)
+		go func() { errc <- gs.Serve(gl) }()
+	}
 	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	if ready != nil {
 		ready(l.Addr())
 	}
+	var serveErr error
 	select {
 	case <-ctx.Done():
-	case err := <-errc:
-		return err
+	case serveErr = <-errc:
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	return hs.Shutdown(sctx)
+	_ = hs.Shutdown(sctx)
+	if gs != nil {
+		done := make(chan struct{})
+		go func() { gs.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-sctx.Done():
+			gs.Stop()
+		}
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
 }
