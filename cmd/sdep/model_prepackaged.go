@@ -97,7 +97,8 @@ func newSklearnCommand() *cobra.Command {
 		Short: "Serve a scikit-learn model.joblib (SKLEARN_SERVER) with your Python",
 		Long: `Serve a scikit-learn model saved with joblib.dump(model, "model.joblib")
 over the Seldon protocol's REST routes, through a small runner sdep writes and
-starts with your Python (python3 on PATH, or --python), which must have
+starts with your Python (the first python3 on PATH that imports scikit-learn,
+or --python), which must have
 scikit-learn (Debian: python3-sklearn). The answer is predict_proba's, or
 the method parameter's: decision_function, or predict for any other value.
 
@@ -137,7 +138,7 @@ parameter; the port to PREDICTIVE_UNIT_HTTP_SERVICE_PORT, else 9000.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&modelDir, "model-dir", "/mnt/models", "directory holding model.joblib (default from PREDICTIVE_UNIT_PARAMETERS model_uri)")
-	f.StringVar(&python, "python", "python3", "Python interpreter with scikit-learn")
+	f.StringVar(&python, "python", "", "Python interpreter with scikit-learn (default: the first python3 on PATH that imports it)")
 	f.StringVar(&method, "method", "predict_proba", "predict_proba, decision_function or predict")
 	f.IntVar(&httpPort, "http-port", 9000, "REST port (default from PREDICTIVE_UNIT_HTTP_SERVICE_PORT, else 9000)")
 	f.StringVar(&host, "host", "", "address to listen on (default all)")

@@ -20,6 +20,7 @@ import (
 	"github.com/sdep-dev/sdep/internal/autoscale"
 	"github.com/sdep-dev/sdep/internal/decode"
 	"github.com/sdep-dev/sdep/internal/local"
+	"github.com/sdep-dev/sdep/internal/models/sklearn"
 	"github.com/sdep-dev/sdep/internal/models/xgboost"
 	"github.com/sdep-dev/sdep/internal/storage/storagetest"
 )
@@ -248,12 +249,9 @@ func TestServeXGBoostServerFromS3(t *testing.T) {
 // first rows, or skips.
 func trainIris(t *testing.T) ([]byte, [][]float64) {
 	t.Helper()
-	py, err := exec.LookPath("python3")
+	py, err := sklearn.FindPython()
 	if err != nil {
-		t.Skip("python3 not found: install python3 and python3-sklearn to run the SKLEARN_SERVER test")
-	}
-	if out, err := exec.Command(py, "-c", "import sklearn, joblib").CombinedOutput(); err != nil {
-		t.Skipf("python3 cannot import scikit-learn (install Debian's python3-sklearn): %s", bytes.TrimSpace(out))
+		t.Skipf("no Python with scikit-learn (CI installs Debian's python3-sklearn): %v", err)
 	}
 	dir := t.TempDir()
 	script := `

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/models/sklearn"
 	"github.com/sdep-dev/sdep/internal/predictor"
 	"github.com/sdep-dev/sdep/internal/storage"
 )
@@ -186,9 +187,8 @@ func planPrepackaged(ct *corev1.Container, u *sdepv1.PredictiveUnit, protocol sd
 		r = runner{argv: func(_, dir string) []string {
 			return []string{m.Self, "model", "sklearn", "--model-dir", dir, "--host", "127.0.0.1"}
 		}}
-		if _, err := exec.LookPath("python3"); err != nil {
-			return cp, fmt.Errorf("SKLEARN_SERVER runs locally with python3 and scikit-learn, and python3 is not on PATH: " +
-				"install python3 and python3-sklearn (or pip install scikit-learn)")
+		if _, err := sklearn.FindPython(); err != nil {
+			return cp, err
 		}
 	case u.Implementation == sdepv1.TensorflowServer && protocol == sdepv1.ProtocolTensorflow:
 		r = runner{"tensorflow_model_server", "install TensorFlow Serving (tensorflow-model-server)", func(bin, dir string) []string {

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 //go:embed runner.py
@@ -91,17 +92,56 @@ func writeRunner(dir string) (string, error) {
 	return script, nil
 }
 
+// FindPython returns the first python3 on PATH that imports scikit-learn
+// and joblib (a virtualenv's or pyenv's python3 may come before the
+// system's, which has Debian's python3-sklearn). With none, the error
+// names what to install, and which interpreters lack it.
+func FindPython() (string, error) {
+	var tried []string
+	seen := map[string]bool{}
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if dir == "" {
+			continue
+		}
+		p := filepath.Join(dir, "python3")
+		st, err := os.Stat(p)
+		if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+			continue
+		}
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			real = p
+		}
+		if seen[real] {
+			continue
+		}
+		seen[real] = true
+		if exec.Command(p, "-c", "import sklearn, joblib").Run() == nil {
+			return p, nil
+		}
+		tried = append(tried, p)
+	}
+	if len(tried) == 0 {
+		return "", errors.New("SKLEARN_SERVER needs Python 3 with scikit-learn, and no python3 is on PATH: " +
+			"install python3 and python3-sklearn (or pip install scikit-learn), or give --python PATH")
+	}
+	return "", fmt.Errorf("SKLEARN_SERVER needs scikit-learn, which none of the python3 on PATH imports (%s): "+
+		"install python3-sklearn (Debian) or pip install scikit-learn joblib, or give --python PATH",
+		strings.Join(tried, ", "))
+}
+
 // Command returns the Python command serving cfg, with the runner
 // written to dir (the temporary directory when empty).
 func Command(cfg Config, dir string) (*exec.Cmd, error) {
-	py := cfg.Python
-	if py == "" {
-		py = "python3"
-	}
-	path, err := exec.LookPath(py)
-	if err != nil {
+	var path string
+	var err error
+	if cfg.Python == "" {
+		if path, err = FindPython(); err != nil {
+			return nil, err
+		}
+	} else if path, err = exec.LookPath(cfg.Python); err != nil {
 		return nil, fmt.Errorf("SKLEARN_SERVER needs Python 3 with scikit-learn: %s not found "+
-			"(install python3 and python3-sklearn, or give --python PATH)", py)
+			"(install python3 and python3-sklearn, or give --python PATH)", cfg.Python)
 	}
 	if cfg.ModelDir == "" {
 		return nil, errors.New("no model directory: give --model-dir DIR (the directory holding model.joblib)")

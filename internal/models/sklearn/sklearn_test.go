@@ -16,18 +16,28 @@ import (
 	"time"
 )
 
-func python(t *testing.T) string {
+// pythons returns the python3 interpreters on PATH, split by whether
+// they import scikit-learn.
+func pythons(t *testing.T) (with, without []string) {
 	t.Helper()
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not found: install python3 (and python3-sklearn) to run the SKLEARN_SERVER tests")
+	seen := map[string]bool{}
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		p := filepath.Join(dir, "python3")
+		if _, err := os.Stat(p); err != nil || dir == "" {
+			continue
+		}
+		real, _ := filepath.EvalSymlinks(p)
+		if seen[real] {
+			continue
+		}
+		seen[real] = true
+		if exec.Command(p, "-c", "import sklearn, joblib").Run() == nil {
+			with = append(with, p)
+		} else {
+			without = append(without, p)
+		}
 	}
-	return py
-}
-
-func hasSklearn(py string) (bool, string) {
-	out, err := exec.Command(py, "-c", "import sklearn, joblib").CombinedOutput()
-	return err == nil, string(bytes.TrimSpace(out))
+	return with, without
 }
 
 func TestCommandErrors(t *testing.T) {
@@ -36,7 +46,10 @@ func TestCommandErrors(t *testing.T) {
 		!strings.Contains(err.Error(), "install python3 and python3-sklearn") {
 		t.Errorf("missing python: %v", err)
 	}
-	py := python(t)
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found")
+	}
 	if _, err := Command(Config{Python: py, ModelDir: dir}, t.TempDir()); err == nil ||
 		!strings.Contains(err.Error(), `joblib.dump(model, "model.joblib")`) {
 		t.Errorf("no model.joblib: %v", err)
@@ -46,10 +59,11 @@ func TestCommandErrors(t *testing.T) {
 // TestRunnerWithoutSklearn: a Python without scikit-learn exits with a
 // message naming what to install.
 func TestRunnerWithoutSklearn(t *testing.T) {
-	py := python(t)
-	if ok, _ := hasSklearn(py); ok {
-		t.Skip("python3 has scikit-learn: this test covers a Python without it")
+	_, without := pythons(t)
+	if len(without) == 0 {
+		t.Skip("every python3 on PATH has scikit-learn: this test covers a Python without it")
 	}
+	py := without[0]
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "model.joblib"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
@@ -91,8 +105,8 @@ func start(t *testing.T, py, dir, method string) string {
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		if err := <-exited; err != nil {
-			t.Logf("runner: %v", err)
+		if err := <-exited; err != nil && !strings.Contains(err.Error(), "killed") {
+			t.Errorf("runner: %v\n%s", err, stderr.String())
 		}
 	})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -129,9 +143,9 @@ func post(t *testing.T, url, body string) (int, map[string]any) {
 }
 
 func TestRunnerServesIris(t *testing.T) {
-	py := python(t)
-	if ok, msg := hasSklearn(py); !ok {
-		t.Skipf("python3 cannot import scikit-learn (install Debian's python3-sklearn): %s", msg)
+	py, err := FindPython()
+	if err != nil {
+		t.Skipf("no Python with scikit-learn (CI installs Debian's python3-sklearn): %v", err)
 	}
 	dir := t.TempDir()
 	script := `
