@@ -323,6 +323,7 @@ func TestServePrepackagedErrors(t *testing.T) {
 	t.Setenv("PATH", t.TempDir()) // no mlserver, no python3
 	for _, c := range []struct{ doc, want string }{
 		{prepackagedDoc("XGBOOST_SERVER", "s3://models/absent", "[]"), "no objects under models/absent"},
+		{prepackagedDoc("XGBOOST_SERVER", "s3://models/xgb", "[]"), `booster.save_model("model.json")`},
 		{prepackagedDoc("SKLEARN_SERVER", "s3://models/xgb", "[]"), "install python3 and python3-sklearn"},
 		{strings.Replace(prepackagedDoc("MLFLOW_SERVER", "s3://models/xgb", "[]"), "  predictors:", "  protocol: v2\n  predictors:", 1), "mlserver"},
 		{prepackagedDoc("MLFLOW_SERVER", "s3://models/xgb", "[]"), "MLFLOW_SERVER"},

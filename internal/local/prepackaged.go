@@ -13,6 +13,7 @@ import (
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/models/sklearn"
+	"github.com/sdep-dev/sdep/internal/models/xgboost"
 	"github.com/sdep-dev/sdep/internal/predictor"
 	"github.com/sdep-dev/sdep/internal/storage"
 )
@@ -225,6 +226,19 @@ func planPrepackaged(ct *corev1.Container, u *sdepv1.PredictiveUnit, protocol sd
 	dir, err := cacheFor(modelCacheDir(m)).Fetch(context.Background(), u.ModelURI, storage.Options{})
 	if err != nil {
 		return cp, fmt.Errorf("graph node %s: %w", u.Name, err)
+	}
+	// A model file the server cannot load fails here, naming the fix,
+	// rather than as a replica that keeps exiting.
+	switch {
+	case r.bin != "":
+	case u.Implementation == sdepv1.XGBoostServer:
+		if _, err := xgboost.FindModel(dir); err != nil {
+			return cp, fmt.Errorf("graph node %s (modelUri %s): %w", u.Name, u.ModelURI, err)
+		}
+	case u.Implementation == sdepv1.SKLearnServer:
+		if _, err := os.Stat(filepath.Join(dir, "model.joblib")); err != nil {
+			return cp, fmt.Errorf("graph node %s (modelUri %s): no model.joblib: SKLEARN_SERVER loads a model saved with joblib.dump(model, \"model.joblib\")", u.Name, u.ModelURI)
+		}
 	}
 	cp.Command = r.argv(bin, dir)
 	return cp, nil

@@ -60,20 +60,29 @@ const maxModelBytes = 2 << 30
 // initializer's /mnt/models). A directory with only the legacy binary
 // model.bst gets an error naming the conversion.
 func LoadDir(dir string) (*Model, error) {
+	p, err := FindModel(dir)
+	if err != nil {
+		return nil, err
+	}
+	return LoadFile(p)
+}
+
+// FindModel returns the model file LoadDir would load from dir.
+func FindModel(dir string) (string, error) {
 	for _, name := range []string{FileJSON, FileUBJSON} {
 		p := filepath.Join(dir, name)
 		if _, err := os.Stat(p); err == nil {
-			return LoadFile(p)
+			return p, nil
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
+			return "", err
 		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, FileLegacy)); err == nil {
-		return nil, fmt.Errorf("%s is XGBoost's legacy binary format, which sdep does not read: "+
+		return "", fmt.Errorf("%s is XGBoost's legacy binary format, which sdep does not read: "+
 			"load it with XGBoost and save it as JSON, booster.save_model(\"model.json\") "+
 			"(or \"model.ubj\"), then put that file in the model directory", filepath.Join(dir, FileLegacy))
 	}
-	return nil, fmt.Errorf("no XGBoost model in %s: want %s or %s (booster.save_model(\"model.json\"))", dir, FileJSON, FileUBJSON)
+	return "", fmt.Errorf("no XGBoost model in %s: want %s or %s (booster.save_model(\"model.json\"))", dir, FileJSON, FileUBJSON)
 }
 
 // LoadFile loads a JSON or UBJSON model file (UBJSON when the name ends in
