@@ -112,8 +112,9 @@ class Handler(BaseHTTPRequestHandler):
         q = parse_qs(u.query)
         if "json" in q:
             return q["json"][0]
-        n = int(self.headers.get("Content-Length") or 0)
+        n = self.body_length()
         if n > MAX_BODY:
+            self.close_connection = True  # the unread body must not be parsed as a request
             raise BadData("request body too large")
         body = self.rfile.read(n).decode("utf-8", "replace") if n > 0 else ""
         if self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
@@ -122,8 +123,30 @@ class Handler(BaseHTTPRequestHandler):
                 return form["json"][0]
         return body
 
+    def body_length(self):
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True
+            raise BadData("send the request with a Content-Length (chunked bodies are not read)")
+        try:
+            return max(int(self.headers.get("Content-Length") or 0), 0)
+        except ValueError:
+            self.close_connection = True
+            raise BadData("bad Content-Length")
+
+    def discard_body(self):
+        try:
+            n = self.body_length()
+        except BadData:
+            return
+        if n > MAX_BODY:
+            self.close_connection = True
+        elif n > 0:
+            self.rfile.read(n)
+
     def route(self):
         p = urlparse(self.path).path
+        if p not in ("/predict", "/api/v1.0/predictions", "/api/v0.1/predictions"):
+            self.discard_body()
         if p in ("/predict", "/api/v1.0/predictions", "/api/v0.1/predictions"):
             try:
                 msg = json.loads(self.payload())
