@@ -139,13 +139,8 @@ func NewPlan(sd *sdepv1.SeldonDeployment, m Mappings) (*Plan, error) {
 			if ct.Name == predictor.ExecutorContainerName {
 				continue
 			}
-			var cp ContainerPlan
-			var err error
-			_, hasRun := m.Run[ct.Name]
-			_, hasEndpoint := m.Endpoints[ct.Name]
-			if u := prepackagedUnit(&def.Spec.Predictors[bc.Predictor], ct.Name); u != nil && !hasRun && !hasEndpoint {
-				cp, err = planPrepackaged(ct, u, def.Spec.Protocol, m)
-			} else {
+			cp, ok, err := planPrepackagedContainer(def, bc.Predictor, ct, m)
+			if !ok {
 				cp, err = planContainer(ct, m)
 			}
 			if err != nil {

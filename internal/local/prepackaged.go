@@ -156,6 +156,19 @@ func lookPath(bin, impl, install string) (string, error) {
 	return p, nil
 }
 
+// planPrepackagedContainer plans ct when it serves a prepackaged node of
+// predictor p and no --run or --endpoint names it; ok is false otherwise.
+func planPrepackagedContainer(sd *sdepv1.SeldonDeployment, p int, ct *corev1.Container, m Mappings) (ContainerPlan, bool, error) {
+	_, hasRun := m.Run[ct.Name]
+	_, hasEndpoint := m.Endpoints[ct.Name]
+	u := prepackagedUnit(&sd.Spec.Predictors[p], ct.Name)
+	if u == nil || hasRun || hasEndpoint {
+		return ContainerPlan{}, false, nil
+	}
+	cp, err := planPrepackaged(ct, u, sd.Spec.Protocol, m)
+	return cp, true, err
+}
+
 // planPrepackaged decides how a prepackaged node's container runs, after
 // fetching its modelUri.
 func planPrepackaged(ct *corev1.Container, u *sdepv1.PredictiveUnit, protocol sdepv1.Protocol, m Mappings) (ContainerPlan, error) {
