@@ -59,9 +59,18 @@ func TestPrepackagedNodeWithoutContainerGetsOne(t *testing.T) {
 	if len(c.Ports) == 0 {
 		t.Error("the builders gave the server container no ports")
 	}
-	// The document itself is left as it was.
+	// The planned document carries the added componentSpec; the caller's
+	// document is left as it was.
 	if len(plan.SeldonDeployment.Spec.Predictors[0].ComponentSpecs) != 1 {
 		t.Errorf("the planned document has %d componentSpecs", len(plan.SeldonDeployment.Spec.Predictors[0].ComponentSpecs))
+	}
+	docs, _ := decode.Documents("iris.yaml", []byte(strings.NewReplacer("%IMPL%", "XGBOOST_SERVER", "%URI%", "file://"+dir).Replace(irisLike)))
+	sd := docs[0].Object
+	if _, err := NewPlan(sd, Mappings{Self: "/opt/sdep", ModelCache: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sd.Spec.Predictors[0].ComponentSpecs); n != 0 {
+		t.Errorf("NewPlan changed its argument: %d componentSpecs", n)
 	}
 }
 
