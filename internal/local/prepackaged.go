@@ -233,7 +233,13 @@ func planPrepackaged(ct *corev1.Container, u *sdepv1.PredictiveUnit, protocol sd
 		if u.Implementation != sdepv1.HuggingFaceServer {
 			return cp, fmt.Errorf("graph node %s (%s): modelUri is required: give the model's path, file://, s3:// or gs:// URI", u.Name, impl)
 		}
-		cp.Command = r.argv(bin, "")
+		// HuggingFace models may come from the hub (the pretrained_model
+		// parameter): MLServer still wants a directory to start in.
+		empty := filepath.Join(modelCacheDir(m), "empty")
+		if err := os.MkdirAll(empty, 0o755); err != nil {
+			return cp, fmt.Errorf("model cache: %w", err)
+		}
+		cp.Command = r.argv(bin, empty)
 		return cp, nil
 	}
 	dir, err := cacheFor(modelCacheDir(m)).Fetch(context.Background(), u.ModelURI, storage.Options{})
