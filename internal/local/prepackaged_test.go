@@ -98,3 +98,43 @@ func TestPrepackagedErrorsNameTheFix(t *testing.T) {
 		}
 	}
 }
+
+// TestPrepackagedServersFromPath: the servers sdep does not run itself
+// are the binaries on PATH, started with the ports and model directory.
+func TestPrepackagedServersFromPath(t *testing.T) {
+	bin := t.TempDir()
+	for _, name := range []string{"mlserver", "tensorflow_model_server", "tritonserver"} {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin)
+	model := t.TempDir()
+	for _, c := range []struct {
+		impl, protocol string
+		want           []string
+	}{
+		{"MLFLOW_SERVER", "v2", []string{"exec '" + bin + "/mlserver' start '" + model + "'", "MLSERVER_MODEL_IMPLEMENTATION='mlserver_mlflow.MLflowRuntime'", `MLSERVER_HTTP_PORT="$PREDICTIVE_UNIT_HTTP_SERVICE_PORT"`}},
+		{"SKLEARN_SERVER", "v2", []string{"mlserver_sklearn.SKLearnModel"}},
+		{"TENSORFLOW_SERVER", "tensorflow", []string{"tensorflow_model_server' --port=\"$PREDICTIVE_UNIT_GRPC_SERVICE_PORT\"", "--model_base_path='" + model + "'", "--model_name='classifier'"}},
+		{"TRITON_SERVER", "v2", []string{"tritonserver' --grpc-port=", "--model-repository='" + model + "'"}},
+	} {
+		doc := strings.NewReplacer("%IMPL%", c.impl, "%URI%", model).Replace(irisLike)
+		doc = strings.Replace(doc, "  predictors:", "  protocol: "+c.protocol+"\n  predictors:", 1)
+		docs, err := decode.Documents("doc.yaml", []byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := NewPlan(docs[0].Object, Mappings{Self: "/opt/sdep", ModelCache: t.TempDir()})
+		if err != nil {
+			t.Errorf("%s (%s): %v", c.impl, c.protocol, err)
+			continue
+		}
+		cmd := strings.Join(plan.Predictors[0].Components[0].Containers[0].Command, " ")
+		for _, w := range c.want {
+			if !strings.Contains(cmd, w) {
+				t.Errorf("%s (%s): command %s lacks %s", c.impl, c.protocol, cmd, w)
+			}
+		}
+	}
+}
