@@ -21,6 +21,7 @@ func newModelCommand() *cobra.Command {
 		Short: "Run a built-in model server",
 	}
 	cmd.AddCommand(newMockClassifierCommand())
+	cmd.AddCommand(newXGBoostCommand(), newSklearnCommand())
 	return cmd
 }
 

@@ -28,6 +28,9 @@ type Mappings struct {
 	// (HOST:PORT of its REST port). Such containers are not started and
 	// not autoscaled.
 	Endpoints map[string]string
+	// ModelCache is where prepackaged servers' modelUris are fetched to
+	// (prepackaged.go); empty means the user's cache directory.
+	ModelCache string
 }
 
 // Plan is what a SeldonDeployment asks the local runtime to run: the
@@ -97,6 +100,7 @@ const mockClassifierImage = "seldonio/mock_classifier"
 // componentSpec's Deployment. Names, replica counts and HPA specs are the
 // builders' own decisions (resources.Result), not derived again here.
 func NewPlan(sd *sdepv1.SeldonDeployment, m Mappings) (*Plan, error) {
+	sd = withPrepackagedContainers(sd)
 	if err := validation.Validate(sd).Err(); err != nil {
 		return nil, err
 	}
@@ -135,7 +139,10 @@ func NewPlan(sd *sdepv1.SeldonDeployment, m Mappings) (*Plan, error) {
 			if ct.Name == predictor.ExecutorContainerName {
 				continue
 			}
-			cp, err := planContainer(ct, m)
+			cp, ok, err := planPrepackagedContainer(def, bc.Predictor, ct, m)
+			if !ok {
+				cp, err = planContainer(ct, m)
+			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s (%s): %w", field, c.Name, err))
 				continue
