@@ -403,7 +403,7 @@ spec:
 	for _, d := range objs.Deployments {
 		deployments = append(deployments, d.Name)
 	}
-	if diff := cmp.Diff([]string{"warned-main-0-model", "warned-shadow-svc-orch"}, deployments); diff != "" {
+	if diff := cmp.Diff([]string{"warned-main-0-model", "warned-shadow-0-sk"}, deployments); diff != "" {
 		t.Errorf("Deployments (-want +got):\n%s", diff)
 	}
 	if c := findContainer(objs.Deployments[0], validation.ExecutorContainerName); c == nil {

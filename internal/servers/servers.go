@@ -229,6 +229,9 @@ func Parse(data map[string]string) (*Config, error) {
 }
 
 func mergeInitializer(si, def StorageInitializer) StorageInitializer {
+	if si.Kind == InitializerSdep {
+		def.Image = "" // sdep's own: the executor image unless set
+	}
 	for _, f := range []struct{ v, d *string }{
 		{&si.Image, &def.Image}, {&si.CPURequest, &def.CPURequest}, {&si.CPULimit, &def.CPULimit},
 		{&si.MemoryRequest, &def.MemoryRequest}, {&si.MemoryLimit, &def.MemoryLimit},
@@ -388,10 +391,18 @@ func ParseDocument(raw []byte) (*Config, error) {
 }
 
 // Source holds the table in use; the operator replaces it when the
-// ConfigMap changes. A nil Source, or one never set, gives Defaults.
+// ConfigMap changes. A Source never set gives Defaults; a nil Source gives
+// the process's table (SetProcessTable), which is Defaults unless a
+// command's --config flag set it.
 type Source struct {
 	cur atomic.Pointer[Config]
 }
+
+var process Source
+
+// SetProcessTable sets the table of nil Sources, for the commands (sdep
+// render, validate, serve) whose --config flag reads one.
+func SetProcessTable(c *Config) { process.Set(c) }
 
 // NewSource returns a Source holding c (nil: Defaults).
 func NewSource(c *Config) *Source {
@@ -403,7 +414,7 @@ func NewSource(c *Config) *Source {
 // Current returns the table in use.
 func (s *Source) Current() *Config {
 	if s == nil {
-		return Defaults()
+		s = &process
 	}
 	if c := s.cur.Load(); c != nil {
 		return c
