@@ -1,6 +1,7 @@
 package validation
 
 import (
+	"encoding/json"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -147,4 +148,24 @@ func protocolList(s servers.Server) string {
 		return fmt.Sprintf("%d unknown protocol keys", len(s.Protocols))
 	}
 	return out
+}
+
+// explainerTypesV2 are the types MLServer's Alibi runtime serves.
+var explainerTypesV2 = map[string]bool{
+	"AnchorTabular": true, "AnchorImages": true, "AnchorText": true, "Counterfactuals": true,
+	"Contrastive": true, "KernelShap": true, "IntegratedGradients": true, "ALE": true, "TreeShap": true,
+}
+
+func (v *validator) explainer(field string, e *sdepv1.Explainer) {
+	if e.Type == "" {
+		v.warn(field+".type", "empty: no explainer is deployed (set type, e.g. AnchorTabular)")
+		return
+	}
+	p := v.sd.Spec.Protocol
+	if (p == sdepv1.ProtocolV2 || p == sdepv1.ProtocolKFServing) && !explainerTypesV2[e.Type] {
+		v.fail(field+".type", "%s not supported: under protocol %s use AnchorTabular, AnchorImages, AnchorText, Counterfactuals, Contrastive, KernelShap, IntegratedGradients, ALE or TreeShap", e.Type, p)
+	}
+	if e.InitParameters != "" && !json.Valid([]byte(e.InitParameters)) {
+		v.fail(field+".initParameters", "not valid JSON: it is passed to the explainer verbatim")
+	}
 }

@@ -222,7 +222,7 @@ func (v *validator) predictor(i int) {
 		v.fail(field+".replicas", "%d is negative: use 0 or more", *p.Replicas)
 	}
 	if p.Explainer != nil {
-		v.warn(field+".explainer", notActedOn+"sdep does not deploy explainers")
+		v.explainer(field+".explainer", p.Explainer)
 	}
 	if p.SSL != nil {
 		v.warn(field+".ssl", notActedOn+"sdep does not mount TLS certificates into graph containers")

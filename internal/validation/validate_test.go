@@ -96,8 +96,8 @@ func TestWarnings(t *testing.T) {
 			sd.Spec.Predictors = append(sd.Spec.Predictors, p)
 		}, "spec.predictors[1].shadow"},
 		{"explainer", func(sd *sdepv1.SeldonDeployment) {
-			validationtest.Pred(sd).Explainer = &sdepv1.Explainer{Type: "AnchorTabular"}
-		}, "spec.predictors[0].explainer"},
+			validationtest.Pred(sd).Explainer = &sdepv1.Explainer{ModelURI: "gs://e"}
+		}, "spec.predictors[0].explainer.type"},
 		{"logger", func(sd *sdepv1.SeldonDeployment) {
 			validationtest.Pred(sd).Graph.Logger = &sdepv1.Logger{Mode: sdepv1.LogAll}
 		}, "spec.predictors[0].graph.logger"},
