@@ -169,3 +169,8 @@ func (v *validator) explainer(field string, e *sdepv1.Explainer) {
 		v.fail(field+".initParameters", "not valid JSON: it is passed to the explainer verbatim")
 	}
 }
+
+// explicitEndpoint reports whether n says where it is served.
+func explicitEndpoint(n *sdepv1.PredictiveUnit) bool {
+	return n.Endpoint != nil && n.Endpoint.ServiceHost != "" && n.Endpoint.ServicePort != 0
+}

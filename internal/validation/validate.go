@@ -59,6 +59,11 @@ type Policy struct {
 	// node (a privileged container, hostPID, hostIPC, hostNetwork, a
 	// hostPath volume) errors instead of warnings.
 	RefusePrivileged bool
+	// ExplicitEndpoints accepts a node without a container when its
+	// endpoint names service_host and service_port: it is called there as
+	// written. Only `sdep executor --file` runs such graphs (upstream's
+	// local executor samples); a cluster has no container to run it.
+	ExplicitEndpoints bool
 	// Servers is the prepackaged-server table implementations are looked
 	// up in (nil: the compiled-in table, Seldon Core 1.18.2's).
 	Servers *servers.Source
@@ -829,7 +834,7 @@ func (v *validator) node(field string, n *sdepv1.PredictiveUnit, containers map[
 	impl := n.Implementation
 	switch {
 	case impl == "" || impl == sdepv1.UnknownImplementation:
-		if !hasContainer && n.Name != "" {
+		if !hasContainer && n.Name != "" && !(v.policy.ExplicitEndpoints && explicitEndpoint(n)) {
 			v.fail(field+".name", "Can't find container for Predictive Unit %q: add a container named %q to a componentSpec, or set a built-in implementation", n.Name, n.Name)
 		}
 	case predictor.IsBuiltin(impl):
