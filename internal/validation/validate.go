@@ -834,7 +834,7 @@ func (v *validator) node(field string, n *sdepv1.PredictiveUnit, containers map[
 	impl := n.Implementation
 	switch {
 	case impl == "" || impl == sdepv1.UnknownImplementation:
-		if !hasContainer && n.Name != "" && !(v.policy.ExplicitEndpoints && explicitEndpoint(n)) {
+		if !hasContainer && n.Name != "" && (!v.policy.ExplicitEndpoints || !explicitEndpoint(n)) {
 			v.fail(field+".name", "Can't find container for Predictive Unit %q: add a container named %q to a componentSpec, or set a built-in implementation", n.Name, n.Name)
 		}
 	case predictor.IsBuiltin(impl):
