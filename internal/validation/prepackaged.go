@@ -174,3 +174,15 @@ func (v *validator) explainer(field string, e *sdepv1.Explainer) {
 func explicitEndpoint(n *sdepv1.PredictiveUnit) bool {
 	return n.Endpoint != nil && n.Endpoint.ServiceHost != "" && n.Endpoint.ServicePort != 0
 }
+
+// servesPrepackaged reports whether the container named name runs a
+// prepackaged server of p's graph (the builders give it a cpu request).
+func servesPrepackaged(p *sdepv1.PredictorSpec, name string) bool {
+	found := false
+	walkGraph(&p.Graph, func(n *sdepv1.PredictiveUnit) {
+		if n.Name == name && predictor.IsPrepackaged(n.Implementation) {
+			found = true
+		}
+	})
+	return found
+}

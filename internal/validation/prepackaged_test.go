@@ -1,6 +1,7 @@
 package validation_test
 
 import (
+	"strings"
 	"testing"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
@@ -95,5 +96,32 @@ spec:
 	validation.Default(sd, predictor.DefaultOptions())
 	if len(sd.Spec.Predictors[0].ComponentSpecs[0].Spec.Containers) != len(before.Spec.Predictors[0].ComponentSpecs[0].Spec.Containers) {
 		t.Error("Default is not idempotent: the server container was added twice")
+	}
+}
+
+// A cpu HPA on a pod with a server container the user wrote without a cpu
+// request is valid: the builders give server containers one.
+func TestCPUHPAOnServerContainer(t *testing.T) {
+	doc := `apiVersion: machinelearning.seldon.io/v1
+kind: SeldonDeployment
+metadata: {name: s}
+spec:
+  protocol: tensorflow
+  predictors:
+  - name: p
+    svcOrchSpec: {resources: {requests: {cpu: 100m}}}
+    componentSpecs:
+    - hpaSpec: {maxReplicas: 3, metrics: [{type: Resource, resource: {name: cpu, targetAverageUtilization: 50}}]}
+      spec: {containers: [{name: NAME, resources: {requests: {memory: 1Mi}}}]}
+    graph: {name: NAME, implementation: IMPL, modelUri: 'gs://b/m'}
+`
+	sd := decodeOne(t, strings.NewReplacer("NAME", "tf", "IMPL", "TENSORFLOW_SERVER").Replace(doc))
+	if err := validation.Validate(sd).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// A user container of an ordinary node still needs its request.
+	sd = decodeOne(t, strings.NewReplacer("NAME", "tf", "IMPL", "UNKNOWN_IMPLEMENTATION", "modelUri: 'gs://b/m'", "type: MODEL").Replace(doc))
+	if err := validation.Validate(sd).Err(); err == nil || !strings.Contains(err.Error(), `container "tf" has no cpu request`) {
+		t.Fatalf("got %v, want the missing cpu request reported", err)
 	}
 }

@@ -714,6 +714,9 @@ func (v *validator) resourceRequests(field string, i, j int, res corev1.Resource
 			continue
 		}
 		found = true
+		if _, ok := request(c.Resources, res); !ok && res == corev1.ResourceCPU && servesPrepackaged(p, c.Name) {
+			continue // the builders give a server container a cpu request
+		}
 		rf := fmt.Sprintf("%s.spec.containers[%d].resources.requests.%s", csField, k, res)
 		switch q, ok := request(c.Resources, res); {
 		case !ok:
