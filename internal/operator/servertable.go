@@ -85,6 +85,11 @@ func setupServerTable(ctx context.Context, cfg *rest.Config, mgr manager.Manager
 	switch {
 	case apierrors.IsNotFound(err):
 		t.apply(ctx, nil, false)
+	case apierrors.IsForbidden(err):
+		// An installation whose Role predates the rule: run on the
+		// compiled-in table rather than not at all.
+		t.log.Error(err, "cannot read the "+servers.ConfigMapName+" ConfigMap: the compiled-in prepackaged-server table is used and not watched; grant get, list and watch on it in the operator's namespace")
+		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("reading the %s ConfigMap in %s: %w", servers.ConfigMapName, t.namespace, err)
 	default:
