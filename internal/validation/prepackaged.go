@@ -105,6 +105,13 @@ func (v *validator) prepackaged(field string, n *sdepv1.PredictiveUnit, c *corev
 		v.fail(field+".implementation", "Prepackaged server does not handle tensorflow protocol %s", n.Implementation)
 		return
 	}
+	if c == nil && n.Name == ExecutorContainerName {
+		v.fail(field+".name", "%q is reserved for the executor sdep injects, and the server's container would take the node's name: rename the node", n.Name)
+		return
+	}
+	if c == nil && n.Name != "" && !dnsLabel.MatchString(n.Name) {
+		v.fail(field+".name", "%q cannot name the server's container sdep adds: use lowercase letters, digits and '-', starting and ending with a letter or digit", n.Name)
+	}
 	if c != nil && c.Image != "" {
 		return // the user's image serves it
 	}

@@ -327,6 +327,12 @@ func InvalidCases() []Case {
 			Pred(sd).Graph.Implementation = sdepv1.XGBoostServer
 			Pred(sd).Graph.ModelURI = "gs://m"
 		}, Problem{Field: "spec.predictors[0].graph.implementation", Message: "Prepackaged server does not handle tensorflow protocol XGBOOST_SERVER"}},
+		{"server node named like the executor", func(sd *sdepv1.SeldonDeployment) {
+			Pred(sd).Graph.Children = []sdepv1.PredictiveUnit{{Name: executorContainerName, Implementation: sdepv1.SKLearnServer, ModelURI: "gs://m"}}
+		}, Problem{Field: "spec.predictors[0].graph.children[0].name", Message: "reserved for the executor"}},
+		{"server node name not a container name", func(sd *sdepv1.SeldonDeployment) {
+			Pred(sd).Graph.Children = []sdepv1.PredictiveUnit{{Name: "Iris_Model", Implementation: sdepv1.SKLearnServer, ModelURI: "gs://m"}}
+		}, Problem{Field: "spec.predictors[0].graph.children[0].name", Message: "cannot name the server's container"}},
 		{"server without an image for the protocol", func(sd *sdepv1.SeldonDeployment) {
 			Pred(sd).Graph.Children = []sdepv1.PredictiveUnit{{Name: "triton", Implementation: sdepv1.TritonServer, ModelURI: "gs://m"}}
 		}, Problem{Field: "spec.predictors[0].graph.children[0].implementation", Message: `TRITON_SERVER has no image for protocol "seldon"`}},
