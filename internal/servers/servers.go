@@ -411,7 +411,7 @@ func NewSource(c *Config) *Source {
 	return s
 }
 
-// Current returns the table in use.
+// Current returns the table in use; callers must not change it.
 func (s *Source) Current() *Config {
 	if s == nil {
 		s = &process
@@ -419,8 +419,12 @@ func (s *Source) Current() *Config {
 	if c := s.cur.Load(); c != nil {
 		return c
 	}
-	return Defaults()
+	return builtin
 }
+
+// builtin is the table of Sources never set; Current's result is read,
+// never changed.
+var builtin = Defaults()
 
 // Set replaces the table (nil: Defaults).
 func (s *Source) Set(c *Config) {
