@@ -3,6 +3,7 @@ package resources
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -126,13 +127,7 @@ func MakeExplainer(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, opts Op
 		if e.Type == "AnchorImages" {
 			args = append(args, "--tf_data_type=float32")
 		}
-		for _, k := range slices.Sorted(func(yield func(string) bool) {
-			for k := range e.Config {
-				if !yield(k) {
-					return
-				}
-			}
-		}) {
+		for _, k := range slices.Sorted(maps.Keys(e.Config)) {
 			v := e.Config[k]
 			if e.ModelURI != "" {
 				v = strings.Replace(v, e.ModelURI, ModelMountPath, 1)
