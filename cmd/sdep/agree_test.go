@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -83,9 +84,12 @@ func TestRenderOperatorAndServeAgree(t *testing.T) {
 				t.Errorf("sdep render and the operator differ (-render +operator):\n%s", diff)
 			}
 			// sdep serve runs the executor itself: Deployments of the executor
-			// alone have no replicas of their own there.
+			// alone have no replicas of their own there. It runs no explainers.
 			want := map[string]scaling{}
 			for name, s := range rendered {
+				if strings.HasSuffix(name, "-explainer") {
+					continue
+				}
 				if _, ok := served[name]; ok || !executorOnly(t, stdout, name) {
 					if s.Replicas == "-" {
 						s.Replicas = startsAt(s.HPA)
@@ -249,9 +253,18 @@ func operatorScaling(t *testing.T, in *sdepv1.SeldonDeployment) map[string]scali
 func serveScaling(t *testing.T, sd *sdepv1.SeldonDeployment) map[string]scaling {
 	t.Helper()
 	m := local.Mappings{Self: "sdep", Endpoints: map[string]string{}}
-	for _, p := range sd.Spec.Predictors {
-		for _, cs := range p.ComponentSpecs {
-			for _, c := range cs.Spec.Containers {
+	// Every container of the built pods, prepackaged servers and their
+	// sidecars included, goes to an endpoint.
+	built, err := resources.Build(sd, resources.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bc := range built.Components {
+		if bc.ComponentSpec < 0 {
+			continue // the executor alone or the explainer: sdep serve runs neither as a component
+		}
+		for _, c := range bc.Deployment.Spec.Template.Spec.Containers {
+			if c.Name != predictor.ExecutorContainerName {
 				m.Endpoints[c.Name] = "127.0.0.1:1"
 			}
 		}

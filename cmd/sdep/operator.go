@@ -63,7 +63,7 @@ It uses --kubeconfig, else $KUBECONFIG, else the in-cluster config.`,
 	f.StringVar(&opts.ExecutorResources.LimitMemory, "executor-limit-memory", "", "memory limit of the executor container when svcOrchSpec sets no resources (default: $EXECUTOR_LIMIT_RESOURCES_MEMORY, else 512Mi)")
 	f.StringVar(&opts.Resources.LoggerDefaultEndpoint, "executor-request-logger-default-endpoint", loggerEndpointDefault(),
 		"where executors send payload-log CloudEvents of graph nodes whose logger has no url (default: $EXECUTOR_REQUEST_LOGGER_DEFAULT_ENDPOINT, else "+resources.DefaultLoggerEndpoint+")")
-	f.StringVar(&opts.Namespace, "namespace", "", "the operator's own namespace, where --webhook-cert-mode=self keeps its Secret (default: $POD_NAMESPACE)")
+	f.StringVar(&opts.Namespace, "namespace", "", "the operator's own namespace, where it reads the seldon-config ConfigMap (the prepackaged-server table) and --webhook-cert-mode=self keeps its Secret (default: $POD_NAMESPACE)")
 	f.StringVar(&opts.WatchNamespace, "watch-namespace", "", "reconcile SeldonDeployments in this namespace only (default: all)")
 	f.BoolVar(&opts.LeaderElection, "leader-elect", false, "elect a leader among operator replicas")
 	f.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's)")

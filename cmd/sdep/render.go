@@ -57,6 +57,7 @@ belong to no SeldonDeployment object in a cluster.`,
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "file with SeldonDeployment documents (- for stdin); repeatable")
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "namespace of the rendered objects (default: the document's, else default)")
+	cmd.Flags().Var(&configFlag{}, "config", configFlagUsage)
 	cmd.Flags().StringVar(&executorImage, "executor-image", "", "image of the injected executor container (default sdep:<version>)")
 	_ = cmd.MarkFlagRequired("filename")
 	addCommand(cmd)

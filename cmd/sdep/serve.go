@@ -99,6 +99,7 @@ on CPU keep their replica count.`,
 	fl.StringArrayVar(&f.runs, "run", nil, "CONTAINER='command args': start this command per replica for the container; repeatable")
 	fl.StringArrayVar(&f.endpoints, "endpoint", nil, "CONTAINER=HOST:PORT: send the container's calls (REST, and gRPC on the same port) to a server already running; not autoscaled; repeatable")
 	fl.StringVar(&f.reportDir, "report-dir", "sdep-report", "where to write decisions and the plot on exit (empty: nowhere)")
+	fl.Var(&configFlag{}, "config", configFlagUsage)
 	fl.StringVar(&f.table, "table", "auto", "print the component table when it changes: auto (on a terminal), always or never")
 	_ = cmd.MarkFlagRequired("filename")
 	addCommand(cmd)

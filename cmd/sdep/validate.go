@@ -42,6 +42,7 @@ line as FILE:LINE: FIELD: MESSAGE, and exits 1.`,
 		},
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "file with SeldonDeployment documents (- for stdin); repeatable")
+	cmd.Flags().Var(&configFlag{}, "config", configFlagUsage)
 	_ = cmd.MarkFlagRequired("filename")
 	addCommand(cmd)
 }

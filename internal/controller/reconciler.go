@@ -39,7 +39,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/naming"
@@ -70,6 +73,10 @@ type Reconciler struct {
 	// ScaledObjectsServed is true when the KEDA ScaledObject CRD is
 	// installed; without it a kedaSpec yields a KedaReady=False condition.
 	ScaledObjectsServed bool
+	// Resync, when set, carries SeldonDeployments to reconcile again
+	// although nothing of theirs changed: the operator sends every one
+	// when the prepackaged-server table (seldon-config) changes.
+	Resync <-chan event.TypedGenericEvent[*sdepv1.SeldonDeployment]
 
 	// stored is how the API server stores what the reconciler writes.
 	stored storedForms
@@ -125,6 +132,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 		Owns(&policyv1.PodDisruptionBudget{})
 	if r.ScaledObjectsServed {
 		b = b.Owns(scaledObjectKind.newObject())
+	}
+	if r.Resync != nil {
+		b = b.WatchesRawSource(source.Channel(r.Resync, &handler.TypedEnqueueRequestForObject[*sdepv1.SeldonDeployment]{}))
 	}
 	return b.Complete(r)
 }

@@ -38,6 +38,10 @@ type Document struct {
 	Line int
 	// Raw is the document as JSON.
 	Raw []byte
+	// Dropped are fields the decoder dropped with a warning: upstream samples'
+	// endpoint.http_port and endpoint.grpc_port, which are no fields and
+	// which Seldon Core drops silently.
+	Dropped Errors
 
 	tree *tree
 }
@@ -344,6 +348,10 @@ type typeMeta struct {
 
 var strictField = regexp.MustCompile(`^(unknown|duplicate) field "(.*)"$`)
 
+// droppedField matches the unknown fields upstream's samples carry and
+// upstream drops: they are warned about, not refused.
+var droppedField = regexp.MustCompile(`(^|\.)endpoint\.(http|grpc)_port$`)
+
 func decodeOne(c chunk) (*Document, Errors) {
 	if c.err != nil {
 		return nil, Errors{{Line: lineOf(c.err), Message: c.err.Error()}}
@@ -373,6 +381,7 @@ func decodeOne(c chunk) (*Document, Errors) {
 		}
 		return nil, Errors{c.typeError(err)}
 	}
+	var warns Errors
 	for _, se := range strictErrs {
 		m := strictField.FindStringSubmatch(se.Error())
 		if m == nil {
@@ -380,6 +389,11 @@ func decodeOne(c chunk) (*Document, Errors) {
 			continue
 		}
 		field := m[2]
+		if m[1] == "unknown" && droppedField.MatchString(field) {
+			warns = append(warns, Error{Line: c.lineOf(field), Field: field,
+				Message: "not a field: dropped, as Seldon Core drops it (the endpoint's ports come from the container's ports named http and grpc)"})
+			continue
+		}
 		msg := "unknown field: it is not part of the SeldonDeployment schema (check the spelling; sdep never ignores a field)"
 		if m[1] == "duplicate" {
 			msg = "duplicate field: it appears twice in the same object"
@@ -389,9 +403,10 @@ func decodeOne(c chunk) (*Document, Errors) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	sort.SliceStable(warns, func(i, j int) bool { return warns[i].Line < warns[j].Line })
 	obj.APIVersion = sdepv1.GroupVersion.String()
 	obj.Kind = "SeldonDeployment"
-	return &Document{Object: obj, APIVersion: tm.APIVersion, Line: c.startLine, Raw: c.json, tree: c.tree}, nil
+	return &Document{Object: obj, APIVersion: tm.APIVersion, Line: c.startLine, Raw: c.json, Dropped: warns, tree: c.tree}, nil
 }
 
 // byteSize prints n in MiB when it is at least one, else in bytes.

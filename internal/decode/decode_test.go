@@ -306,3 +306,33 @@ func TestLineOfBracketedKey(t *testing.T) {
 		t.Errorf("line %d, want 10", got)
 	}
 }
+
+// Upstream samples' endpoint.http_port and grpc_port are dropped with a
+// warning at their line, as Seldon Core drops them; other unknown endpoint
+// fields stay errors.
+func TestEndpointSnakeCasePortsDropped(t *testing.T) {
+	doc := `apiVersion: machinelearning.seldon.io/v1
+kind: SeldonDeployment
+metadata: {name: ep}
+spec:
+  predictors:
+  - name: p
+    graph:
+      name: model
+      endpoint:
+        http_port: 9001
+        grpc_port: 9501
+`
+	docs, err := Documents("ep.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := docs[0].Dropped
+	if len(got) != 2 || got[0].Line != 10 || got[0].Field != "spec.predictors[0].graph.endpoint.http_port" ||
+		got[1].Line != 11 || !strings.Contains(got[1].Message, "dropped") {
+		t.Fatalf("dropped %+v", got)
+	}
+	if _, err := Documents("ep.yaml", []byte(strings.Replace(doc, "grpc_port", "grpc_prot", 1))); err == nil {
+		t.Error("another unknown endpoint field must stay an error")
+	}
+}

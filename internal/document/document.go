@@ -55,6 +55,9 @@ func Check(report io.Writer, name string, data []byte) ([]Checked, error) {
 	failed := false
 	for i, d := range docs {
 		res := validation.Validate(d.Object)
+		for _, w := range d.Dropped {
+			fmt.Fprintf(report, "%s:%d: warning: %s: %s\n", name, w.Line, w.Field, w.Message)
+		}
 		for _, w := range res.Warnings {
 			fmt.Fprintf(report, "%s:%d: warning: %s\n", name, d.LineOf(w.Field), w.Error())
 		}

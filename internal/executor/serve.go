@@ -63,7 +63,8 @@ func PredictorFromFile(path, sdep, predictorName string) (v1.PredictorSpec, stri
 	if sd == nil {
 		return v1.PredictorSpec{}, "", fmt.Errorf("%s: no SeldonDeployment named %q (have: %s); choose one with --sdep", path, sdep, strings.Join(names, ", "))
 	}
-	if err := validation.Validate(sd).Err(); err != nil {
+	// A node with an explicit endpoint and no container is called as written.
+	if err := validation.ValidateWith(sd, validation.Policy{ExplicitEndpoints: true}).Err(); err != nil {
 		return v1.PredictorSpec{}, "", fmt.Errorf("%s: %w", path, err)
 	}
 	validation.Default(sd, predictor.DefaultOptions())

@@ -182,6 +182,10 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		}
 	}
 
+	resync, err := setupServerTable(ctx, cfg, mgr, &opts)
+	if err != nil {
+		return nil, err
+	}
 	if !kedaServed {
 		log.Info("the KEDA ScaledObject CRD is not installed: kedaSpecs will be reported in KedaReady and not acted on")
 	}
@@ -192,6 +196,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Options:             opts.Resources,
 		Policy:              opts.Policy,
 		ScaledObjectsServed: kedaServed,
+		Resync:              resync,
 	}
 	if err := r.SetupWithManager(mgr, opts.Controller); err != nil {
 		return nil, fmt.Errorf("setting up the controller: %w", err)

@@ -92,6 +92,9 @@ type Component struct {
 	EnginePredictor string
 	// Replicas says who sets the Deployment's spec.replicas.
 	Replicas ReplicaPolicy
+	// Explainer is true for the predictor's explainer Deployment
+	// (ComponentSpec is -1; it runs no executor).
+	Explainer bool
 }
 
 // Build returns what sd asks for. It works on a deep copy of sd with
@@ -102,8 +105,8 @@ type Component struct {
 // it cannot name: one without metadata.name, or two objects of the same
 // kind with the same name.
 //
-// Fields validation only warns about (traffic, shadow, explainer, logger,
-// ssl, other protocols, kafka, prepackaged servers, seldon.io/no-engine,
+// Fields validation only warns about (traffic, shadow, logger,
+// ssl, other protocols, kafka, seldon.io/no-engine,
 // seldon.io/engine-separate-pod) build nothing of their own: the executor
 // always runs in componentSpecs[0]'s pods.
 func Build(in *sdepv1.SeldonDeployment, opts Options) (*Result, error) {
@@ -143,7 +146,7 @@ func (r *Result) addPredictor(sd *sdepv1.SeldonDeployment, i int, opts Options) 
 			Predictor: i, ComponentSpec: -1, Name: d.Name, Deployment: d,
 			EnginePredictor: enginePayload(d), Replicas: ExecutorReplicaPolicy(sd, p),
 		})
-		return nil
+		return r.addExplainer(sd, i, opts)
 	}
 	for j := range p.ComponentSpecs {
 		cs := &p.ComponentSpecs[j]
@@ -179,6 +182,22 @@ func (r *Result) addPredictor(sd *sdepv1.SeldonDeployment, i int, opts Options) 
 		}
 		r.Components = append(r.Components, c)
 	}
+	return r.addExplainer(sd, i, opts)
+}
+
+// addExplainer adds predictor i's explainer Deployment and Service, if any.
+func (r *Result) addExplainer(sd *sdepv1.SeldonDeployment, i int, opts Options) error {
+	p := &sd.Spec.Predictors[i]
+	d, svc, err := MakeExplainer(sd, p, opts)
+	if err != nil || d == nil {
+		return err
+	}
+	r.Deployments = append(r.Deployments, d)
+	r.Services = append(r.Services, svc)
+	r.Components = append(r.Components, Component{
+		Predictor: i, ComponentSpec: -1, Name: d.Name, Deployment: d, Services: []*corev1.Service{svc},
+		Replicas: ReplicaPolicy{Fixed: *d.Spec.Replicas}, Explainer: true,
+	})
 	return nil
 }
 

@@ -403,7 +403,7 @@ spec:
 	for _, d := range objs.Deployments {
 		deployments = append(deployments, d.Name)
 	}
-	if diff := cmp.Diff([]string{"warned-main-0-model", "warned-shadow-svc-orch"}, deployments); diff != "" {
+	if diff := cmp.Diff([]string{"warned-main-0-model", "warned-main-explainer", "warned-shadow-0-sk"}, deployments); diff != "" {
 		t.Errorf("Deployments (-want +got):\n%s", diff)
 	}
 	if c := findContainer(objs.Deployments[0], validation.ExecutorContainerName); c == nil {
@@ -411,7 +411,7 @@ spec:
 	} else if !contains(c.Args, "--protocol=v2") {
 		t.Errorf("executor args %v lack --protocol=v2", c.Args)
 	}
-	if objs.Deployments[1].Spec.Template.Labels[LabelShadow] != "true" {
+	if objs.Deployments[2].Spec.Template.Labels[LabelShadow] != "true" {
 		t.Errorf("shadow predictor's pods lack %s", LabelShadow)
 	}
 	if _, err := objs.YAML(); err != nil {

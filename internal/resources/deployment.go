@@ -39,6 +39,11 @@ func MakeDeployment(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, j int,
 			podLabels[key] = "true"
 		}
 	}
+	// Prepackaged servers and storage initializers, before the executor
+	// so it stays the last container (docs/prepackaged.md).
+	if err := addModelServers(sd, p, pod, opts); err != nil {
+		return nil, err
+	}
 	if hostsExecutor && !hasContainer(pod, validation.ExecutorContainerName) {
 		executor, err := MakeExecutorContainer(sd, p, opts)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/sdep-dev/sdep/internal/predictor"
+	"github.com/sdep-dev/sdep/internal/servers"
 	"github.com/sdep-dev/sdep/internal/version"
 )
 
@@ -25,6 +26,14 @@ type Options struct {
 	// REQUEST_LOGGER_DEFAULT_ENDPOINT); the operator's
 	// --executor-request-logger-default-endpoint sets it.
 	LoggerDefaultEndpoint string
+	// Servers is the prepackaged-server table (images, storage
+	// initializer, explainer); nil means the compiled-in table. The
+	// operator swaps its content when the seldon-config ConfigMap changes.
+	Servers *servers.Source
+	// DefaultEnvSecretRefName is the secret storage initializers take
+	// their environment from when the node names none
+	// (PREDICTIVE_UNIT_DEFAULT_ENV_SECRET_REF_NAME upstream).
+	DefaultEnvSecretRefName string
 	// Predictor holds the port bases, executor ports and cluster domain
 	// that defaulting and the builders use.
 	Predictor predictor.Options

@@ -31,6 +31,10 @@ const DefaultNamespace = "default"
 //   - each predictor's labels get version: <predictor name>;
 //   - graph nodes without type, methods and implementation become MODEL;
 //     nodes without implementation get UNKNOWN_IMPLEMENTATION;
+//   - every prepackaged-server node without a container of its name gets
+//     one, appended to componentSpecs[0] (a new componentSpec if there is
+//     none); componentSpecs left without containers (and without an
+//     autoscaler or disruption budget) are dropped;
 //   - graph containers get http, grpc and metrics ports, numbered across the
 //     whole SeldonDeployment by container name (9000+, 9500+, 6000+);
 //   - every graph node with a container gets its endpoint (host, ports, type);
@@ -60,6 +64,8 @@ func Default(sd *sdepv1.SeldonDeployment, opts predictor.Options) {
 			defaultNode(n)
 			graphNames[n.Name] = true
 		})
+		addServerContainers(p)
+		dropEmptyComponentSpecs(p)
 		for j := range p.ComponentSpecs {
 			for k := range p.ComponentSpecs[j].Spec.Containers {
 				c := &p.ComponentSpecs[j].Spec.Containers[k]

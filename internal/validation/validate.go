@@ -17,6 +17,7 @@ import (
 	"github.com/sdep-dev/sdep/internal/autoscale"
 	"github.com/sdep-dev/sdep/internal/naming"
 	"github.com/sdep-dev/sdep/internal/predictor"
+	"github.com/sdep-dev/sdep/internal/servers"
 )
 
 // ExecutorContainerName is the name of the container sdep injects to run the
@@ -59,6 +60,14 @@ type Policy struct {
 	// node (a privileged container, hostPID, hostIPC, hostNetwork, a
 	// hostPath volume) errors instead of warnings.
 	RefusePrivileged bool
+	// ExplicitEndpoints accepts a node without a container when its
+	// endpoint names service_host and service_port: it is called there as
+	// written. Only `sdep executor --file` runs such graphs (upstream's
+	// local executor samples); a cluster has no container to run it.
+	ExplicitEndpoints bool
+	// Servers is the prepackaged-server table implementations are looked
+	// up in (nil: the compiled-in table, Seldon Core 1.18.2's).
+	Servers *servers.Source
 }
 
 // ValidateWith is Validate under policy pol.
@@ -214,7 +223,7 @@ func (v *validator) predictor(i int) {
 		v.fail(field+".replicas", "%d is negative: use 0 or more", *p.Replicas)
 	}
 	if p.Explainer != nil {
-		v.warn(field+".explainer", notActedOn+"sdep does not deploy explainers")
+		v.explainer(field+".explainer", p.Explainer)
 	}
 	if p.SSL != nil {
 		v.warn(field+".ssl", notActedOn+"sdep does not mount TLS certificates into graph containers")
@@ -241,8 +250,9 @@ func (v *validator) predictor(i int) {
 
 // containerRef locates a container of a predictor.
 type containerRef struct {
-	field string // e.g. spec.predictors[0].componentSpecs[1].spec.containers[0]
-	comp  int
+	field     string // e.g. spec.predictors[0].componentSpecs[1].spec.containers[0]
+	comp      int
+	container *corev1.Container
 }
 
 func (v *validator) componentSpecs(i int) map[string]containerRef {
@@ -261,7 +271,7 @@ func (v *validator) componentSpecs(i int) map[string]containerRef {
 		}
 		v.ignoredMetadata(field+".metadata", cs)
 		if len(cs.Spec.Containers) == 0 {
-			v.fail(field+".spec.containers", "a componentSpec needs at least one container")
+			v.emptyComponentSpec(field, p, j)
 		}
 		if len(cs.Spec.EphemeralContainers) > 0 {
 			v.fail(field+".spec.ephemeralContainers", "ephemeral containers cannot be part of a pod template: remove them")
@@ -282,7 +292,7 @@ func (v *validator) componentSpecs(i int) map[string]containerRef {
 				if prev, dup := containers[c.Name]; dup {
 					v.fail(cfield+".name", "%q is also the name of %s: container names must be unique within a predictor", c.Name, prev.field)
 				} else {
-					containers[c.Name] = containerRef{field: cfield, comp: j}
+					containers[c.Name] = containerRef{field: cfield, comp: j, container: &cs.Spec.Containers[k]}
 				}
 			}
 		}
@@ -700,6 +710,9 @@ func (v *validator) resourceRequests(field string, i, j int, res corev1.Resource
 			continue
 		}
 		found = true
+		if _, ok := request(c.Resources, res); !ok && res == corev1.ResourceCPU && servesPrepackaged(p, c.Name) {
+			continue // the builders give a server container a cpu request
+		}
 		rf := fmt.Sprintf("%s.spec.containers[%d].resources.requests.%s", csField, k, res)
 		switch q, ok := request(c.Resources, res); {
 		case !ok:
@@ -810,21 +823,22 @@ func (v *validator) node(field string, n *sdepv1.PredictiveUnit, containers map[
 			v.fail(fmt.Sprintf("%s.methods[%d]", field, k), "%q: use TRANSFORM_INPUT, TRANSFORM_OUTPUT, ROUTE, AGGREGATE or SEND_FEEDBACK", m)
 		}
 	}
-	if n.Type == sdepv1.UnknownType && len(n.Methods) == 0 {
+	// As upstream, only a node left to a container must say what it does:
+	// a built-in or a server implements its methods itself.
+	if n.Type == sdepv1.UnknownType && len(n.Methods) == 0 &&
+		(n.Implementation == "" || n.Implementation == sdepv1.UnknownImplementation) {
 		v.fail(field+".type", "Predictive Unit has no implementation methods defined. Change to a known type or add what methods it defines")
 	}
-	_, hasContainer := containers[n.Name]
+	ref, hasContainer := containers[n.Name]
 	impl := n.Implementation
 	switch {
 	case impl == "" || impl == sdepv1.UnknownImplementation:
-		if !hasContainer && n.Name != "" {
+		if !hasContainer && n.Name != "" && (!v.policy.ExplicitEndpoints || !explicitEndpoint(n)) {
 			v.fail(field+".name", "Can't find container for Predictive Unit %q: add a container named %q to a componentSpec, or set a built-in implementation", n.Name, n.Name)
 		}
 	case predictor.IsBuiltin(impl):
-	case predictor.IsPrepackaged(impl):
-		v.prepackaged(field, n, hasContainer)
-	default:
-		v.fail(field+".implementation", "%q: use a built-in (SIMPLE_MODEL, SIMPLE_ROUTER, RANDOM_ABTEST, AVERAGE_COMBINER), a prepackaged server (SKLEARN_SERVER, XGBOOST_SERVER, TENSORFLOW_SERVER, MLFLOW_SERVER, TRITON_SERVER, HUGGINGFACE_SERVER, TEMPO_SERVER) or UNKNOWN_IMPLEMENTATION with a container of the node's name", impl)
+	default: // a prepackaged server, looked up in the server table
+		v.prepackaged(field, n, ref.container)
 	}
 	if n.Logger != nil {
 		if n.Logger.Mode == "" {
@@ -849,24 +863,6 @@ func (v *validator) node(field string, n *sdepv1.PredictiveUnit, containers map[
 		}
 	}
 	v.parameters(field+".parameters", n.Parameters)
-}
-
-var tensorflowIncompatible = map[sdepv1.PredictiveUnitImplementation]bool{
-	sdepv1.SKLearnServer: true, sdepv1.XGBoostServer: true, sdepv1.MLFlowServer: true, sdepv1.HuggingFaceServer: true,
-}
-
-func (v *validator) prepackaged(field string, n *sdepv1.PredictiveUnit, hasContainer bool) {
-	if n.ModelURI == "" && n.Implementation != sdepv1.HuggingFaceServer {
-		v.fail(field+".modelUri", "Predictive unit modelUri required when using standalone servers")
-	}
-	if v.sd.Spec.Protocol == sdepv1.ProtocolTensorflow && tensorflowIncompatible[n.Implementation] {
-		v.fail(field+".implementation", "Prepackaged server does not handle tensorflow protocol %s", n.Implementation)
-	}
-	if hasContainer {
-		v.warn(field+".implementation", notActedOn+"sdep does not configure prepackaged servers; container %q is run as written", n.Name)
-		return
-	}
-	v.fail(field+".implementation", "sdep does not provide prepackaged servers yet (%s): add a container named %q that serves the model", n.Implementation, n.Name)
 }
 
 func (v *validator) parameters(field string, params []sdepv1.Parameter) {

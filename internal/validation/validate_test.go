@@ -99,16 +99,16 @@ func TestWarnings(t *testing.T) {
 		field  string
 	}{
 		{"explainer", func(sd *sdepv1.SeldonDeployment) {
-			validationtest.Pred(sd).Explainer = &sdepv1.Explainer{Type: "AnchorTabular"}
-		}, "spec.predictors[0].explainer"},
+			validationtest.Pred(sd).Explainer = &sdepv1.Explainer{ModelURI: "gs://e"}
+		}, "spec.predictors[0].explainer.type"},
 		{"kafka", func(sd *sdepv1.SeldonDeployment) {
 			sd.Spec.ServerType = sdepv1.ServerTypeKafka
 			validationtest.Pred(sd).SvcOrchSpec = &sdepv1.SvcOrchSpec{Env: []corev1.EnvVar{{Name: "KAFKA_BROKER"}, {Name: "KAFKA_INPUT_TOPIC"}, {Name: "KAFKA_OUTPUT_TOPIC"}}}
 		}, "spec.serverType"},
 		{"ssl", func(sd *sdepv1.SeldonDeployment) { validationtest.Pred(sd).SSL = &sdepv1.SSL{CertSecretName: "tls"} }, "spec.predictors[0].ssl"},
-		{"prepackaged", func(sd *sdepv1.SeldonDeployment) {
-			validationtest.Pred(sd).Graph.Implementation, validationtest.Pred(sd).Graph.ModelURI = sdepv1.SKLearnServer, "gs://m"
-		}, "spec.predictors[0].graph.implementation"},
+		{"empty componentSpec", func(sd *sdepv1.SeldonDeployment) {
+			validationtest.Pred(sd).ComponentSpecs = append(validationtest.Pred(sd).ComponentSpecs, sdepv1.SeldonPodSpec{})
+		}, "spec.predictors[0].componentSpecs[1].spec.containers"},
 		{"replicas ignored under hpa", func(sd *sdepv1.SeldonDeployment) { validationtest.Comp(sd).Replicas = ptr.To[int32](3) },
 			"spec.predictors[0].componentSpecs[0].replicas"},
 		{"metricsv2 ignored", func(sd *sdepv1.SeldonDeployment) {

@@ -157,7 +157,8 @@ func TestWebhookReturnsWarnings(t *testing.T) {
 	ns := newNamespace(t)
 	startManager(t, ns)
 	sd := example(t, "seed-v1.yaml", ns)
-	sd.Spec.Predictors[0].Explainer = &sdepv1.Explainer{Type: "AnchorTabular"}
+	// An explainer without a type deploys nothing: a warning.
+	sd.Spec.Predictors[0].Explainer = &sdepv1.Explainer{ModelURI: "gs://bucket/explainer"}
 	res := validation.Validate(sd)
 	if len(res.Errors) != 0 || len(res.Warnings) == 0 {
 		t.Fatalf("the case needs a valid document with warnings: %v", res)

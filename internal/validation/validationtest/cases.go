@@ -163,8 +163,9 @@ func InvalidCases() []Case {
 			c.Spec.Containers[0].Name = "other"
 			Pred(sd).ComponentSpecs = append(Pred(sd).ComponentSpecs, c)
 		}, Problem{Field: "spec.predictors[0].componentSpecs[1].metadata.name", Message: `"my-dep" is also the name of componentSpecs[0]`}},
-		{"no containers", func(sd *sdepv1.SeldonDeployment) {
-			Pred(sd).ComponentSpecs = append(Pred(sd).ComponentSpecs, sdepv1.SeldonPodSpec{Metadata: metav1.ObjectMeta{Name: "empty"}})
+		{"no containers but a pdbSpec", func(sd *sdepv1.SeldonDeployment) {
+			Pred(sd).ComponentSpecs = append(Pred(sd).ComponentSpecs, sdepv1.SeldonPodSpec{Metadata: metav1.ObjectMeta{Name: "empty"},
+				PdbSpec: &sdepv1.SeldonPdbSpec{MinAvailable: ptr.To(intstr.FromInt32(1))}})
 		}, Problem{Field: "spec.predictors[0].componentSpecs[1].spec.containers", Message: "at least one container"}},
 		{"ephemeral containers", func(sd *sdepv1.SeldonDeployment) {
 			Comp(sd).Spec.EphemeralContainers = []corev1.EphemeralContainer{{}}
@@ -316,8 +317,9 @@ func InvalidCases() []Case {
 		{"graph node method", func(sd *sdepv1.SeldonDeployment) {
 			Pred(sd).Graph.Methods = []sdepv1.PredictiveUnitMethod{"PREDICT"}
 		}, Problem{Field: "spec.predictors[0].graph.methods[0]", Message: `"PREDICT": use TRANSFORM_INPUT`}},
-		{"graph node implementation", func(sd *sdepv1.SeldonDeployment) { Pred(sd).Graph.Implementation = "MAGIC" },
-			Problem{Field: "spec.predictors[0].graph.implementation", Message: `"MAGIC": use a built-in`}},
+		{"server not in the table", func(sd *sdepv1.SeldonDeployment) {
+			Pred(sd).Graph.Children = []sdepv1.PredictiveUnit{{Name: "gbm", Implementation: "LIGHTGBM_SERVER", ModelURI: "gs://m"}}
+		}, Problem{Field: "spec.predictors[0].graph.children[0].implementation", Message: "No entry in predictors map for LIGHTGBM_SERVER"}},
 		{"prepackaged needs modelUri", func(sd *sdepv1.SeldonDeployment) { Pred(sd).Graph.Implementation = sdepv1.SKLearnServer },
 			Problem{Field: "spec.predictors[0].graph.modelUri", Message: "Predictive unit modelUri required when using standalone servers"}},
 		{"prepackaged tensorflow protocol", func(sd *sdepv1.SeldonDeployment) {
@@ -325,9 +327,15 @@ func InvalidCases() []Case {
 			Pred(sd).Graph.Implementation = sdepv1.XGBoostServer
 			Pred(sd).Graph.ModelURI = "gs://m"
 		}, Problem{Field: "spec.predictors[0].graph.implementation", Message: "Prepackaged server does not handle tensorflow protocol XGBOOST_SERVER"}},
-		{"prepackaged without container", func(sd *sdepv1.SeldonDeployment) {
-			Pred(sd).Graph.Children = []sdepv1.PredictiveUnit{{Name: "iris", Implementation: sdepv1.SKLearnServer, ModelURI: "gs://m"}}
-		}, Problem{Field: "spec.predictors[0].graph.children[0].implementation", Message: `add a container named "iris"`}},
+		{"server node named like the executor", func(sd *sdepv1.SeldonDeployment) {
+			Pred(sd).Graph.Children = []sdepv1.PredictiveUnit{{Name: executorContainerName, Implementation: sdepv1.SKLearnServer, ModelURI: "gs://m"}}
+		}, Problem{Field: "spec.predictors[0].graph.children[0].name", Message: "reserved for the executor"}},
+		{"server node name not a container name", func(sd *sdepv1.SeldonDeployment) {
+			Pred(sd).Graph.Children = []sdepv1.PredictiveUnit{{Name: "Iris_Model", Implementation: sdepv1.SKLearnServer, ModelURI: "gs://m"}}
+		}, Problem{Field: "spec.predictors[0].graph.children[0].name", Message: "cannot name the server's container"}},
+		{"server without an image for the protocol", func(sd *sdepv1.SeldonDeployment) {
+			Pred(sd).Graph.Children = []sdepv1.PredictiveUnit{{Name: "triton", Implementation: sdepv1.TritonServer, ModelURI: "gs://m"}}
+		}, Problem{Field: "spec.predictors[0].graph.children[0].implementation", Message: `TRITON_SERVER has no image for protocol "seldon"`}},
 		{"logger mode", func(sd *sdepv1.SeldonDeployment) { Pred(sd).Graph.Logger = &sdepv1.Logger{} },
 			Problem{Field: "spec.predictors[0].graph.logger.mode", Message: "No logger mode specified"}},
 		{"endpoint type", func(sd *sdepv1.SeldonDeployment) { Pred(sd).Graph.Endpoint = &sdepv1.Endpoint{Type: "HTTP"} },
