@@ -66,6 +66,9 @@ type Reconciler struct {
 	// ScaledObjectsServed is true when the KEDA ScaledObject CRD is
 	// installed; without it a kedaSpec yields a KedaReady=False condition.
 	ScaledObjectsServed bool
+	// Routes configure the Gateway API and Istio objects in front of the
+	// predictors (routes.go); the zero value builds none.
+	Routes resources.RouteOptions
 
 	// stored is how the API server stores what the reconciler writes.
 	stored storedForms
@@ -105,7 +108,7 @@ func seldonIDOf(obj client.Object) []string {
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	// Not ScaledObjects: the manager's client reads unstructured objects
 	// from the API server, not from the cache.
-	for _, k := range []ownedKind{deploymentKind, serviceKind, hpaKind, pdbKind} {
+	for _, k := range append([]ownedKind{deploymentKind, serviceKind, hpaKind, pdbKind}, r.routeKinds()...) {
 		if err := mgr.GetFieldIndexer().IndexField(context.Background(), k.newObject(), indexSeldonID, seldonIDOf); err != nil {
 			return fmt.Errorf("indexing %ss: %w", k.kind, err)
 		}
@@ -122,7 +125,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 	if r.ScaledObjectsServed {
 		b = b.Owns(scaledObjectKind.newObject())
 	}
-	return b.Complete(r)
+	return r.ownRoutes(b).Complete(r)
 }
 
 // Reconcile makes one SeldonDeployment's children and status match its spec.
@@ -156,6 +159,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
 	r.observe(sd, want.objs, live, status)
+	r.observeRoutes(ctx, sd, live, status)
 	if err != nil {
 		fail(status, sd.Generation, "ReconcileFailed", err.Error())
 		if serr := r.writeStatus(ctx, sd, before, status); serr != nil {
@@ -170,6 +174,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // and name, and each sub-reconciler's failures.
 type liveChildren struct {
 	deployments, services, hpas, pdbs, scaledObjects childResult
+	// The route kinds' (routes.go), and the routes as built.
+	httpRoutes, grpcRoutes, virtualServices, destinationRules childResult
+	routes                                                    *resources.Routes
 	// errs are the failures by kind; a kind without failures has no entry.
 	errs map[string]error
 }
@@ -177,7 +184,7 @@ type liveChildren struct {
 // err joins every kind's failures.
 func (l *liveChildren) err() error {
 	var errs []error
-	for _, k := range []string{serviceKind.kind, hpaKind.kind, scaledObjectKind.kind, pdbKind.kind, deploymentKind.kind} {
+	for _, k := range append([]string{serviceKind.kind, hpaKind.kind, scaledObjectKind.kind, pdbKind.kind, deploymentKind.kind}, routeKindsInErrOrder...) {
 		if err := l.errs[k]; err != nil {
 			errs = append(errs, err)
 		}
@@ -209,6 +216,7 @@ func (r *Reconciler) reconcileChildren(ctx context.Context, sd *sdepv1.SeldonDep
 		d, _ := l.(*appsv1.Deployment)
 		want.withReplicas(w.(*appsv1.Deployment), d)
 	})
+	r.reconcileRoutes(ctx, sd, want, live, run)
 	return live
 }
 
@@ -252,7 +260,7 @@ func (r *Reconciler) statusEvents(sd *sdepv1.SeldonDeployment, before, after *sd
 	if after.State == sdepv1.StateAvailable && before.State != after.State {
 		r.event(sd, nil, corev1.EventTypeNormal, "Available", "Reconcile", "SeldonDeployment %q is available", sd.Name)
 	}
-	for _, t := range []string{sdepv1.ConditionSpecWarnings, sdepv1.ConditionHpasReady, sdepv1.ConditionPdbsReady, sdepv1.ConditionKedaReady} {
+	for _, t := range []string{sdepv1.ConditionSpecWarnings, sdepv1.ConditionHpasReady, sdepv1.ConditionPdbsReady, sdepv1.ConditionKedaReady, sdepv1.ConditionRoutesReady} {
 		b, a := meta.FindStatusCondition(before.Conditions, t), meta.FindStatusCondition(after.Conditions, t)
 		if a == nil || (b != nil && b.Status == a.Status && b.Message == a.Message) {
 			continue
