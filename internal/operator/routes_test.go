@@ -421,4 +421,3 @@ func vsWeights(ctx context.Context, k8s client.Client, key client.ObjectKey) (ma
 	}
 	return out, nil
 }
-
