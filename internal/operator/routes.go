@@ -22,9 +22,10 @@ func checkRoutesServed(mapper meta.RESTMapper, ro resources.RouteOptions) error 
 	}
 	var need []schema.GroupVersionKind
 	if ro.GatewayEnabled() {
-		need = append(need, gatewayv1.SchemeGroupVersion.WithKind(resources.KindHTTPRoute), gatewayv1.SchemeGroupVersion.WithKind("Gateway"))
+		gv := schema.GroupVersion{Group: gatewayv1.GroupName, Version: gatewayv1.GroupVersion.Version}
+		need = append(need, gv.WithKind(resources.KindHTTPRoute), gv.WithKind("Gateway"))
 		if !ro.NoGRPCRoute {
-			need = append(need, gatewayv1.SchemeGroupVersion.WithKind(resources.KindGRPCRoute))
+			need = append(need, gv.WithKind(resources.KindGRPCRoute))
 		}
 	}
 	if ro.Istio.Enabled {

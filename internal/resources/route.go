@@ -186,7 +186,7 @@ func routeHostnames(sd *sdepv1.SeldonDeployment) ([]gatewayv1.Hostname, error) {
 			continue
 		}
 		if strings.Contains(h, ":") || strings.Contains(h, "/") {
-			return nil, fmt.Errorf("metadata.annotations[%s]: %q is not a hostname (no port, no path): a route hostname is a DNS name, optionally starting with *.", AnnotationIstioHost, h)
+			return nil, fmt.Errorf("metadata.annotations[%s]: %q is not a hostname (no port, no path): write a DNS name such as models.example.com or *.example.com", AnnotationIstioHost, h)
 		}
 		out = append(out, gatewayv1.Hostname(h))
 	}
