@@ -39,6 +39,9 @@ It uses --kubeconfig, else $KUBECONFIG, else the in-cluster config.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctrl.SetLogger(zap.New(zap.UseDevMode(development)))
+			if err := routeOptions(cmd, &opts.Routes, gateway, grpcGateway); err != nil {
+				return err
+			}
 			cfg, err := restConfig(kubeconfig)
 			if err != nil {
 				return err
@@ -50,9 +53,6 @@ It uses --kubeconfig, else $KUBECONFIG, else the in-cluster config.`,
 			}
 			// nil: from the --executor-{request,limit}-* flags, the EXECUTOR_* env, the defaults.
 			opts.Resources.ExecutorResources = nil
-			if err := routeOptions(cmd, &opts.Routes, gateway, grpcGateway); err != nil {
-				return err
-			}
 			return operator.Run(ctrl.SetupSignalHandler(), cfg, opts)
 		},
 	}
