@@ -421,3 +421,28 @@ func vsWeights(ctx context.Context, k8s client.Client, key client.ObjectKey) (ma
 	}
 	return out, nil
 }
+
+// TestRoutesNeedTheirCRDs: an operator told to write routes whose CRDs the
+// API server does not serve refuses to start, saying what to install.
+func TestRoutesNeedTheirCRDs(t *testing.T) {
+	cfg, _ := startAPIServer(t)
+	for _, c := range []struct {
+		routes resources.RouteOptions
+		want   []string
+	}{
+		{resources.RouteOptions{Gateway: resources.ParentRef{Namespace: "gateways", Name: "public"}}, []string{"HTTPRoute", "Gateway API CRDs", "--gateway"}},
+		{resources.RouteOptions{Istio: resources.IstioOptions{Enabled: true}}, []string{"VirtualService", resources.EnvIstioEnabled}},
+		{resources.RouteOptions{Istio: resources.IstioOptions{Enabled: true, TLSMode: "STRICT"}}, []string{resources.EnvIstioTLSMode, "ISTIO_MUTUAL"}},
+	} {
+		_, err := operator.NewManager(cfg, operator.Options{MetricsAddr: "0", HealthAddr: "0", Routes: c.routes})
+		if err == nil {
+			t.Errorf("%+v: the operator started", c.routes)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%+v: error %q does not mention %q", c.routes, err, w)
+			}
+		}
+	}
+}
