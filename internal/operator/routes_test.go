@@ -13,12 +13,14 @@ import (
 	"time"
 
 	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
@@ -180,7 +182,7 @@ func TestRoutesOnTheControlPlane(t *testing.T) {
 	}
 
 	writes := &writeCounter{writes: map[string]int{}}
-	cfg := rest.CopyConfig(cluster.Config)
+	cfg := rest.CopyConfig(operatorUser(t, cluster, k8s))
 	cfg.Wrap(writes.wrap)
 	startManager(t, cfg, operator.Options{
 		MetricsAddr: "0", HealthAddr: "0",
@@ -378,6 +380,37 @@ func TestRoutesOnTheControlPlane(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// operatorUser is a user bound to the generated manager role only, so the
+// test fails if the RBAC markers miss a route kind.
+func operatorUser(t *testing.T, cluster *devcluster.Cluster, k8s client.Client) *rest.Config {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "config", "rbac", "role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.ClusterRole{}
+	if err := yaml.UnmarshalStrict(data, role); err != nil {
+		t.Fatal(err)
+	}
+	role.Name = "sdep-routes-test"
+	const user = "sdep-routes-operator"
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}},
+	}
+	for _, o := range []client.Object{role, binding} {
+		if err := k8s.Create(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err := cluster.Env.AddUser(envtest.User{Name: user}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Config()
 }
 
 func backendWeights(refs []gatewayv1.HTTPBackendRef) map[string]int32 {
