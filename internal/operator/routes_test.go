@@ -347,6 +347,43 @@ func TestRoutesOnTheControlPlane(t *testing.T) {
 		return nil
 	})
 
+	// A Gateway implementation refusing the route shows in RoutesReady.
+	routesReady := func(want metav1.ConditionStatus, reason string) {
+		t.Helper()
+		testenv.WaitFor(t, 30*time.Second, fmt.Sprintf("RoutesReady=%s %s", want, reason), func() error {
+			cur := &sdepv1.SeldonDeployment{}
+			if err := k8s.Get(ctx, key, cur); err != nil {
+				return err
+			}
+			c := meta.FindStatusCondition(cur.Status.Conditions, sdepv1.ConditionRoutesReady)
+			if c == nil || c.Status != want || (reason != "" && c.Reason != reason) {
+				return fmt.Errorf("RoutesReady: %+v", c)
+			}
+			return nil
+		})
+	}
+	hr := &gatewayv1.HTTPRoute{}
+	if err := k8s.Get(ctx, key, hr); err != nil {
+		t.Fatal(err)
+	}
+	hr.Status.Parents = []gatewayv1.RouteParentStatus{{
+		ParentRef:      gatewayv1.ParentReference{Namespace: new(gatewayv1.Namespace("gateways")), Name: "public"},
+		ControllerName: "example.com/gateway-controller",
+		Conditions: []metav1.Condition{{
+			Type: string(gatewayv1.RouteConditionAccepted), Status: metav1.ConditionFalse, Reason: "NotAllowedByListeners",
+			Message: "no listener allows this namespace", ObservedGeneration: hr.Generation, LastTransitionTime: metav1.Now(),
+		}},
+	}}
+	if err := k8s.Status().Update(ctx, hr); err != nil {
+		t.Fatalf("writing the HTTPRoute's status: %v", err)
+	}
+	routesReady(metav1.ConditionFalse, "RouteNotAccepted")
+	hr.Status.Parents = []gatewayv1.RouteParentStatus{}
+	if err := k8s.Status().Update(ctx, hr); err != nil {
+		t.Fatalf("clearing the HTTPRoute's status: %v", err)
+	}
+	routesReady(metav1.ConditionTrue, "RoutesReady")
+
 	// traffic changes: the routes follow.
 	update(func(s *sdepv1.SeldonDeployment) { s.Spec.Predictors[0].Traffic, s.Spec.Predictors[1].Traffic = 40, 60 })
 	waitWeights("the routes following traffic", map[string]int32{"iris-main": 40, "iris-canary": 60})
