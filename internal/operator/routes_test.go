@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
@@ -184,13 +185,37 @@ func TestRoutesOnTheControlPlane(t *testing.T) {
 	writes := &writeCounter{writes: map[string]int{}}
 	cfg := rest.CopyConfig(operatorUser(t, cluster, k8s))
 	cfg.Wrap(writes.wrap)
-	startManager(t, cfg, operator.Options{
+	mgr, err := operator.NewManager(cfg, operator.Options{
 		MetricsAddr: "0", HealthAddr: "0",
 		Routes: resources.RouteOptions{
 			Gateway: resources.ParentRef{Namespace: "gateways", Name: "public", SectionName: "http"},
 			Istio:   resources.IstioOptions{Enabled: true, Gateway: "istio-system/seldon-gateway"},
 		},
+		Controller: crcontroller.Options{SkipNameValidation: new(true)},
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgrCtx, stop := context.WithCancel(ctx)
+	stopped := make(chan error, 1)
+	go func() { stopped <- mgr.Start(mgrCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-stopped; err != nil {
+			t.Errorf("the manager stopped with: %v", err)
+		}
+	})
+
+	// Someone else's route and Gateway: the operator's cache holds neither.
+	foreign := &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Namespace: "models", Name: "someone-elses"}}
+	foreign.Spec.ParentRefs = []gatewayv1.ParentReference{{Name: "public", Namespace: new(gatewayv1.Namespace("gateways"))}}
+	otherGateway := gw.DeepCopy()
+	otherGateway.ObjectMeta = metav1.ObjectMeta{Namespace: "gateways", Name: "other"}
+	for _, o := range []client.Object{foreign, otherGateway} {
+		if err := k8s.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	sd := &sdepv1.SeldonDeployment{}
 	if err := yaml.Unmarshal([]byte(routeDoc), sd); err != nil {
@@ -289,6 +314,19 @@ func TestRoutesOnTheControlPlane(t *testing.T) {
 		if err := k8s.Get(ctx, client.ObjectKey{Namespace: "models", Name: name}, dr); err != nil {
 			t.Errorf("DestinationRule %s: %v", name, err)
 		}
+	}
+
+	for _, o := range []client.Object{&gatewayv1.HTTPRoute{}, &gatewayv1.Gateway{}} {
+		k := client.ObjectKey{Namespace: "models", Name: "someone-elses"}
+		if _, isGateway := o.(*gatewayv1.Gateway); isGateway {
+			k = client.ObjectKey{Namespace: "gateways", Name: "other"}
+		}
+		if err := mgr.GetCache().Get(ctx, k, o); !apierrors.IsNotFound(err) {
+			t.Errorf("the operator's cache holds %T %s (err %v): only sdep's children and the named Gateway belong there", o, k, err)
+		}
+	}
+	if err := mgr.GetCache().Get(ctx, client.ObjectKey{Namespace: "gateways", Name: "public"}, &gatewayv1.Gateway{}); err != nil {
+		t.Errorf("the named Gateway is not cached: %v", err)
 	}
 
 	// Steady: a route changed by someone else is put back, and that
