@@ -216,7 +216,7 @@ func (r *Reconciler) reconcileChildren(ctx context.Context, sd *sdepv1.SeldonDep
 		d, _ := l.(*appsv1.Deployment)
 		want.withReplicas(w.(*appsv1.Deployment), d)
 	})
-	r.reconcileRoutes(ctx, sd, want, live, run)
+	r.reconcileRoutes(want, live, run)
 	return live
 }
 

@@ -131,7 +131,7 @@ func deploymentServes(d *appsv1.Deployment) bool {
 
 // reconcileRoutes runs the route sub-reconcilers after the Deployments,
 // whose availability sets the weights.
-func (r *Reconciler) reconcileRoutes(ctx context.Context, sd *sdepv1.SeldonDeployment, want *desiredState, live *liveChildren,
+func (r *Reconciler) reconcileRoutes(want *desiredState, live *liveChildren,
 	run func(ownedKind, []client.Object, func(want, live client.Object)) childResult) {
 	if r.Routes.GatewayEnabled() {
 		routes, err := resources.MakeGatewayRoutes(want.sd, r.Options, r.Routes, predictorsAvailable(want, live.deployments))
@@ -154,7 +154,6 @@ func (r *Reconciler) reconcileRoutes(ctx context.Context, sd *sdepv1.SeldonDeplo
 		live.destinationRules = run(destinationRuleKind, asObjects(objs.DestinationRules), nil)
 		live.virtualServices = run(virtualServiceKind, asObjects(objs.VirtualServices), nil)
 	}
-	_ = ctx
 }
 
 // observeRoutes sets RoutesReady and status.externalAddress.

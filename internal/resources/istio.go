@@ -20,9 +20,9 @@ var (
 
 // Istio annotations upstream reads on the SeldonDeployment.
 const (
-	AnnotationIstioGateway       = "seldon.io/istio-gateway"
-	AnnotationIstioRetries       = "seldon.io/istio-retries"
-	AnnotationIstioRetriesTimout = "seldon.io/istio-retries-timeout"
+	AnnotationIstioGateway        = "seldon.io/istio-gateway"
+	AnnotationIstioRetries        = "seldon.io/istio-retries"
+	AnnotationIstioRetriesTimeout = "seldon.io/istio-retries-timeout"
 )
 
 // Operator environment for Istio, as upstream's operator reads it.
@@ -192,9 +192,9 @@ func istioRetries(sd *sdepv1.SeldonDeployment) (map[string]any, error) {
 		return nil, nil
 	}
 	timeout := 1
-	if t := strings.TrimSpace(sd.Annotations[AnnotationIstioRetriesTimout]); t != "" {
+	if t := strings.TrimSpace(sd.Annotations[AnnotationIstioRetriesTimeout]); t != "" {
 		if timeout, err = strconv.Atoi(t); err != nil || timeout <= 0 {
-			return nil, fmt.Errorf("metadata.annotations[%s]: %q is not a timeout: want whole seconds like 2", AnnotationIstioRetriesTimout, t)
+			return nil, fmt.Errorf("metadata.annotations[%s]: %q is not a timeout: want whole seconds like 2", AnnotationIstioRetriesTimeout, t)
 		}
 	}
 	return map[string]any{
