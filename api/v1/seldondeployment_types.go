@@ -16,6 +16,7 @@ import (
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.replicas`
 // +kubebuilder:printcolumn:name="Address",type=string,JSONPath=`.status.address.url`,priority=1
+// +kubebuilder:printcolumn:name="External",type=string,JSONPath=`.status.externalAddress.url`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type SeldonDeployment struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -20,6 +20,11 @@ const (
 	ConditionHpasReady        = "HpasReady"
 	ConditionPdbsReady        = "PdbsReady"
 	ConditionKedaReady        = "KedaReady"
+	// ConditionRoutesReady is set when the operator builds routes (a
+	// Gateway, Istio): False while a route cannot be written, a Gateway
+	// refuses it, or a predictor gets weight 0 for want of available pods.
+	// It is not part of Ready.
+	ConditionRoutesReady = "RoutesReady"
 	// ConditionSpecWarnings is True while the spec has fields sdep accepts
 	// but does not act on; the message lists them.
 	ConditionSpecWarnings = "SpecWarnings"
@@ -40,6 +45,10 @@ type SeldonDeploymentStatus struct {
 	// and an HPA aimed at the SeldonDeployment itself find its pods.
 	Selector string       `json:"selector,omitempty"`
 	Address  *Addressable `json:"address,omitempty"`
+	// ExternalAddress is where clients outside the cluster predict,
+	// through the Gateway API or Istio routes (address is the in-cluster
+	// URL); set while a route exists and its host is known.
+	ExternalAddress *Addressable `json:"externalAddress,omitempty"`
 	// +listType=map
 	// +listMapKey=type
 	Conditions         []metav1.Condition `json:"conditions,omitempty"`

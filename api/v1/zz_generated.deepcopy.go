@@ -683,6 +683,11 @@ func (in *SeldonDeploymentStatus) DeepCopyInto(out *SeldonDeploymentStatus) {
 		*out = new(Addressable)
 		**out = **in
 	}
+	if in.ExternalAddress != nil {
+		in, out := &in.ExternalAddress, &out.ExternalAddress
+		*out = new(Addressable)
+		**out = **in
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]metav1.Condition, len(*in))

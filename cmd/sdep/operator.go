@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"os"
+
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"os"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -18,12 +21,15 @@ func init() {
 	var apiQPS float32
 	var apiBurst int
 	var development bool
+	var gateway, grpcGateway string
 	cmd := &cobra.Command{
 		Use:   "operator",
 		Short: "Run the SeldonDeployment operator against a Kubernetes cluster",
 		Long: `Operator reconciles SeldonDeployments into Deployments, Services,
 HorizontalPodAutoscalers, PodDisruptionBudgets and (when KEDA is installed)
-ScaledObjects, and serves the validating webhook. An autoscaled Deployment's
+ScaledObjects, with --gateway Gateway API HTTPRoutes and GRPCRoutes, with
+ISTIO_ENABLED=true Istio VirtualServices and DestinationRules, and serves the
+validating webhook. An autoscaled Deployment's
 replicas belong to its autoscaler: the operator never writes them.
 
 It uses --kubeconfig, else $KUBECONFIG, else the in-cluster config.`,
@@ -33,6 +39,9 @@ It uses --kubeconfig, else $KUBECONFIG, else the in-cluster config.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctrl.SetLogger(zap.New(zap.UseDevMode(development)))
+			if err := routeOptions(cmd, &opts.Routes, gateway, grpcGateway); err != nil {
+				return err
+			}
 			cfg, err := restConfig(kubeconfig)
 			if err != nil {
 				return err
@@ -81,7 +90,48 @@ It uses --kubeconfig, else $KUBECONFIG, else the in-cluster config.`,
 	f.StringVar(&opts.WebhookServiceName, "webhook-service-name", operator.DefaultWebhookServiceName, "Service in front of the webhook; the self-issued certificate names <service>.<namespace>.svc")
 	f.StringVar(&opts.WebhookConfigName, "webhook-config-name", operator.DefaultWebhookConfigName, "ValidatingWebhookConfiguration whose caBundle the self mode fills")
 	f.BoolVar(&development, "dev-logs", false, "human-readable logs instead of JSON")
+	f.StringVar(&gateway, "gateway", "", "Gateway (<namespace>/<name>[/<listener>]) each SeldonDeployment gets an HTTPRoute and a GRPCRoute on; needs the Gateway API CRDs (default: $"+envGateway+", else no routes)")
+	f.StringVar(&grpcGateway, "gateway-grpc", "", `Gateway (<namespace>/<name>[/<listener>]) of the GRPCRoutes when it must differ from --gateway (an HTTPRoute and a GRPCRoute cannot share a listener's hostnames); "none": no GRPCRoutes (default: $`+envGatewayGRPC+`, else --gateway)`)
+	f.StringVar(&opts.Routes.ExternalURL, "gateway-url", "", "scheme and host clients outside the cluster reach the Gateway at, for status.externalAddress, e.g. https://models.example.com (default: $"+envGatewayURL+", else the seldon.io/istio-host annotation, else the Gateway's status address)")
 	addCommand(cmd)
+}
+
+// Environment the operator reads for its routes, besides Istio's ISTIO_*.
+const (
+	envGateway     = "SDEP_GATEWAY"
+	envGatewayGRPC = "SDEP_GATEWAY_GRPC"
+	envGatewayURL  = "SDEP_GATEWAY_URL"
+)
+
+// routeOptions fills ro from the --gateway* flags (their environment when
+// unset) and ISTIO_ENABLED, ISTIO_GATEWAY and ISTIO_TLS_MODE.
+func routeOptions(cmd *cobra.Command, ro *resources.RouteOptions, gateway, grpcGateway string) error {
+	fromEnv := func(flag, env, v string) string {
+		if cmd.Flags().Changed(flag) {
+			return v
+		}
+		return os.Getenv(env)
+	}
+	var err error
+	if ro.Gateway, err = resources.ParseParentRef(fromEnv("gateway", envGateway, gateway)); err != nil {
+		return fmt.Errorf("--gateway: %w", err)
+	}
+	switch g := fromEnv("gateway-grpc", envGatewayGRPC, grpcGateway); g {
+	case "none":
+		ro.NoGRPCRoute = true
+	default:
+		if ro.GRPCGateway, err = resources.ParseParentRef(g); err != nil {
+			return fmt.Errorf("--gateway-grpc: %w", err)
+		}
+	}
+	ro.ExternalURL = fromEnv("gateway-url", envGatewayURL, ro.ExternalURL)
+	if ro.Istio, err = resources.IstioOptionsFromEnv(os.Getenv); err != nil {
+		return err
+	}
+	if !ro.GatewayEnabled() && (ro.GRPCGateway.Name != "" || ro.NoGRPCRoute) {
+		return errors.New("--gateway-grpc needs --gateway")
+	}
+	return ro.Validate()
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {

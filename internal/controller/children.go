@@ -313,7 +313,7 @@ func (r *Reconciler) remember(want, stored client.Object) {
 func (r *Reconciler) ownedObjects(ctx context.Context, sd *sdepv1.SeldonDeployment, k ownedKind) (map[string]client.Object, error) {
 	list := k.newList()
 	var mine client.ListOption = client.MatchingLabels{naming.LabelSeldonID: naming.SeldonID(sd)}
-	if r.indexed && k.kind != scaledObjectKind.kind {
+	if r.indexed && !isUnstructured(k) {
 		mine = client.MatchingFields{indexSeldonID: naming.SeldonID(sd)} // the same objects, found by index
 	}
 	if err := r.Client.List(ctx, list, client.InNamespace(sd.Namespace), client.UnsafeDisableDeepCopy, mine); err != nil {

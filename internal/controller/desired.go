@@ -14,6 +14,11 @@ type desiredState struct {
 	objs *resources.Objects
 	// replicas is the replica policy of each Deployment, by name.
 	replicas map[string]resources.ReplicaPolicy
+	// sd is the defaulted document the objects describe; predictorOf
+	// indexes spec.predictors by Deployment name (the routes weigh a
+	// predictor by its Deployments' availability).
+	sd          *sdepv1.SeldonDeployment
+	predictorOf map[string]int
 }
 
 // buildDesired is the controller's only use of the builders' output.
@@ -22,9 +27,11 @@ func buildDesired(sd *sdepv1.SeldonDeployment, opts resources.Options) (*desired
 	if err != nil {
 		return nil, err
 	}
-	ds := &desiredState{objs: &built.Objects, replicas: make(map[string]resources.ReplicaPolicy, len(built.Components))}
+	ds := &desiredState{objs: &built.Objects, replicas: make(map[string]resources.ReplicaPolicy, len(built.Components)),
+		sd: built.SeldonDeployment, predictorOf: make(map[string]int, len(built.Components))}
 	for _, c := range built.Components {
 		ds.replicas[c.Deployment.Name] = c.Replicas
+		ds.predictorOf[c.Deployment.Name] = c.Predictor
 		c.Deployment.Spec.Replicas = replicasToWrite(c.Replicas, nil)
 	}
 	return ds, nil

@@ -77,6 +77,9 @@ type Reconciler struct {
 	// although nothing of theirs changed: the operator sends every one
 	// when the prepackaged-server table (seldon-config) changes.
 	Resync <-chan event.TypedGenericEvent[*sdepv1.SeldonDeployment]
+	// Routes configure the Gateway API and Istio objects in front of the
+	// predictors (routes.go); the zero value builds none.
+	Routes resources.RouteOptions
 
 	// stored is how the API server stores what the reconciler writes.
 	stored storedForms
@@ -116,7 +119,7 @@ func seldonIDOf(obj client.Object) []string {
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	// Not ScaledObjects: the manager's client reads unstructured objects
 	// from the API server, not from the cache.
-	for _, k := range []ownedKind{deploymentKind, serviceKind, hpaKind, pdbKind} {
+	for _, k := range append([]ownedKind{deploymentKind, serviceKind, hpaKind, pdbKind}, r.routeKinds()...) {
 		if err := mgr.GetFieldIndexer().IndexField(context.Background(), k.newObject(), indexSeldonID, seldonIDOf); err != nil {
 			return fmt.Errorf("indexing %ss: %w", k.kind, err)
 		}
@@ -136,7 +139,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 	if r.Resync != nil {
 		b = b.WatchesRawSource(source.Channel(r.Resync, &handler.TypedEnqueueRequestForObject[*sdepv1.SeldonDeployment]{}))
 	}
-	return b.Complete(r)
+	return r.ownRoutes(b).Complete(r)
 }
 
 // Reconcile makes one SeldonDeployment's children and status match its spec.
@@ -170,6 +173,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
 	r.observe(sd, want.objs, live, status)
+	r.observeRoutes(ctx, sd, live, status)
 	if err != nil {
 		fail(status, sd.Generation, "ReconcileFailed", err.Error())
 		if serr := r.writeStatus(ctx, sd, before, status); serr != nil {
@@ -184,6 +188,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // and name, and each sub-reconciler's failures.
 type liveChildren struct {
 	deployments, services, hpas, pdbs, scaledObjects childResult
+	// The route kinds' (routes.go), and the routes as built.
+	httpRoutes, grpcRoutes, virtualServices, destinationRules childResult
+	routes                                                    *resources.Routes
 	// errs are the failures by kind; a kind without failures has no entry.
 	errs map[string]error
 }
@@ -191,7 +198,7 @@ type liveChildren struct {
 // err joins every kind's failures.
 func (l *liveChildren) err() error {
 	var errs []error
-	for _, k := range []string{serviceKind.kind, hpaKind.kind, scaledObjectKind.kind, pdbKind.kind, deploymentKind.kind} {
+	for _, k := range append([]string{serviceKind.kind, hpaKind.kind, scaledObjectKind.kind, pdbKind.kind, deploymentKind.kind}, routeKindsInErrOrder...) {
 		if err := l.errs[k]; err != nil {
 			errs = append(errs, err)
 		}
@@ -223,6 +230,7 @@ func (r *Reconciler) reconcileChildren(ctx context.Context, sd *sdepv1.SeldonDep
 		d, _ := l.(*appsv1.Deployment)
 		want.prepareDeployment(w.(*appsv1.Deployment), d)
 	})
+	r.reconcileRoutes(want, live, run)
 	return live
 }
 
@@ -266,7 +274,7 @@ func (r *Reconciler) statusEvents(sd *sdepv1.SeldonDeployment, before, after *sd
 	if after.State == sdepv1.StateAvailable && before.State != after.State {
 		r.event(sd, nil, corev1.EventTypeNormal, "Available", "Reconcile", "SeldonDeployment %q is available", sd.Name)
 	}
-	for _, t := range []string{sdepv1.ConditionSpecWarnings, sdepv1.ConditionHpasReady, sdepv1.ConditionPdbsReady, sdepv1.ConditionKedaReady} {
+	for _, t := range []string{sdepv1.ConditionSpecWarnings, sdepv1.ConditionHpasReady, sdepv1.ConditionPdbsReady, sdepv1.ConditionKedaReady, sdepv1.ConditionRoutesReady} {
 		b, a := meta.FindStatusCondition(before.Conditions, t), meta.FindStatusCondition(after.Conditions, t)
 		if a == nil || (b != nil && b.Status == a.Status && b.Message == a.Message) {
 			continue

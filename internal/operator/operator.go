@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/controller"
@@ -80,6 +81,9 @@ type Options struct {
 	// Policy is what the reconciler and the webhook refuse beyond the
 	// validator's rules (--refuse-privileged).
 	Policy validation.Policy
+	// Routes name the Gateway of the Gateway API routes (--gateway) and
+	// the Istio settings (ISTIO_*); the zero value builds no routes.
+	Routes resources.RouteOptions
 	// Controller are the controller's options (for example
 	// SkipNameValidation when a test starts a second manager in one process).
 	Controller crcontroller.Options
@@ -91,6 +95,7 @@ func Scheme() *runtime.Scheme {
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(apiextensionsv1.AddToScheme(s))
 	utilruntime.Must(sdepv1.AddToScheme(s))
+	utilruntime.Must(gatewayv1.Install(s))
 	return s
 }
 
@@ -146,8 +151,12 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkRoutesServed(mapper, opts.Routes); err != nil {
+		return nil, err
+	}
 	mgrOpts.MapperProvider = func(*rest.Config, *http.Client) (meta.RESTMapper, error) { return mapper, nil }
 	mgrOpts.Cache = cacheOptions(opts.WatchNamespace, kedaServed)
+	addRouteCache(&mgrOpts.Cache, opts.Routes)
 	var certsWritten *atomic.Bool
 	if opts.Webhook {
 		srv := webhook.NewServer(webhook.Options{
@@ -197,6 +206,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Policy:              opts.Policy,
 		ScaledObjectsServed: kedaServed,
 		Resync:              resync,
+		Routes:              opts.Routes,
 	}
 	if err := r.SetupWithManager(mgr, opts.Controller); err != nil {
 		return nil, fmt.Errorf("setting up the controller: %w", err)

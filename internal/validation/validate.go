@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -113,6 +114,28 @@ func (v *validator) metadata() {
 	v.name("metadata.name", v.sd.Name, "the names of every Deployment, Service and HPA derive from it")
 	if v.sd.Name != "" && (v.sd.Name[0] < 'a' || v.sd.Name[0] > 'z') {
 		v.fail("metadata.name", "%q must start with a letter: the Services sdep creates are named after it and Service names must", v.sd.Name)
+	}
+	v.ambassador()
+}
+
+// ambassador warns about Ambassador (Emissary) annotations: sdep writes no
+// Mapping (upstream's target, Mapping v2, is not today's Emissary's), only
+// Gateway API routes and Istio's objects.
+func (v *validator) ambassador() {
+	for _, at := range []struct {
+		field string
+		ann   map[string]string
+	}{{"metadata.annotations", v.sd.Annotations}, {"spec.annotations", v.sd.Spec.Annotations}} {
+		keys := make([]string, 0, len(at.ann))
+		for k := range at.ann {
+			if strings.HasPrefix(k, "seldon.io/ambassador-") || strings.HasPrefix(k, "getambassador.io/") {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			v.warn(at.field+"["+k+"]", "ignored: sdep does not support Ambassador/Emissary; route traffic with the operator's --gateway (Gateway API) or ISTIO_ENABLED instead")
+		}
 	}
 }
 
