@@ -2,6 +2,7 @@ package operator_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -51,6 +52,47 @@ func gatewayCRDs(t *testing.T) string {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	return dir
+}
+
+// istioVersion is the istio.io/api module whose CRDs the control-plane
+// test installs. The module is only downloaded (into the module cache), not
+// built: sdep renders Istio's objects as unstructured ones.
+const istioVersion = "v1.28.0"
+
+// istioCRDs writes Istio's VirtualService and DestinationRule CRDs, taken
+// from kubernetes/customresourcedefinitions.gen.yaml of the istio.io/api
+// module, into a folder.
+func istioCRDs(t *testing.T) string {
+	t.Helper()
+	cmd := exec.Command("go", "mod", "download", "-json", "istio.io/api@"+istioVersion)
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("downloading istio.io/api@%s for its CRDs: %v", istioVersion, err)
+	}
+	var mod struct{ Dir string }
+	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
+		t.Fatalf("go mod download printed no module folder: %v (%s)", err, out)
+	}
+	data, err := os.ReadFile(filepath.Join(mod.Dir, "kubernetes", "customresourcedefinitions.gen.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keep []string
+	for _, doc := range strings.Split(string(data), "\n---") {
+		if strings.Contains(doc, "name: virtualservices.networking.istio.io") ||
+			strings.Contains(doc, "name: destinationrules.networking.istio.io") {
+			keep = append(keep, doc)
+		}
+	}
+	if len(keep) != 2 {
+		t.Fatalf("found %d of Istio's VirtualService and DestinationRule CRDs in istio.io/api@%s, want 2", len(keep), istioVersion)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "istio.yaml"), []byte(strings.Join(keep, "\n---")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
@@ -146,7 +188,7 @@ func TestRoutesOnTheControlPlane(t *testing.T) {
 		CRDDirectoryPaths: []string{
 			filepath.Join("..", "..", "config", "crd", "bases"),
 			gatewayCRDs(t),
-			filepath.Join("testdata", "istio"),
+			istioCRDs(t),
 		},
 	})
 	if err != nil {
