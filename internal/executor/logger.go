@@ -485,3 +485,31 @@ func (e *Executor) logRawCall(st *walkState, n *node, o op, in *rawMsg, resp *ht
 }
 
 func isGzip(encoding string) bool { return strings.EqualFold(encoding, "gzip") }
+
+// logTFFeedback logs a tensorflow feedback request, which reaches no
+// component (the executor answers it with the request): as upstream's
+// walk, it is logged at every node that logs responses, all children
+// being visited since there is no routing to follow.
+func (e *Executor) logTFFeedback(r *http.Request, body []byte) {
+	if e.plog == nil || e.plog.errorsOnly || !e.logThisRequest(r.Header[SkipLoggingHeader]) {
+		return
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		ct = jsonContentType[0]
+	}
+	ev := logEvent{ceType: CETypeFeedback, puid: requestPuid("", r.Header), contentType: ct, body: body,
+		gzip: isGzip(r.Header.Get("Content-Encoding"))}
+	var walk func(n *node)
+	walk = func(n *node) {
+		if nl := n.logger; nl != nil && nl.response {
+			one := ev
+			one.nl = nl
+			nl.pl.offer(&one)
+		}
+		for _, c := range n.children {
+			walk(c)
+		}
+	}
+	walk(e.root)
+}

@@ -402,3 +402,27 @@ func TestPayloadLogV2GzipIsLoggedPlain(t *testing.T) {
 	rc.bad = nil
 	rc.mu.Unlock()
 }
+
+// Tensorflow feedback reaches no component, but, as upstream, it is logged
+// at every node that logs responses, and only there.
+func TestPayloadLogTensorflowFeedback(t *testing.T) {
+	rc := startCEReceiver(t)
+	second := withLogger(startMock(t, mockclassifier.ProtocolTensorflow, "second"), v1.LogResponse, rc.url)
+	first := withLogger(startMock(t, mockclassifier.ProtocolTensorflow, "first", second), v1.LogRequest, rc.url)
+	reg := prometheus.NewRegistry()
+	s := servePredictor(t, v1.PredictorSpec{Name: "p", Graph: first, Annotations: slowMachine},
+		WithRegistry(reg), WithNamespace("ns"), WithProtocol("tensorflow"))
+	const fb = `{"request":{"instances":[[1,2,3,4]]},"reward":1}`
+	if code, b, _ := rawReq(t, "POST", s.restURL+"/api/v1.0/feedback", fb, PuidHeader, "skipped", SkipLoggingHeader, "1"); code != 200 {
+		t.Fatalf("%d %s", code, b)
+	}
+	if code, b, _ := rawReq(t, "POST", s.restURL+"/api/v1.0/feedback", fb, PuidHeader, "fb-tf"); code != 200 || string(b) != fb {
+		t.Fatalf("feedback: HTTP %d %s, want the request back", code, b)
+	}
+	noLossAccounted(t, reg, s.e.plog, 1)
+	seen := indexEvents(t, rc.snapshot(), "tensorflow", "application/json", map[string]bool{"fb-tf": true})
+	ev, ok := seen[evKey{"fb-tf", "second", CETypeFeedback}]
+	if len(seen) != 1 || !ok || string(ev.Data()) != fb {
+		t.Errorf("events %v, want one feedback event from second carrying %s", seen, fb)
+	}
+}
