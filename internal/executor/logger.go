@@ -2,7 +2,9 @@ package executor
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -100,6 +102,10 @@ type logEvent struct {
 	puid        string
 	contentType string
 	body        []byte
+	// gzip: body is gzip-compressed (a v2 or tensorflow REST payload sent
+	// on as it came); the worker decompresses it, as upstream logs the
+	// plain payload.
+	gzip bool
 }
 
 // payloadLogger is the executor's queue and workers.
@@ -108,6 +114,7 @@ type payloadLogger struct {
 	held       atomic.Int64 // events queued or being sent
 	size       int64
 	timeout    time.Duration
+	maxBody    int64 // bound of a decompressed payload
 	sampleRate float64
 	errorsOnly bool
 	random     func() float64
@@ -171,7 +178,7 @@ func newPayloadLogger(cfg *config, predictorName string, reg prometheus.Register
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pl := &payloadLogger{
-		queue: make(chan *logEvent, size), size: size, timeout: timeout,
+		queue: make(chan *logEvent, size), size: size, timeout: timeout, maxBody: cfg.maxBody,
 		sampleRate: rate, errorsOnly: errorsOnly, random: cfg.random, log: cfg.log.WithName("payload-logger"),
 		client: &http.Client{
 			Transport: &http.Transport{MaxIdleConnsPerHost: workers, IdleConnTimeout: 90 * time.Second},
@@ -242,6 +249,20 @@ func (e *Executor) logThisRequest(skipHeader []string) bool {
 // there was none). It never blocks: events go to the bounded queue or are
 // dropped.
 func (e *Executor) logCall(st *walkState, n *node, reqType, respType, contentType string, reqBody []byte, respContentType string, respBody []byte, status int) {
+	e.logPayloads(st, n, reqType, respType, payload{contentType: contentType, body: reqBody},
+		payload{contentType: respContentType, body: respBody}, status)
+}
+
+// payload is one logged body and how it is encoded.
+type payload struct {
+	contentType string
+	body        []byte
+	gzip        bool
+}
+
+// logPayloads is logCall with the bodies' encodings: a gzip body is
+// queued as it is and decompressed by the worker that sends it.
+func (e *Executor) logPayloads(st *walkState, n *node, reqType, respType string, req, resp payload, status int) {
 	nl := n.logger
 	if nl == nil || !st.logged {
 		return
@@ -251,10 +272,10 @@ func (e *Executor) logCall(st *walkState, n *node, reqType, respType, contentTyp
 		return
 	}
 	if nl.request {
-		pl.offer(&logEvent{nl: nl, ceType: reqType, puid: st.puid, contentType: contentType, body: reqBody})
+		pl.offer(&logEvent{nl: nl, ceType: reqType, puid: st.puid, contentType: req.contentType, body: req.body, gzip: req.gzip})
 	}
-	if nl.response && respType != "" && respBody != nil {
-		pl.offer(&logEvent{nl: nl, ceType: respType, puid: st.puid, contentType: respContentType, body: respBody})
+	if nl.response && respType != "" && resp.body != nil {
+		pl.offer(&logEvent{nl: nl, ceType: respType, puid: st.puid, contentType: resp.contentType, body: resp.body, gzip: resp.gzip})
 	}
 }
 
@@ -304,7 +325,16 @@ func (pl *payloadLogger) send(ev *logEvent) error {
 		ctx, cancel = context.WithTimeout(ctx, pl.timeout)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ev.nl.url, bytes.NewReader(ev.body))
+	var body io.Reader = bytes.NewReader(ev.body)
+	if ev.gzip {
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return fmt.Errorf("the payload says it is gzip but is not: %w", err)
+		}
+		// Streamed: the plain payload is never held whole.
+		body = &boundedReader{r: zr, left: pl.maxBody}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ev.nl.url, body)
 	if err != nil {
 		return err
 	}
@@ -345,6 +375,31 @@ func (pl *payloadLogger) send(ev *logEvent) error {
 		return fmt.Errorf("receiver answered HTTP %d", resp.StatusCode)
 	}
 	return nil
+}
+
+// boundedReader fails once more than left bytes have been read: a gzip
+// payload that inflates beyond the body limit is not sent.
+type boundedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// One byte more, to tell an exact fit from an overflow.
+		var one [1]byte
+		n, err := b.r.Read(one[:])
+		if n > 0 {
+			return 0, errors.New("the decompressed payload is larger than the body limit")
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 // close stops the workers: events still queued are discarded and sends in
@@ -408,4 +463,53 @@ func marshalForLog(m any) []byte {
 		b = []byte{}
 	}
 	return b
+}
+
+// logRawCall logs a v2 or tensorflow REST component call of n: what was
+// sent (after chaining) and what came back, in their own content types,
+// gzip bodies decompressed by the worker. A router's call is not logged,
+// as under the seldon protocol. raw is nil when there was no answer.
+func (e *Executor) logRawCall(st *walkState, n *node, o op, in *rawMsg, resp *http.Response, raw []byte, status int) {
+	if n.logger == nil || !st.logged || o == opRoute {
+		return
+	}
+	req := payload{contentType: in.contentType, body: in.body, gzip: isGzip(in.encoding)}
+	if req.contentType == "" {
+		req.contentType = jsonContentType[0]
+	}
+	var out payload
+	if resp != nil {
+		out = payload{contentType: resp.Header.Get("Content-Type"), body: raw, gzip: isGzip(resp.Header.Get("Content-Encoding"))}
+	}
+	e.logPayloads(st, n, CETypeRequest, CETypeResponse, req, out, status)
+}
+
+func isGzip(encoding string) bool { return strings.EqualFold(encoding, "gzip") }
+
+// logTFFeedback logs a tensorflow feedback request, which reaches no
+// component (the executor answers it with the request): as upstream's
+// walk, it is logged at every node that logs responses, all children
+// being visited since there is no routing to follow.
+func (e *Executor) logTFFeedback(r *http.Request, body []byte) {
+	if e.plog == nil || e.plog.errorsOnly || !e.logThisRequest(r.Header[SkipLoggingHeader]) {
+		return
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		ct = jsonContentType[0]
+	}
+	ev := logEvent{ceType: CETypeFeedback, puid: requestPuid("", r.Header), contentType: ct, body: body,
+		gzip: isGzip(r.Header.Get("Content-Encoding"))}
+	var walk func(n *node)
+	walk = func(n *node) {
+		if nl := n.logger; nl != nil && nl.response {
+			one := ev
+			one.nl = nl
+			nl.pl.offer(&one)
+		}
+		for _, c := range n.children {
+			walk(c)
+		}
+	}
+	walk(e.root)
 }

@@ -75,3 +75,29 @@ func BenchmarkPayloadLogSendSDK(b *testing.B) {
 		}
 	}
 }
+
+// The cost a v2 or tensorflow REST call pays on its own goroutine to log
+// its request and response: two events offered, no body copied. Run:
+//
+//	go test -run '^$' -bench PayloadLogRawCallHook -benchmem -benchtime 20000x ./internal/executor/
+func BenchmarkPayloadLogRawCallHook(b *testing.B) {
+	url := benchReceiver(b)
+	cfg := config{annotations: map[string]string{AnnotationLoggerQueueSize: "1000000"}, random: func() float64 { return 0 },
+		loggerWorkers: 1, deployment: "sd", namespace: "ns", maxBody: DefaultMaxBodyBytes}
+	pl, err := newPayloadLogger(&cfg, "p", prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pl.close)
+	e := &Executor{plog: pl}
+	n := &node{name: "m", logger: &nodeLogger{pl: pl, url: url, request: true, response: true, modelID: "m",
+		ceModelID: []string{"m"}, ceProto: []string{"v2"}}}
+	st := &walkState{puid: "b", logged: true}
+	in := &rawMsg{body: benchPayload, contentType: "application/json"}
+	resp := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		e.logRawCall(st, n, opPredict, in, resp, benchPayload, 200)
+	}
+}

@@ -30,6 +30,7 @@ func (h *restHandler) serveTF(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			defer e.admit.release(reserved)
+			e.logTFFeedback(r, body)
 			w.Header()["Content-Type"] = jsonContentType
 			_, _ = w.Write(body)
 		}

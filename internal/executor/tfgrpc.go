@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	tfpb "github.com/sdep-dev/sdep/internal/proto/tfservingpb"
@@ -38,6 +39,7 @@ func (s *tfServer) Predict(ctx context.Context, in *tfpb.PredictRequest) (*tfpb.
 	puid := incomingPuid(ctx, "")
 	st := e.getState(puid)
 	defer e.putState(st)
+	st.logged = e.logThisRequest(metadata.ValueFromIncomingContext(ctx, "seldon-skip-logging"))
 	ctx = e.outgoing(ctx, puid)
 	c := tfGRPCCodec{e: e, model: in.GetModelSpec().GetName()}
 	out, err := predict[tfMsg, noFeedback](ctx, c, st, e.root, tfMsg{req: in})

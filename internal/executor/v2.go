@@ -236,6 +236,7 @@ func (c restRawCodec) post(ctx context.Context, st *walkState, n *node, o op, in
 	start := time.Now()
 	resp, err := m.httpTr.RoundTrip(req)
 	if err != nil {
+		c.e.logRawCall(st, n, o, in, nil, nil, 0)
 		e := c.e.callFailed(n, call, m.httpBase, err)
 		n.restObs[o].observe(httpCode(e.HTTPStatus), start)
 		return nil, e
@@ -243,6 +244,11 @@ func (c restRawCodec) post(ctx context.Context, st *walkState, n *node, o op, in
 	raw, _, err := readBody(resp.Body, resp.ContentLength, c.e.maxBody, nil)
 	_ = resp.Body.Close()
 	n.restObs[o].observe(httpCode(resp.StatusCode), start)
+	if err != nil {
+		c.e.logRawCall(st, n, o, in, nil, nil, 0)
+	} else {
+		c.e.logRawCall(st, n, o, in, resp, raw, resp.StatusCode)
+	}
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
 			return nil, graphError(n, "%s answered with a body larger than %d bytes", call, c.e.maxBody)
@@ -363,6 +369,7 @@ func (e *Executor) serveRawPredict(w http.ResponseWriter, r *http.Request, c res
 	defer e.putState(st)
 	st.header = e.forwardHeaders(r.Header, puid)
 	w.Header()[PuidHeader] = []string{puid}
+	st.logged = e.logThisRequest(r.Header[SkipLoggingHeader])
 	out, err := predict[*rawMsg, noFeedback](r.Context(), c, st, e.root, in)
 	if err != nil {
 		writeRawError(w, err)

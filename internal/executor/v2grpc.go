@@ -101,6 +101,7 @@ func (s *v2Server) ModelInfer(ctx context.Context, in *ipb.ModelInferRequest) (*
 	_ = grpc.SetHeader(ctx, metadata.Pairs(grpcPuidKey, puid))
 	st := e.getState(puid)
 	defer e.putState(st)
+	st.logged = e.logThisRequest(metadata.ValueFromIncomingContext(ctx, "seldon-skip-logging"))
 	ctx = e.outgoing(ctx, puid)
 	c := v2GRPCCodec{e: e, model: in.GetModelName(), version: in.GetModelVersion()}
 	out, err := predict[v2Msg, noFeedback](ctx, c, st, e.root, v2Msg{req: in})
