@@ -220,6 +220,9 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 	}
 	e.root = root
 	e.server = newServerObservers(met, labels)
+	if err := cfg.registry.Register(newLoadCollector(e)); err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
 	e.states.New = func() any {
 		return &walkState{path: graphPath{nodes: e.nodes, routes: make([]int32, len(e.nodes))}}
 	}
@@ -329,6 +332,7 @@ type node struct {
 	grpcTimeout time.Duration
 	restObs     [numOps]*observer
 	grpcObs     [numOps]*observer
+	load        *nodeLoad // set when the node calls a component
 }
 
 type builder struct {
@@ -362,6 +366,7 @@ func (b *builder) build(g *predictor.Node) (*node, error) {
 
 	if g.CallsComponent() {
 		n.endpoints = newEndpointSet(g.Name, b.transport)
+		n.load = newNodeLoad(time.Now)
 		if !b.e.cfg.emptySets {
 			ep := g.Unit.Endpoint
 			if ep == nil || ep.ServiceHost == "" || ep.HTTPPort == 0 && ep.GRPCPort == 0 && ep.ServicePort == 0 {
