@@ -222,7 +222,7 @@ func startMetricsAPI(ctx context.Context, t *testing.T, c *devcluster.Cluster, e
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
+	t.Cleanup(func() { stop(); _ = <-done })
 
 	cl, err := client.New(c.Config, client.Options{})
 	if err != nil {
@@ -259,7 +259,7 @@ func startMetricsAPI(ctx context.Context, t *testing.T, c *devcluster.Cluster, e
 	err = testenv.Poll(ctx, 90*time.Second, name+" to become Available", func() error {
 		select {
 		case err := <-done:
-			return fmt.Errorf("the metrics API stopped: %v", err)
+			return fmt.Errorf("the metrics API stopped: %w", err)
 		default:
 		}
 		got, err := dyn.Resource(gvr).Get(ctx, name, metav1.GetOptions{})
