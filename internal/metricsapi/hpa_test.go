@@ -207,23 +207,6 @@ func startMetricsAPI(ctx context.Context, t *testing.T, c *devcluster.Cluster, e
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := pflag.NewFlagSet("metrics-api", pflag.ContinueOnError)
-	a := NewAdapter(fs)
-	if err := fs.Parse([]string{
-		"--secure-port=" + strconv.Itoa(port), "--bind-address=127.0.0.1",
-		"--cert-dir=" + filepath.Join(c.Dir, "metrics-api-certs"),
-		"--lister-kubeconfig=" + c.Kubeconfig,
-		"--authentication-kubeconfig=" + c.Kubeconfig,
-		"--authorization-kubeconfig=" + c.Kubeconfig,
-		"--executor-address=" + executorAddr,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
-	t.Cleanup(func() { stop(); _ = <-done })
-
 	cl, err := client.New(c.Config, client.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -247,15 +230,36 @@ func startMetricsAPI(ctx context.Context, t *testing.T, c *devcluster.Cluster, e
 		"metadata": map[string]any{"name": name},
 		"spec": map[string]any{
 			"group": "custom.metrics.k8s.io", "version": "v1beta2",
-			// The serving certificate is self-signed for localhost.
-			"insecureSkipTLSVerify": true,
-			"groupPriorityMinimum":  int64(100), "versionPriority": int64(200),
+			// No caBundle yet: the metrics API fills it in.
+			"groupPriorityMinimum": int64(100), "versionPriority": int64(200),
 			"service": map[string]any{"namespace": metav1.NamespaceSystem, "name": svc.Name, "port": int64(port)},
 		},
 	}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fs := pflag.NewFlagSet("metrics-api", pflag.ContinueOnError)
+	a := NewAdapter(fs)
+	if err := fs.Parse([]string{
+		"--secure-port=" + strconv.Itoa(port), "--bind-address=127.0.0.1",
+		"--cert-dir=" + filepath.Join(c.Dir, "metrics-api-certs"),
+		"--lister-kubeconfig=" + c.Kubeconfig,
+		"--authentication-kubeconfig=" + c.Kubeconfig,
+		"--authorization-kubeconfig=" + c.Kubeconfig,
+		"--executor-address=" + executorAddr,
+		// The certificate path the manifests use: issued into a Secret,
+		// CA injected into the APIService, verified by the aggregator
+		// (which dials localhost and checks the Service's DNS name).
+		"--cert-secret=sdep-metrics-api-cert", "--namespace=" + metav1.NamespaceSystem,
+		"--service-name=sdep-metrics-api", "--apiservices=v1beta2.custom.metrics.k8s.io",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(runCtx) }()
+	t.Cleanup(func() { stop(); _ = <-done })
+
 	err = testenv.Poll(ctx, 90*time.Second, name+" to become Available", func() error {
 		select {
 		case err := <-done:

@@ -8,6 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -25,6 +28,9 @@ type Adapter struct {
 	base cmapi.AdapterBase
 	// ExecutorAddress is Provider.ExecutorAddress.
 	ExecutorAddress string
+	// Certs, when Certs.Secret is set, issues the serving certificate
+	// (--cert-secret; see SelfCerts).
+	Certs SelfCerts
 }
 
 // NewAdapter installs the server's flags (the API server library's
@@ -38,6 +44,13 @@ func NewAdapter(fs *pflag.FlagSet) *Adapter {
 	a.base.InstallFlags()
 	fs.StringVar(&a.ExecutorAddress, "executor-address", "",
 		"poll only this executor (host:port) for every predictor instead of its pods (for tests and executors outside the cluster)")
+	fs.StringVar(&a.Certs.Secret, "cert-secret", "",
+		"issue the serving certificate and keep it in this Secret of --namespace, and put its CA into the --apiservices' caBundle (empty: serve --tls-cert-file, or a self-signed certificate the aggregator cannot verify)")
+	fs.StringVar(&a.Certs.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "namespace of --cert-secret and of the Service (default $POD_NAMESPACE)")
+	fs.StringVar(&a.Certs.Service, "service-name", "sdep-metrics-api", "the Service in front of this server: the certificate is for <service>.<namespace>.svc")
+	fs.StringVar(&a.Certs.ClusterDomain, "cluster-domain", "cluster.local", "also certify <service>.<namespace>.svc.<cluster-domain> (empty: not)")
+	fs.StringSliceVar(&a.Certs.APIServices, "apiservices", []string{"v1beta2.custom.metrics.k8s.io", "v1beta1.custom.metrics.k8s.io"},
+		"APIServices whose caBundle --cert-secret fills")
 	return a
 }
 
@@ -54,6 +67,21 @@ func (a *Adapter) Run(ctx context.Context) error {
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return fmt.Errorf("API client: %w", err)
+	}
+	if a.Certs.Secret != "" {
+		if a.Certs.Namespace == "" {
+			return errors.New("--cert-secret needs the namespace it lives in: set --namespace or POD_NAMESPACE (the downward API's metadata.namespace)")
+		}
+		serving := &a.base.SecureServing.ServerCert
+		dir := serving.CertDirectory
+		if dir == "" {
+			dir = filepath.Join(os.TempDir(), "sdep-metrics-api")
+		}
+		certFile, keyFile, err := a.Certs.Ensure(ctx, c, dir, time.Now())
+		if err != nil {
+			return err
+		}
+		serving.CertKey.CertFile, serving.CertKey.KeyFile = certFile, keyFile
 	}
 	a.base.WithCustomMetrics(&Provider{Client: c, ExecutorAddress: a.ExecutorAddress})
 	return a.base.Run(ctx)
