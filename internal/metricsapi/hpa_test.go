@@ -99,24 +99,18 @@ func TestHPAScalesOnRequestsInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The example's shape: the Object metric names the componentSpec.
-	sd := &sdepv1.SeldonDeployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "iris", Namespace: ns},
-		Spec: sdepv1.SeldonDeploymentSpec{Predictors: []sdepv1.PredictorSpec{{
-			Name: "default",
-			ComponentSpecs: []sdepv1.SeldonPodSpec{{
-				Metadata: metav1.ObjectMeta{Name: "classifier"},
-				Spec:     corev1.PodSpec{Containers: []corev1.Container{{Name: "classifier", Image: "seldonio/mock_classifier:1.19.0"}}},
-				HpaSpec: &sdepv1.SeldonHpaSpec{MinReplicas: new(int32(1)), MaxReplicas: 10,
-					MetricsV2: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ObjectMetricSourceType, Object: &autoscalingv2.ObjectMetricSource{
-						Metric:          autoscalingv2.MetricIdentifier{Name: MetricInFlight},
-						DescribedObject: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "classifier"},
-						Target:          autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: new(resource.MustParse("2"))},
-					}}}},
-			}},
-			Graph: sdepv1.PredictiveUnit{Name: "classifier", Type: sdepv1.Model},
-		}}},
+	// The example, with room to scale: its Object metric names the
+	// componentSpec ("my-dep").
+	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "requests-hpa.json"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	sd := &sdepv1.SeldonDeployment{}
+	if err := json.Unmarshal(raw, sd); err != nil {
+		t.Fatal(err)
+	}
+	sd.Namespace = ns
+	sd.Spec.Predictors[0].ComponentSpecs[0].HpaSpec.MaxReplicas = 10
 	if err := cl.Create(ctx, sd); err != nil {
 		t.Fatal(err)
 	}
