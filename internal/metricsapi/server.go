@@ -17,6 +17,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	cmapi "sigs.k8s.io/custom-metrics-apiserver/pkg/cmd"
+	"sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 )
@@ -28,6 +29,9 @@ type Adapter struct {
 	base cmapi.AdapterBase
 	// ExecutorAddress is Provider.ExecutorAddress.
 	ExecutorAddress string
+	// Custom, when set, answers instead of a Provider (tests that choose
+	// the values).
+	Custom provider.CustomMetricsProvider
 	// Certs, when Certs.Secret is set, issues the serving certificate
 	// (--cert-secret; see SelfCerts).
 	Certs SelfCerts
@@ -83,6 +87,10 @@ func (a *Adapter) Run(ctx context.Context) error {
 		}
 		serving.CertKey.CertFile, serving.CertKey.KeyFile = certFile, keyFile
 	}
-	a.base.WithCustomMetrics(&Provider{Client: c, ExecutorAddress: a.ExecutorAddress})
+	if a.Custom != nil {
+		a.base.WithCustomMetrics(a.Custom)
+	} else {
+		a.base.WithCustomMetrics(&Provider{Client: c, ExecutorAddress: a.ExecutorAddress})
+	}
 	return a.base.Run(ctx)
 }
