@@ -252,7 +252,12 @@ func startMetricsAPI(ctx context.Context, t *testing.T, c *devcluster.Cluster, e
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(runCtx) }()
-	t.Cleanup(func() { stop(); _ = <-done })
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Logf("metrics API: %v", err)
+		}
+	})
 
 	err = testenv.Poll(ctx, 90*time.Second, name+" to become Available", func() error {
 		select {

@@ -126,7 +126,12 @@ func startObjectMetrics(t *testing.T, h *realHarness) *objectValues {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(runCtx) }()
-	t.Cleanup(func() { stop(); _ = <-done })
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Logf("metrics API: %v", err)
+		}
+	})
 	err = testenv.Poll(ctx, 90*time.Second, name+" to become Available", func() error {
 		select {
 		case err := <-done:
