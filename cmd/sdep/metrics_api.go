@@ -21,7 +21,7 @@ describedObject is the Deployment (docs/request-autoscaling.md).
 Authentication and authorisation are delegated to the API server
 (system:auth-delegator and the extension-apiserver-authentication reader);
 reads use --lister-kubeconfig, else the in-cluster config.`,
-		Example: "  sdep metrics-api --secure-port 6443 --cert-dir /tmp/certs\n" +
+		Example: "  sdep metrics-api --secure-port 6443 --cert-dir /certs --cert-secret sdep-metrics-api-cert --namespace sdep-system\n" +
 			"  sdep metrics-api --lister-kubeconfig k --authentication-kubeconfig k --authorization-kubeconfig k",
 		Args: cobra.NoArgs,
 	}
