@@ -236,6 +236,9 @@ func spec(minR, maxR int32, b *autoscalingv2.HorizontalPodAutoscalerBehavior, me
 	return autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: &minR, MaxReplicas: maxR, Behavior: b, Metrics: metrics}
 }
 
+// inFlightKey is the Observation.Values key of the request-autoscaling example's metric.
+const inFlightKey = "object/Deployment/requests-default-0-my-dep/seldon_requests_in_flight"
+
 func sec(n int) time.Duration { return time.Duration(n) * time.Second }
 
 func scenarios() []scenario {
@@ -488,6 +491,27 @@ func scenarios() []scenario {
 				{at: sec(30), values: map[string]resource.Quantity{"external/queue_length": resource.MustParse("95")}},
 				{at: sec(45), values: map[string]resource.Quantity{"external/queue_length": resource.MustParse("100")}},
 				{at: sec(60), note: "the metric cannot be read"},
+			},
+		},
+		{
+			name: "object-requests-in-flight",
+			about: `request autoscaling (examples/requests-hpa.json with maxReplicas 10): the Object metric seldon_requests_in_flight ` +
+				`of the component's Deployment, from sdep's metrics API, with an AverageValue target of 2 in flight per replica: ` +
+				`proposal ceil(in flight / 2) whatever the current count; no scale-down window.`,
+			spec: spec(1, 10, downWindow(0), autoscalingv2.MetricSpec{Type: autoscalingv2.ObjectMetricSourceType, Object: &autoscalingv2.ObjectMetricSource{
+				Metric:          autoscalingv2.MetricIdentifier{Name: "seldon_requests_in_flight"},
+				DescribedObject: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "requests-default-0-my-dep"},
+				Target:          autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: resource.NewQuantity(2, resource.DecimalSI)},
+			}}),
+			replicas: 1,
+			steps: []step{
+				{at: 0, note: "concurrency 8", values: map[string]resource.Quantity{inFlightKey: resource.MustParse("8")}},
+				{at: sec(15), values: map[string]resource.Quantity{inFlightKey: resource.MustParse("8")}},
+				{at: sec(30), note: "one request fewer: ceil(7 / 2) is still 4", values: map[string]resource.Quantity{inFlightKey: resource.MustParse("7")}},
+				{at: sec(45), note: "concurrency 4", values: map[string]resource.Quantity{inFlightKey: resource.MustParse("4")}},
+				{at: sec(60), note: "idle: the minimum", values: map[string]resource.Quantity{inFlightKey: resource.MustParse("0")}},
+				{at: sec(75), note: "a burst of 30: capped by the rate, then by maxReplicas", values: map[string]resource.Quantity{inFlightKey: resource.MustParse("30")}},
+				{at: sec(90), values: map[string]resource.Quantity{inFlightKey: resource.MustParse("30")}},
 			},
 		},
 		{

@@ -152,6 +152,9 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	apiserver.Set("disable-admission-plugins", "ServiceAccount,TaintNodesByCondition")
 	// envtest's default /24 holds 254 Services; a SeldonDeployment makes two.
 	apiserver.Set("service-cluster-ip-range", "10.0.0.0/16")
+	if err = configureFrontProxy(apiserver, c.Dir); err != nil {
+		return c, fmt.Errorf("front-proxy certificates: %w", err)
+	}
 	if _, err = c.Env.Start(); err != nil {
 		return c, fmt.Errorf("starting etcd and kube-apiserver: %w", err)
 	}

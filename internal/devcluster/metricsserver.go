@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -24,11 +23,6 @@ const usageAnnotation = "kwok.x-k8s.io/usage-cpu"
 // and keeps the pods of every namespace given to SetCPU annotated with
 // the usage kwok should report.
 func (c *Cluster) startMetricsServer(ctx context.Context) error {
-	// envtest configures no front proxy, so the aggregator's requests reach
-	// metrics-server as system:anonymous: let that user read metrics.
-	if err := c.allowAnonymousMetrics(ctx); err != nil {
-		return err
-	}
 	port, err := FreePort()
 	if err != nil {
 		return err
@@ -65,28 +59,6 @@ func (c *Cluster) startMetricsServer(ctx context.Context) error {
 			return exitErr
 		}
 		return err
-	}
-	return nil
-}
-
-func (c *Cluster) allowAnonymousMetrics(ctx context.Context) error {
-	role := &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: "sdep-dev:anonymous-metrics"},
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{metricsGroup}, Resources: []string{"pods", "nodes"}, Verbs: []string{"get", "list", "watch"}},
-			{NonResourceURLs: []string{"/apis", "/apis/*", "/openapi/*"}, Verbs: []string{"get"}},
-		},
-	}
-	if _, err := c.clientset.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating ClusterRole %s: %w", role.Name, err)
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "system:anonymous"}},
-	}
-	if _, err := c.clientset.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating ClusterRoleBinding %s: %w", binding.Name, err)
 	}
 	return nil
 }

@@ -245,6 +245,9 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 		n.logger.pl = e.plog
 	}
 	e.server = newServerObservers(met, labels)
+	if err := cfg.registry.Register(newLoadCollector(e)); err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
 	e.states.New = func() any {
 		return &walkState{path: graphPath{nodes: e.nodes, routes: make([]int32, len(e.nodes))}}
 	}
@@ -358,6 +361,7 @@ type node struct {
 	grpcTimeout time.Duration
 	restObs     [numOps]*observer
 	grpcObs     [numOps]*observer
+	load        *nodeLoad // set when the node calls a component
 }
 
 type builder struct {
@@ -400,6 +404,7 @@ func (b *builder) build(g *predictor.Node) (*node, error) {
 
 	if g.CallsComponent() {
 		n.endpoints = newEndpointSet(g.Name, b.transport)
+		n.load = newNodeLoad(time.Now)
 		if !b.e.cfg.emptySets {
 			ep := g.Unit.Endpoint
 			if ep == nil || ep.ServiceHost == "" || ep.HTTPPort == 0 && ep.GRPCPort == 0 && ep.ServicePort == 0 {

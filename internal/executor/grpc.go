@@ -276,6 +276,8 @@ func (m *member) grpcTarget() string {
 type grpcCodec struct{ e *Executor }
 
 func (c grpcCodec) invoke(ctx context.Context, st *walkState, n *node, o op, method string, in, out any) error {
+	n.load.begin()
+	defer n.load.end()
 	m, err := n.endpoints.pick()
 	if err != nil {
 		return noEndpoint(n)

@@ -103,6 +103,9 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		hdr["Content-Type"] = jsonContentType
 		_, _ = io.WriteString(w, `{"status":"ready"}`)
+	case LoadPath:
+		hdr["Content-Type"] = jsonContentType
+		_ = json.NewEncoder(w).Encode(h.e.Load())
 	case "/live":
 		hdr["Content-Type"] = jsonContentType
 		_, _ = io.WriteString(w, `{"status":"live"}`)
@@ -366,6 +369,8 @@ func (c restCodec) sendFeedback(ctx context.Context, st *walkState, n *node, fb 
 }
 
 func (c restCodec) post(ctx context.Context, st *walkState, n *node, o op, body []byte) (*Message, error) {
+	n.load.begin()
+	defer n.load.end()
 	m, err := n.endpoints.pick()
 	if err != nil {
 		return nil, noEndpoint(n)

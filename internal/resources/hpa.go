@@ -7,6 +7,7 @@ import (
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/naming"
+	"github.com/sdep-dev/sdep/internal/predictor"
 )
 
 // MakeHPA builds the autoscaling/v2 HorizontalPodAutoscaler of
@@ -32,6 +33,9 @@ func MakeHPA(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, j int) *autos
 			metrics = append(metrics, *m.DeepCopy())
 		}
 	}
+	for i := range metrics {
+		resolveDescribedObject(sd, p, &metrics[i])
+	}
 	return &autoscalingv2.HorizontalPodAutoscaler{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "autoscaling/v2", Kind: "HorizontalPodAutoscaler"},
 		ObjectMeta: objectMeta(sd, name, seldonIDLabels(sd), nil),
@@ -42,6 +46,26 @@ func MakeHPA(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, j int) *autos
 			Metrics:        metrics,
 			Behavior:       h.Behavior.DeepCopy(),
 		},
+	}
+}
+
+// resolveDescribedObject points an Object metric whose describedObject is a
+// Deployment named after a componentSpec (componentSpecs[].metadata.name)
+// at that componentSpec's Deployment, as validation.Default does for the
+// legacy scaleTargetRef. Any other name is left as written.
+func resolveDescribedObject(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, m *autoscalingv2.MetricSpec) {
+	if m.Type != autoscalingv2.ObjectMetricSourceType || m.Object == nil {
+		return
+	}
+	ref := &m.Object.DescribedObject
+	if ref.Kind != "Deployment" || ref.Name == "" {
+		return
+	}
+	if k := predictor.ComponentByName(p, ref.Name); k >= 0 {
+		ref.Name = naming.DeploymentName(sd, p, k)
+		if ref.APIVersion == "" {
+			ref.APIVersion = "apps/v1"
+		}
 	}
 }
 

@@ -141,6 +141,14 @@ func TestMetricsToV2(t *testing.T) {
 	}
 }
 
+func inFlight(name, apiVersion string) []autoscalingv2.MetricSpec {
+	return []autoscalingv2.MetricSpec{{Type: "Object", Object: &autoscalingv2.ObjectMetricSource{
+		Metric:          autoscalingv2.MetricIdentifier{Name: "seldon_requests_in_flight"},
+		DescribedObject: autoscalingv2.CrossVersionObjectReference{APIVersion: apiVersion, Kind: "Deployment", Name: name},
+		Target:          autoscalingv2.MetricTarget{Type: "AverageValue", AverageValue: quantity("2")},
+	}}}
+}
+
 func TestMakeHPA(t *testing.T) {
 	cpu := func(u int32) []sdepv1.MetricSpec {
 		return []sdepv1.MetricSpec{{Type: "Resource", Resource: &sdepv1.ResourceMetricSource{Name: "cpu", TargetAverageUtilization: new(u)}}}
@@ -180,6 +188,14 @@ func TestMakeHPA(t *testing.T) {
 		name: "an empty metrics list does not hide metricsv2",
 		cs:   sdepv1.SeldonPodSpec{HpaSpec: &sdepv1.SeldonHpaSpec{MaxReplicas: 5, Metrics: []sdepv1.MetricSpec{}, MetricsV2: cpuV2(70)}},
 		want: &autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 5, Metrics: cpuV2(70)},
+	}, {
+		name: "an Object metric's describedObject names the componentSpec: resolved to its Deployment",
+		cs:   sdepv1.SeldonPodSpec{HpaSpec: &sdepv1.SeldonHpaSpec{MaxReplicas: 10, MetricsV2: inFlight("comp", "")}},
+		want: &autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 10, Metrics: inFlight("sd-p-1-comp", "apps/v1")},
+	}, {
+		name: "an Object metric naming anything else is left as written",
+		cs:   sdepv1.SeldonPodSpec{HpaSpec: &sdepv1.SeldonHpaSpec{MaxReplicas: 10, MetricsV2: inFlight("other", "apps/v1")}},
+		want: &autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 10, Metrics: inFlight("other", "apps/v1")},
 	}, {
 		name: "no metrics: the API server's default applies",
 		cs:   sdepv1.SeldonPodSpec{HpaSpec: &sdepv1.SeldonHpaSpec{MaxReplicas: 2}},

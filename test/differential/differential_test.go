@@ -2,7 +2,10 @@
 // HPA controller (on the local control plane of internal/devcluster, with
 // its test metrics.k8s.io API) and to internal/autoscale, and checks that
 // both settle on the same replica count after every step of the trace and
-// pass through the same counts on the way.
+// pass through the same counts on the way. The object case does the same
+// with an Object metric (sdep's seldon_requests_in_flight, AverageValue
+// target) served by sdep's custom metrics API server, whose values the test
+// sets.
 //
 // Both sides run with the same settings: sync period, tolerance, downscale
 // stabilization, and a CPU initialization period and initial readiness delay
@@ -63,28 +66,39 @@ const (
 
 var cpuRequest = resource.MustParse("100m")
 
-// traceCase is an HPA and the per-pod CPU usage of each step.
+// traceCase is an HPA and the per-pod CPU usage of each step, or, for an
+// object case, the value of the Deployment's Object metric objectMetric.
 type traceCase struct {
 	name     string
 	min, max int32
-	target   int32 // average CPU utilization, percent of the request
+	target   int32 // average CPU utilization, percent of the request; object: AverageValue
 	behavior *autoscalingv2.HorizontalPodAutoscalerBehavior
 	trace    []string
+	object   bool
 }
 
 func (tc traceCase) spec() autoscalingv2.HorizontalPodAutoscalerSpec {
+	metric := autoscalingv2.MetricSpec{
+		Type: autoscalingv2.ResourceMetricSourceType,
+		Resource: &autoscalingv2.ResourceMetricSource{
+			Name:   corev1.ResourceCPU,
+			Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: new(tc.target)},
+		},
+	}
+	if tc.object {
+		metric = autoscalingv2.MetricSpec{Type: autoscalingv2.ObjectMetricSourceType, Object: &autoscalingv2.ObjectMetricSource{
+			Metric:          autoscalingv2.MetricIdentifier{Name: objectMetric},
+			DescribedObject: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: workload},
+			Target: autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType,
+				AverageValue: resource.NewQuantity(int64(tc.target), resource.DecimalSI)},
+		}}
+	}
 	return autoscalingv2.HorizontalPodAutoscalerSpec{
 		ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: workload},
 		MinReplicas:    new(tc.min),
 		MaxReplicas:    tc.max,
-		Metrics: []autoscalingv2.MetricSpec{{
-			Type: autoscalingv2.ResourceMetricSourceType,
-			Resource: &autoscalingv2.ResourceMetricSource{
-				Name:   corev1.ResourceCPU,
-				Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: new(tc.target)},
-			},
-		}},
-		Behavior: tc.behavior.DeepCopy(),
+		Metrics:        []autoscalingv2.MetricSpec{metric},
+		Behavior:       tc.behavior.DeepCopy(),
 	}
 }
 
@@ -121,11 +135,23 @@ var cases = []traceCase{
 		},
 		trace: []string{"20m", "300m", "10m"},
 	},
+	{
+		// Request autoscaling: the Object metric seldon_requests_in_flight
+		// (served by sdep's metrics API server) with an AverageValue target
+		// of 2, so each decision proposes ceil(value / 2) whatever the
+		// current count. 30 in flight is capped by the built-in rate
+		// (4 → 8) and then by maxReplicas. The count of replicas a new pod
+		// adds does not enter the proposal, so Pending pods change nothing.
+		name: "object requests in flight", min: 1, max: 10, target: 2, object: true,
+		trace: []string{"1", "8", "30", "6", "1"},
+	},
 }
 
-// TestHPAControllerAndAutoscaleAgreeOnCPUTrace is the differential test.
+// TestHPAControllerAndAutoscaleAgreeOnCPUTrace is the differential test
+// (CPU traces, and the object case on a custom metric).
 func TestHPAControllerAndAutoscaleAgreeOnCPUTrace(t *testing.T) {
 	h := startHarness(t)
+	h.objects = startObjectMetrics(t, h)
 	for _, tc := range cases {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 			runCase(t, h, tc)
@@ -143,7 +169,7 @@ func runCase(t *testing.T, h *realHarness, tc traceCase) {
 	for i, usage := range tc.trace {
 		perPod := resource.MustParse(usage)
 		if i > 0 {
-			h.cluster.SetCPU(ns, perPod)
+			h.set(tc, ns, perPod)
 		}
 		stepStart := time.Now()
 		kcm := h.waitStable(t, ns, current, stepTimeout)

@@ -33,6 +33,16 @@ type realHarness struct {
 	clientset     kubernetes.Interface
 	hpaController *testenv.Process
 	hpaLog        string
+	objects       *objectValues
+}
+
+// set makes the trace's value current: the pods' CPU, or the object metric.
+func (h *realHarness) set(tc traceCase, ns string, q resource.Quantity) {
+	if tc.object {
+		h.objects.set(ns, q)
+		return
+	}
+	h.cluster.SetCPU(ns, q)
 }
 
 // startHarness starts the cluster and the HPA controller. It fails the
@@ -157,7 +167,7 @@ func (h *realHarness) setUp(t *testing.T, tc traceCase, firstCPU resource.Quanti
 		}
 		return settled(d)
 	}, h.explain)
-	h.cluster.SetCPU(ns.Name, firstCPU)
+	h.set(tc, ns.Name, firstCPU)
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{
 		ObjectMeta: metav1.ObjectMeta{Name: workload, Namespace: ns.Name},
 		Spec:       tc.spec(),

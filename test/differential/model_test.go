@@ -54,6 +54,10 @@ func newModel(cfg autoscale.Config, tc traceCase) *model {
 
 func (m *model) observe(perPod resource.Quantity) autoscale.Observation {
 	obs := autoscale.Observation{CurrentReplicas: int32(len(m.starts))}
+	if m.tc.object {
+		obs.Values = map[string]resource.Quantity{objectKey: perPod}
+		perPod = resource.MustParse("0")
+	}
 	for i, started := range m.starts {
 		obs.Replicas = append(obs.Replicas, autoscale.Replica{
 			Name:         fmt.Sprintf("%s-%d", workload, i),

@@ -1,0 +1,96 @@
+// Package metricsapi serves sdep's custom metrics API
+// (custom.metrics.k8s.io): the executors' request figures as Object metrics
+// on each component's Deployment, for HorizontalPodAutoscalers that scale
+// on requests. See docs/request-autoscaling.md.
+package metricsapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	cmapi "sigs.k8s.io/custom-metrics-apiserver/pkg/cmd"
+	"sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
+
+	sdepv1 "github.com/sdep-dev/sdep/api/v1"
+)
+
+// Adapter is the aggregated API server: the library's delegated
+// authentication and authorisation, serving flags and discovery, with
+// Provider behind it.
+type Adapter struct {
+	base cmapi.AdapterBase
+	// ExecutorAddress is Provider.ExecutorAddress.
+	ExecutorAddress string
+	// Custom, when set, answers instead of a Provider (tests that choose
+	// the values).
+	Custom provider.CustomMetricsProvider
+	// Certs, when Certs.Secret is set, issues the serving certificate
+	// (--cert-secret; see SelfCerts).
+	Certs SelfCerts
+}
+
+// NewAdapter installs the server's flags (the API server library's
+// --secure-port, --cert-dir, --tls-*, --authentication-kubeconfig,
+// --authorization-kubeconfig, ..., --lister-kubeconfig for the reads, and
+// --executor-address) on fs.
+func NewAdapter(fs *pflag.FlagSet) *Adapter {
+	a := &Adapter{}
+	a.base.Name = "sdep-metrics-api"
+	a.base.FlagSet = fs
+	a.base.InstallFlags()
+	fs.StringVar(&a.ExecutorAddress, "executor-address", "",
+		"poll only this executor (host:port) for every predictor instead of its pods (for tests and executors outside the cluster)")
+	fs.StringVar(&a.Certs.Secret, "cert-secret", "",
+		"issue the serving certificate and keep it in this Secret of --namespace, and put its CA into the --apiservices' caBundle (empty: serve --tls-cert-file, or a self-signed certificate the aggregator cannot verify)")
+	fs.StringVar(&a.Certs.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "namespace of --cert-secret and of the Service (default $POD_NAMESPACE)")
+	fs.StringVar(&a.Certs.Service, "service-name", "sdep-metrics-api", "the Service in front of this server: the certificate is for <service>.<namespace>.svc")
+	fs.StringVar(&a.Certs.ClusterDomain, "cluster-domain", "cluster.local", "also certify <service>.<namespace>.svc.<cluster-domain> (empty: not)")
+	fs.StringSliceVar(&a.Certs.APIServices, "apiservices", []string{"v1beta2.custom.metrics.k8s.io", "v1beta1.custom.metrics.k8s.io"},
+		"APIServices whose caBundle --cert-secret fills")
+	return a
+}
+
+// Run serves until ctx ends.
+func (a *Adapter) Run(ctx context.Context) error {
+	cfg, err := a.base.ClientConfig()
+	if err != nil {
+		return err
+	}
+	scheme := runtime.NewScheme()
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), sdepv1.AddToScheme(scheme)); err != nil {
+		return err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("API client: %w", err)
+	}
+	if a.Certs.Secret != "" {
+		if a.Certs.Namespace == "" {
+			return errors.New("--cert-secret needs the namespace it lives in: set --namespace or POD_NAMESPACE (the downward API's metadata.namespace)")
+		}
+		serving := &a.base.SecureServing.ServerCert
+		dir := serving.CertDirectory
+		if dir == "" {
+			dir = filepath.Join(os.TempDir(), "sdep-metrics-api")
+		}
+		certFile, keyFile, err := a.Certs.Ensure(ctx, c, dir, time.Now())
+		if err != nil {
+			return err
+		}
+		serving.CertKey.CertFile, serving.CertKey.KeyFile = certFile, keyFile
+	}
+	if a.Custom != nil {
+		a.base.WithCustomMetrics(a.Custom)
+	} else {
+		a.base.WithCustomMetrics(&Provider{Client: c, ExecutorAddress: a.ExecutorAddress})
+	}
+	return a.base.Run(ctx)
+}
