@@ -26,13 +26,13 @@ helm-check: verify-chart-sync ## helm lint and helm template (defaults; watchNam
 	$$helm lint --strict $(CHART); \
 	echo "helm template: default values"; \
 	$$helm template sdep $(CHART) --namespace sdep-system | ($(CHART_CHECK) \
-		-kinds ServiceAccount,ClusterRole,ClusterRoleBinding,Role,RoleBinding,Service,Deployment,ValidatingWebhookConfiguration \
+		-kinds ServiceAccount,ClusterRole,ClusterRoleBinding,Role,RoleBinding,Service,Deployment,ValidatingWebhookConfiguration,APIService \
 		-absent Certificate,Issuer,ServiceMonitor); \
-	echo "helm template: watchNamespace=models, webhook.certMode=certManager, ServiceMonitor, executor resources"; \
+	echo "helm template: watchNamespace=models, webhook.certMode=certManager, ServiceMonitor, executor resources, no metrics API"; \
 	$$helm template sdep $(CHART) --namespace sdep-system --set watchNamespace=models --set webhook.certMode=certManager \
-		--set metrics.serviceMonitor.enabled=true --set executor.resources.requests.cpu=100m \
+		--set metrics.serviceMonitor.enabled=true --set executor.resources.requests.cpu=100m --set metricsApi.enabled=false \
 		--set image=registry.test/sdep:1 --set executorImage=registry.test/sdep:1 | ($(CHART_CHECK) \
 		-kinds Role,RoleBinding,Service,Deployment,ValidatingWebhookConfiguration,Certificate,Issuer,ServiceMonitor \
-		-absent ClusterRole,ClusterRoleBinding); \
+		-absent ClusterRole,ClusterRoleBinding,APIService); \
 	echo "helm template: a bad webhook.certMode must fail"; \
 	if $$helm template sdep $(CHART) --set webhook.certMode=bogus >/dev/null 2>&1; then echo "webhook.certMode=bogus rendered"; exit 1; fi
