@@ -31,7 +31,11 @@ func buildDesired(sd *sdepv1.SeldonDeployment, opts resources.Options) (*desired
 		sd: built.SeldonDeployment, predictorOf: make(map[string]int, len(built.Components))}
 	for _, c := range built.Components {
 		ds.replicas[c.Deployment.Name] = c.Replicas
-		ds.predictorOf[c.Deployment.Name] = c.Predictor
+		if !c.Explainer {
+			// An explainer's availability says nothing about whether the
+			// predictor can answer predictions: it never withholds traffic.
+			ds.predictorOf[c.Deployment.Name] = c.Predictor
+		}
 		c.Deployment.Spec.Replicas = replicasToWrite(c.Replicas, nil)
 	}
 	return ds, nil

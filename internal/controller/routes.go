@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -230,17 +231,25 @@ func (r *Reconciler) externalAddress(ctx context.Context, sd *sdepv1.SeldonDeplo
 		}
 	}
 	if base == "" && len(live.httpRoutes) > 0 {
+		// A bounded read: where the operator may not read the Gateway (a
+		// namespaced install whose Gateway lives elsewhere) the cache's
+		// informer never syncs, and the reconcile must not wait on it.
+		gctx, cancel := context.WithTimeout(ctx, gatewayReadTimeout)
 		gw := &gatewayv1.Gateway{}
 		key := client.ObjectKey{Namespace: r.Routes.Gateway.Namespace, Name: r.Routes.Gateway.Name}
-		if err := r.Client.Get(ctx, key, gw); err == nil && len(gw.Status.Addresses) > 0 {
+		if err := r.Client.Get(gctx, key, gw); err == nil && len(gw.Status.Addresses) > 0 {
 			base = "http://" + hostOf(gw.Status.Addresses[0].Value)
 		}
+		cancel()
 	}
 	if base == "" || len(sd.Spec.Predictors) == 0 {
 		return nil
 	}
 	return &sdepv1.Addressable{URL: base + resources.PathPrefix(sd) + predictPath(sd)}
 }
+
+// gatewayReadTimeout bounds the read of the Gateway's status address.
+const gatewayReadTimeout = 2 * time.Second
 
 // hostOf brackets an IPv6 address for a URL.
 func hostOf(addr string) string {
