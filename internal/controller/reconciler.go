@@ -168,7 +168,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 	live := r.reconcileChildren(ctx, sd, want)
 	err = live.err()
-	if apierrors.IsConflict(err) {
+	retryRoutes, routeErr := live.routeErr()
+	if apierrors.IsConflict(err) || apierrors.IsConflict(routeErr) {
 		// Someone (often the HPA) wrote a child since we read it: retry with fresh data.
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
@@ -181,7 +182,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{}, r.writeStatus(ctx, sd, before, status)
+	if serr := r.writeStatus(ctx, sd, before, status); serr != nil {
+		return ctrl.Result{}, serr
+	}
+	if retryRoutes {
+		return ctrl.Result{}, routeErr
+	}
+	return ctrl.Result{}, nil
 }
 
 // liveChildren are the live objects after the sub-reconcilers ran, by kind
@@ -198,12 +205,31 @@ type liveChildren struct {
 // err joins every kind's failures.
 func (l *liveChildren) err() error {
 	var errs []error
-	for _, k := range append([]string{serviceKind.kind, hpaKind.kind, scaledObjectKind.kind, pdbKind.kind, deploymentKind.kind}, routeKindsInErrOrder...) {
+	for _, k := range []string{serviceKind.kind, hpaKind.kind, scaledObjectKind.kind, pdbKind.kind, deploymentKind.kind} {
 		if err := l.errs[k]; err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// routeErr joins the route kinds' errors. They are reported in
+// RoutesReady only: the predictors serve in the cluster whatever happens to
+// their routes, so a route never makes the SeldonDeployment Failed. A write
+// that failed is retried (the error is returned); a route that cannot be
+// built (a bad annotation) waits for the next change of the document.
+func (l *liveChildren) routeErr() (retry bool, err error) {
+	var errs []error
+	for _, k := range routeKindsInErrOrder {
+		if e := l.errs[k]; e != nil {
+			errs = append(errs, e)
+			var ce *childError
+			if !errors.As(e, &ce) || ce.op != "Build" {
+				retry = true
+			}
+		}
+	}
+	return retry, errors.Join(errs...)
 }
 
 // reconcileChildren runs one sub-reconciler per kind. Each runs even when

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -43,6 +44,11 @@ type serverTable struct {
 	reader    client.Reader // the manager's cached client, to list SeldonDeployments
 	getenv    func(string) string
 	resync    chan event.TypedGenericEvent[*sdepv1.SeldonDeployment]
+	// wanted coalesces resync requests: one goroutine at most lists and
+	// sends, however often the ConfigMap changes (on a replica that is not
+	// the leader nothing reads resync, and that goroutine waits alone).
+	wanted    chan struct{}
+	resyncing sync.Once
 	log       logr.Logger
 	// applied is the ConfigMap data last applied (nil: none found).
 	applied map[string]string
@@ -78,6 +84,7 @@ func setupServerTable(ctx context.Context, cfg *rest.Config, mgr manager.Manager
 	t := &serverTable{
 		src: src, namespace: opts.Namespace, clientset: cs, reader: mgr.GetClient(), getenv: os.Getenv,
 		resync: make(chan event.TypedGenericEvent[*sdepv1.SeldonDeployment], 64),
+		wanted: make(chan struct{}, 1),
 		log:    mgr.GetLogger().WithName("server-table"),
 	}
 	// Read once now, so the first reconciles already use the ConfigMap.
@@ -160,7 +167,28 @@ func (t *serverTable) apply(ctx context.Context, data map[string]string, resync 
 	t.src.Set(c)
 	t.log.Info("prepackaged-server table loaded", "configMap", data != nil, "servers", c.Names())
 	if resync {
-		go t.resyncAll(ctx)
+		t.requestResync(ctx)
+	}
+}
+
+// requestResync asks for every SeldonDeployment to be rendered again; a
+// request made while one is pending joins it.
+func (t *serverTable) requestResync(ctx context.Context) {
+	t.resyncing.Do(func() {
+		go func() {
+			for {
+				select {
+				case <-t.wanted:
+					t.resyncAll(ctx)
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	})
+	select {
+	case t.wanted <- struct{}{}:
+	default:
 	}
 }
 

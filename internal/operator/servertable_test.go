@@ -99,6 +99,9 @@ spec:
 		}
 		return nil
 	})
+	if err := images("2")(); err != nil {
+		t.Errorf("after the entry went, the Deployment changed: %v", err)
+	}
 }
 
 func names(cs []corev1.Container) []string {

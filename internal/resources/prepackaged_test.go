@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -190,4 +191,72 @@ func envValue(c corev1.Container, name string) string {
 		}
 	}
 	return ""
+}
+
+// Two models of one pod on different claims each read their own claim
+// (upstream mounted one volume name for both, so the second model came
+// from the first claim).
+func TestTwoClaimsInOnePod(t *testing.T) {
+	doc := `apiVersion: machinelearning.seldon.io/v1
+kind: SeldonDeployment
+metadata:
+  name: claims
+spec:
+  predictors:
+  - name: default
+    graph:
+      name: first
+      implementation: SKLEARN_SERVER
+      modelUri: pvc://claim-a/iris
+      children:
+      - name: second
+        implementation: SKLEARN_SERVER
+        modelUri: pvc://claim-b/wine
+`
+	path := t.TempDir() + "/claims.yaml"
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sd := decodeFile(t, path)[0]
+	if err := validation.Validate(sd).Err(); err != nil {
+		t.Fatal(err)
+	}
+	res := mustBuild(t, sd)
+	claimOf := map[string]string{}
+	for _, d := range res.Deployments {
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			if v.PersistentVolumeClaim != nil {
+				claimOf[v.Name] = v.PersistentVolumeClaim.ClaimName
+			}
+		}
+	}
+	for _, d := range res.Deployments {
+		pod := d.Spec.Template.Spec
+		for _, ic := range pod.InitContainers {
+			var want string
+			switch {
+			case strings.HasPrefix(ic.Name, "first"):
+				want = "claim-a"
+			case strings.HasPrefix(ic.Name, "second"):
+				want = "claim-b"
+			default:
+				continue
+			}
+			read := false
+			for _, m := range ic.VolumeMounts {
+				if c, ok := claimOf[m.Name]; ok && strings.HasPrefix(ic.Args[0], m.MountPath+"/") {
+					read = true
+					if c != want {
+						t.Errorf("%s reads %s from claim %s, want %s", ic.Name, ic.Args[0], c, want)
+					}
+				}
+			}
+			if !read {
+				t.Errorf("%s (args %v) reads from no claim mount %v", ic.Name, ic.Args, ic.VolumeMounts)
+			}
+		}
+	}
+	if len(claimOf) != 2 {
+		t.Errorf("claim volumes %v, want one per claim", claimOf)
+	}
 }

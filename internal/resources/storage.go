@@ -80,12 +80,13 @@ func injectStorageInitializer(pod *corev1.PodSpec, target string, src modelSourc
 		if !ok {
 			path = ""
 		}
-		addVolume(pod, corev1.Volume{Name: PVCSourceVolume, VolumeSource: corev1.VolumeSource{
+		volName, mountPath := pvcVolumeFor(pod, claim)
+		addVolume(pod, corev1.Volume{Name: volName, VolumeSource: corev1.VolumeSource{
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim, ReadOnly: true}}})
-		pvcMount := corev1.VolumeMount{Name: PVCSourceVolume, MountPath: PVCMountPath, ReadOnly: true}
+		pvcMount := corev1.VolumeMount{Name: volName, MountPath: mountPath, ReadOnly: true}
 		init.VolumeMounts = append(init.VolumeMounts, pvcMount)
 		addMount(&pod.Containers[k], pvcMount)
-		from = PVCMountPath + "/" + path
+		from = mountPath + "/" + path
 	}
 	init.Args = []string{from, ModelMountPath}
 	switch {
@@ -141,6 +142,20 @@ func addMount(c *corev1.Container, m corev1.VolumeMount) {
 	if !hasVolumeMount(c, m.Name) {
 		c.VolumeMounts = append(c.VolumeMounts, m)
 	}
+}
+
+// pvcVolumeFor names the volume and mount path of claim in pod. The first
+// claim gets upstream's PVCSourceVolume at PVCMountPath; another claim in
+// the same pod gets a volume and path of its own (upstream gave every claim
+// the one volume name, so a second model was read from the first claim).
+func pvcVolumeFor(pod *corev1.PodSpec, claim string) (string, string) {
+	name, path := PVCSourceVolume, PVCMountPath
+	for _, v := range pod.Volumes {
+		if v.Name == PVCSourceVolume && v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName != claim {
+			return fitLabel(PVCSourceVolume + "-" + claim), PVCMountPath + "-" + claim
+		}
+	}
+	return name, path
 }
 
 func addVolume(pod *corev1.PodSpec, v corev1.Volume) {

@@ -63,8 +63,8 @@ func seldonModel(ns string, maxReplicas int32) *sdepv1.SeldonDeployment {
 }
 
 // upstreamChildren are the Deployment, Services, HPA and PDB as the Seldon
-// Core 1.18 operator leaves them for sd (reference: seldon-core-v1.md
-// sections 2.3, 2.5, 3.3, 3.5 and 3.7): its labels and selector, its executor container,
+// Core 1.18 operator leaves them for sd, as its documented behaviour
+// describes them: its labels and selector, its executor container,
 // maxUnavailable 10%, and the replicas its HPA chose.
 func upstreamChildren(t *testing.T, sd *sdepv1.SeldonDeployment, replicas int32) []client.Object {
 	t.Helper()

@@ -35,3 +35,16 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- fail (printf "webhook.certMode=%q: use self (the operator issues its own certificate) or certManager" .Values.webhook.certMode) -}}
 {{- end -}}
 {{- end -}}
+
+{{- define "sdep.metricsApiSelectorLabels" -}}
+app.kubernetes.io/name: sdep
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: metrics-api
+{{- end -}}
+
+{{- define "sdep.metricsApiLabels" -}}
+{{ include "sdep.metricsApiSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
