@@ -2,9 +2,10 @@
 
 # The control plane the tests run on, built once from the Go module proxy by
 # hack/control-plane.sh (a no-op when present): kube-apiserver and etcd for
-# envtest, and for test/hpa the controller manager, scheduler, kubectl and kwok.
-# metrics-server is left out: only the optional make e2e-metrics-server needs it.
-ENVTEST_ASSETS = $$(hack/control-plane.sh kube-apiserver etcd kube-controller-manager kube-scheduler kubectl kwok | tail -n1)
+# envtest, for test/hpa the controller manager, scheduler, kubectl and kwok, and
+# metrics-server for the front-proxy test of internal/devcluster (the real node
+# needs it anyway, so a cold CI run builds it once either way).
+ENVTEST_ASSETS = $$(hack/control-plane.sh kube-apiserver etcd kube-controller-manager kube-scheduler kubectl kwok metrics-server | tail -n1)
 
 .PHONY: manifests verify-manifests envtest
 
