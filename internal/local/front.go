@@ -117,6 +117,12 @@ func newFront(rt *Runtime) *front {
 		f.rest = append(f.rest, ex.Handler(executor.HandlerOptions{MetricsPath: resources.MetricsPath}))
 	}
 	f.mirrorCtx, f.stopMirror = context.WithCancel(context.Background())
+	// The split is stored before the front ports can serve, so choose
+	// never sees none; the runtime's notify keeps it current once it
+	// holds the front.
+	rt.mu.Lock()
+	f.updateLocked()
+	rt.mu.Unlock()
 	return f
 }
 

@@ -344,6 +344,33 @@ func newCountingModel(t *testing.T, block bool) *countingModel {
 
 func (m *countingModel) addr() string { return strings.TrimPrefix(m.srv.URL, "http://") }
 
+// TestFrontHasASplitBeforeItServes: a request that reaches the front
+// ports before the runtime holds the front finds a split to choose from.
+func TestFrontHasASplitBeforeItServes(t *testing.T) {
+	plan, err := NewPlan(trafficDocument(t, map[string]int32{"main": 50, "canary": 50}, "", "main", "canary"),
+		Mappings{Run: map[string]string{"main-model": modelCommand(), "canary-model": modelCommand()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := New(plan, Options{Log: io.Discard, ChildOutput: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, ex := range rt.executors {
+			ex.Close()
+		}
+	}()
+	f := newFront(rt)
+	defer f.stopMirror()
+	if f.split.Load() == nil {
+		t.Fatal("newFront: no traffic split stored")
+	}
+	if p, _ := f.choose(); p >= len(rt.executors) {
+		t.Errorf("choose: predictor %d of %d", p, len(rt.executors))
+	}
+}
+
 // TestServeStartsTwoPredictorsWithDefaultFlags: with the flags' defaults
 // (front 8000/5001, status 8001) a two-predictor document starts, and each
 // predictor's own ports are where the scheme puts them.
