@@ -56,6 +56,30 @@ func TestCommandErrors(t *testing.T) {
 	}
 }
 
+// TestCommandWritesNoRunnerFile: the runner is the -c argument, so no file
+// lands in the directory once used for it (a shared temporary directory).
+func TestCommandWritesNoRunnerFile(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found")
+	}
+	model := t.TempDir()
+	if err := os.WriteFile(filepath.Join(model, "model.joblib"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd, err := Command(Config{Python: py, ModelDir: model, Port: 9000}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("Command wrote %v into %s", left, dir)
+	}
+	if len(cmd.Args) < 4 || cmd.Args[2] != "-c" || cmd.Args[3] != string(Runner()) {
+		t.Errorf("args %q...: want -u -c RUNNER", cmd.Args[:min(len(cmd.Args), 3)])
+	}
+}
+
 // TestRunnerWithoutSklearn: a Python without scikit-learn exits with a
 // message naming what to install.
 func TestRunnerWithoutSklearn(t *testing.T) {
