@@ -116,6 +116,7 @@ class Handler(BaseHTTPRequestHandler):
         u = urlparse(self.path)
         q = parse_qs(u.query)
         if "json" in q:
+            self.discard_body()  # else keep-alive parses it as the next request
             return q["json"][0]
         n = self.body_length()
         if n > MAX_BODY:
@@ -156,11 +157,14 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 msg = json.loads(self.payload())
                 X, tensor = rows_of(msg)
+                meta = msg.get("meta")
+                if meta is not None and not isinstance(meta, dict):
+                    raise BadData("meta: want an object, e.g. {\"puid\": \"...\"}")
+                puid = (meta or {}).get("puid", "")
                 if X.ndim == 1:
                     X = X.reshape(1, -1)
                 with lock:
                     pred = predict(X)
-                puid = (msg.get("meta") or {}).get("puid", "")
             except BadData as e:
                 return self.failure(400, str(e))
             except json.JSONDecodeError as e:
