@@ -256,7 +256,10 @@ func TestGCSServiceAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantTree(t, dst, irisTree)
-	if exchanges == 0 {
+	mu.Lock()
+	n := exchanges
+	mu.Unlock()
+	if n == 0 {
 		t.Error("the token endpoint was never called")
 	}
 	// Without credentials the server refuses, and the error says what to set.
