@@ -125,6 +125,21 @@ func TestDownloadLocal(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("missing path: %v", err)
 	}
+	// A target in the source (as storage-initializer /mnt /mnt/models)
+	// would copy its own copy; the source itself would truncate its files.
+	for _, in := range []string{filepath.Join(src, "models"), src, filepath.Join(src, "sub")} {
+		err := Download(context.Background(), src, in, Options{Getenv: noEnv})
+		if err == nil || !strings.Contains(err.Error(), "give a target outside the source") {
+			t.Errorf("target %s in the source: %v", in, err)
+		}
+	}
+	wantTree(t, src, irisTree)
+	// A sibling whose name starts with the source's is outside it.
+	sibling := src + "-copy"
+	t.Cleanup(func() { _ = os.RemoveAll(sibling) })
+	if err := Download(context.Background(), src, sibling, Options{Getenv: noEnv}); err != nil {
+		t.Errorf("sibling target: %v", err)
+	}
 }
 
 func s3Env(url string) Options {
