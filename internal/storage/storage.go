@@ -326,6 +326,9 @@ type call struct {
 	done chan struct{}
 	dir  string
 	err  error
+	// cancelled: the fetch failed once its caller's context was done, so
+	// waiters with a live context fetch again rather than take err.
+	cancelled bool
 }
 
 // Key is the cache directory name of uri.
@@ -357,6 +360,11 @@ func (c *Cache) Fetch(ctx context.Context, uri string, o Options) (string, error
 		c.mu.Unlock()
 		select {
 		case <-cl.done:
+			if cl.cancelled && ctx.Err() == nil {
+				// The fetch stopped for its caller's context, not
+				// for this one: fetch again.
+				return c.Fetch(ctx, uri, o)
+			}
 			return cl.dir, cl.err
 		case <-ctx.Done():
 			return "", ctx.Err()
@@ -370,6 +378,7 @@ func (c *Cache) Fetch(ctx context.Context, uri string, o Options) (string, error
 	c.mu.Unlock()
 
 	cl.dir, cl.err = c.fetch(ctx, uri, final, o)
+	cl.cancelled = cl.err != nil && ctx.Err() != nil
 	c.mu.Lock()
 	delete(c.inflight, final)
 	c.mu.Unlock()

@@ -9,11 +9,14 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sdep-dev/sdep/internal/storage/storagetest"
 )
@@ -335,4 +338,56 @@ func TestCacheFetchesOnce(t *testing.T) {
 	if err != nil || got != local {
 		t.Errorf("local dir: %s %v", got, err)
 	}
+}
+
+// TestCacheWaiterRetriesAfterTheFirstCallerCancels: a fetch that stopped
+// because its own caller gave up is fetched again for a waiter whose
+// context is still live, rather than handing it context.Canceled.
+func TestCacheWaiterRetriesAfterTheFirstCallerCancels(t *testing.T) {
+	s3 := storagetest.StartS3(t, bucketObjects)
+	target, _ := url.Parse(s3.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var once sync.Once
+	blocked := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		first := false
+		once.Do(func() { first = true })
+		if first { // the first caller's first request never answers
+			close(blocked)
+			<-r.Context().Done()
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c := &Cache{Dir: t.TempDir()}
+	o := s3Env(srv.URL)
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.Fetch(ctx, "s3://models/iris", o)
+		first <- err
+	}()
+	<-blocked
+	waiter := make(chan error, 1)
+	var dir string
+	go func() {
+		var err error
+		dir, err = c.Fetch(context.Background(), "s3://models/iris", o)
+		waiter <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the waiter joins the fetch in flight
+	cancel()
+	if err := <-first; err == nil {
+		t.Error("the cancelled caller: no error")
+	}
+	select {
+	case err := <-waiter:
+		if err != nil {
+			t.Fatalf("the waiter: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiter never returned")
+	}
+	wantTree(t, dir, irisTree)
 }
