@@ -290,7 +290,10 @@ func (f *front) serveREST(w http.ResponseWriter, r *http.Request) {
 // served twice, queues the copy for the shadow, and returns the request
 // for the chosen predictor.
 func (f *front) mirrorREST(w http.ResponseWriter, r *http.Request, shadow int) *http.Request {
-	reserve := int64(mirrorMaxBody + 1)
+	// A body of unknown length (chunked) reserves the most a mirrored
+	// body may be while it is read; the reservation then shrinks to what
+	// was read.
+	reserve := int64(mirrorMaxBody)
 	if r.ContentLength >= 0 {
 		reserve = r.ContentLength
 	}

@@ -469,6 +469,31 @@ func TestServeSplitsByTrafficAndMirrorsEveryRequestToTheShadow(t *testing.T) {
 		t.Errorf("after a body over the mirror limit: %d dropped, the shadow's model received %d more; want 1 and 0",
 			sh.MirrorDropped, shadow.received.Load()-before)
 	}
+
+	// A chunked body (no Content-Length) is mirrored like any other.
+	mirrored := rt.Status().Predictors[2].Mirrored
+	req, err := http.NewRequest(http.MethodPost, "http://"+rt.FrontAddrs().HTTP+"/api/v1.0/predictions",
+		io.MultiReader(strings.NewReader(`{"data":{"ndarray":[[1.0,2.0,3.0,4.0]]}}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a chunked prediction through the front: status %d", resp.StatusCode)
+	}
+	waitPredictors(t, rt, "the chunked request mirrored", func(ps []PredictorStatus) bool {
+		return ps[2].Mirrored > mirrored || ps[2].MirrorDropped > 1
+	})
+	if sh := rt.Status().Predictors[2]; sh.MirrorDropped != 1 || shadow.received.Load() != before+1 {
+		t.Errorf("after a chunked body: %d dropped, the shadow's model received %d more; want 1 and 1",
+			sh.MirrorDropped, shadow.received.Load()-before)
+	}
 }
 
 // TestServeAnswersEveryRequestWhenTheShadowNeverAnswers: the shadow's
