@@ -391,3 +391,34 @@ func TestCacheWaiterRetriesAfterTheFirstCallerCancels(t *testing.T) {
 	}
 	wantTree(t, dir, irisTree)
 }
+
+// TestGCSServerThatNeverAnswersTimesOut: a storage server that accepts
+// the request and never answers fails the fetch once the answer headers
+// are overdue, with no deadline on the caller's context.
+func TestGCSServerThatNeverAnswersTimesOut(t *testing.T) {
+	old := responseHeaderTimeout
+	responseHeaderTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { responseHeaderTimeout = old })
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	done := make(chan error, 1)
+	go func() {
+		done <- Download(context.Background(), "gs://models/iris", t.TempDir(),
+			Options{Getenv: noEnv, Env: map[string]string{"STORAGE_EMULATOR_HOST": srv.URL}})
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "timeout awaiting response headers") {
+			t.Errorf("a server that never answers: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the fetch from a server that never answers did not end")
+	}
+}
