@@ -117,6 +117,12 @@ func newFront(rt *Runtime) *front {
 		f.rest = append(f.rest, ex.Handler(executor.HandlerOptions{MetricsPath: resources.MetricsPath}))
 	}
 	f.mirrorCtx, f.stopMirror = context.WithCancel(context.Background())
+	// The split is stored before the front ports can serve, so choose
+	// never sees none; the runtime's notify keeps it current once it
+	// holds the front.
+	rt.mu.Lock()
+	f.updateLocked()
+	rt.mu.Unlock()
 	return f
 }
 
@@ -284,7 +290,10 @@ func (f *front) serveREST(w http.ResponseWriter, r *http.Request) {
 // served twice, queues the copy for the shadow, and returns the request
 // for the chosen predictor.
 func (f *front) mirrorREST(w http.ResponseWriter, r *http.Request, shadow int) *http.Request {
-	reserve := int64(mirrorMaxBody + 1)
+	// A body of unknown length (chunked) reserves the most a mirrored
+	// body may be while it is read; the reservation then shrinks to what
+	// was read.
+	reserve := int64(mirrorMaxBody)
 	if r.ContentLength >= 0 {
 		reserve = r.ContentLength
 	}

@@ -344,6 +344,33 @@ func newCountingModel(t *testing.T, block bool) *countingModel {
 
 func (m *countingModel) addr() string { return strings.TrimPrefix(m.srv.URL, "http://") }
 
+// TestFrontHasASplitBeforeItServes: a request that reaches the front
+// ports before the runtime holds the front finds a split to choose from.
+func TestFrontHasASplitBeforeItServes(t *testing.T) {
+	plan, err := NewPlan(trafficDocument(t, map[string]int32{"main": 50, "canary": 50}, "", "main", "canary"),
+		Mappings{Run: map[string]string{"main-model": modelCommand(), "canary-model": modelCommand()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := New(plan, Options{Log: io.Discard, ChildOutput: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, ex := range rt.executors {
+			ex.Close()
+		}
+	}()
+	f := newFront(rt)
+	defer f.stopMirror()
+	if f.split.Load() == nil {
+		t.Fatal("newFront: no traffic split stored")
+	}
+	if p, _ := f.choose(); p >= len(rt.executors) {
+		t.Errorf("choose: predictor %d of %d", p, len(rt.executors))
+	}
+}
+
 // TestServeStartsTwoPredictorsWithDefaultFlags: with the flags' defaults
 // (front 8000/5001, status 8001) a two-predictor document starts, and each
 // predictor's own ports are where the scheme puts them.
@@ -440,6 +467,31 @@ func TestServeSplitsByTrafficAndMirrorsEveryRequestToTheShadow(t *testing.T) {
 	}
 	if sh := rt.Status().Predictors[2]; sh.MirrorDropped != 1 || shadow.received.Load() != before {
 		t.Errorf("after a body over the mirror limit: %d dropped, the shadow's model received %d more; want 1 and 0",
+			sh.MirrorDropped, shadow.received.Load()-before)
+	}
+
+	// A chunked body (no Content-Length) is mirrored like any other.
+	mirrored := rt.Status().Predictors[2].Mirrored
+	req, err := http.NewRequest(http.MethodPost, "http://"+rt.FrontAddrs().HTTP+"/api/v1.0/predictions",
+		io.MultiReader(strings.NewReader(`{"data":{"ndarray":[[1.0,2.0,3.0,4.0]]}}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a chunked prediction through the front: status %d", resp.StatusCode)
+	}
+	waitPredictors(t, rt, "the chunked request mirrored", func(ps []PredictorStatus) bool {
+		return ps[2].Mirrored > mirrored || ps[2].MirrorDropped > 1
+	})
+	if sh := rt.Status().Predictors[2]; sh.MirrorDropped != 1 || shadow.received.Load() != before+1 {
+		t.Errorf("after a chunked body: %d dropped, the shadow's model received %d more; want 1 and 1",
 			sh.MirrorDropped, shadow.received.Load()-before)
 	}
 }

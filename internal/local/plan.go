@@ -1,6 +1,7 @@
 package local
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -31,6 +32,9 @@ type Mappings struct {
 	// ModelCache is where prepackaged servers' modelUris are fetched to
 	// (prepackaged.go); empty means the user's cache directory.
 	ModelCache string
+	// Context bounds those fetches: cancelling it (sdep serve's Ctrl-C)
+	// stops a fetch in progress. Nil means no cancellation.
+	Context context.Context
 }
 
 // Plan is what a SeldonDeployment asks the local runtime to run: the

@@ -242,7 +242,11 @@ func planPrepackaged(ct *corev1.Container, u *sdepv1.PredictiveUnit, protocol sd
 		cp.Command = r.argv(bin, empty)
 		return cp, nil
 	}
-	dir, err := cacheFor(modelCacheDir(m)).Fetch(context.Background(), u.ModelURI, storage.Options{})
+	ctx := m.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	dir, err := cacheFor(modelCacheDir(m)).Fetch(ctx, u.ModelURI, storage.Options{})
 	if err != nil {
 		return cp, fmt.Errorf("graph node %s: %w", u.Name, err)
 	}

@@ -1,10 +1,14 @@
 package local
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sdep-dev/sdep/internal/decode"
 )
@@ -136,5 +140,37 @@ func TestPrepackagedServersFromPath(t *testing.T) {
 				t.Errorf("%s (%s): command %s lacks %s", c.impl, c.protocol, cmd, w)
 			}
 		}
+	}
+}
+
+// TestPrepackagedFetchStopsWithTheMappingsContext: a model fetch from a
+// server that never answers ends when Mappings.Context is cancelled (as
+// sdep serve's Ctrl-C cancels it).
+func TestPrepackagedFetchStopsWithTheMappingsContext(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	t.Setenv("STORAGE_EMULATOR_HOST", srv.URL)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := planOf(t, "XGBOOST_SERVER", "gs://models/stalled", Mappings{Self: "/opt/sdep", ModelCache: t.TempDir(), Context: ctx})
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "context canceled") {
+			t.Errorf("a cancelled fetch: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the fetch went on after its context was cancelled")
 	}
 }

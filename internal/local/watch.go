@@ -17,6 +17,9 @@ import (
 // would. An edit that does not validate, or that needs a restart, is
 // reported and the running state is kept.
 func (rt *Runtime) WatchFile(ctx context.Context, stderr io.Writer, name string, last []byte, m Mappings) {
+	if m.Context == nil {
+		m.Context = ctx // an edit's model fetch stops with serving
+	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {

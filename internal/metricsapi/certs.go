@@ -32,7 +32,9 @@ import (
 // replica serves the same one), with the CA written into the APIServices'
 // caBundle so the aggregator verifies the server. A certificate is issued
 // when the Secret has none, when it is for other names, or when it expires
-// within certRenewBefore; a restart picks the renewal up.
+// within certRenewBefore. Run checks again every certCheckPeriod, so a
+// running server renews (or takes another replica's renewal): the serving
+// library reloads the rewritten files.
 type SelfCerts struct {
 	Namespace, Secret, Service string
 	ClusterDomain              string
@@ -42,6 +44,7 @@ type SelfCerts struct {
 const (
 	certValidity    = 365 * 24 * time.Hour
 	certRenewBefore = 30 * 24 * time.Hour
+	certCheckPeriod = 24 * time.Hour
 	caKey, certKey  = "ca.crt", "tls.crt"
 	keyKey          = "tls.key"
 )
@@ -108,6 +111,25 @@ func (s SelfCerts) Ensure(ctx context.Context, c client.Client, dir string, now 
 		}
 	}
 	return certFile, keyFile, nil
+}
+
+// Keep runs Ensure every period until ctx ends, with the time now gives,
+// so the files served follow the Secret and a certificate near its expiry
+// is renewed without a restart. done, when set, gets each pass's error.
+func (s SelfCerts) Keep(ctx context.Context, c client.Client, dir string, period time.Duration, now func() time.Time, done func(error)) {
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		_, _, err := s.Ensure(ctx, c, dir, now())
+		if done != nil {
+			done(err)
+		}
+	}
 }
 
 // current reports whether data holds a serving certificate for our names,

@@ -1,11 +1,18 @@
 package metricsapi
 
 import (
+	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"os"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 )
 
 // An issued certificate is current for its names until 30 days before it
@@ -53,5 +60,49 @@ func TestSelfCertsIssueAndRenew(t *testing.T) {
 	}
 	if s.current(map[string][]byte{}, now) {
 		t.Error("an empty Secret is current")
+	}
+}
+
+// Keep renews a certificate that came near its expiry while the server
+// runs, in the Secret and in the files served.
+func TestSelfCertsKeepRenewsWhileRunning(t *testing.T) {
+	s := SelfCerts{Namespace: "sdep-system", Secret: "cert", Service: "sdep-metrics-api"}
+	c := fake.NewClientBuilder().Build()
+	dir := t.TempDir()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	certFile, _, err := s.Ensure(ctx, c, dir, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := os.ReadFile(certFile)
+	later := start.Add(certValidity - certRenewBefore + time.Hour)
+	passes := make(chan error, 1)
+	go s.Keep(ctx, c, dir, time.Millisecond, func() time.Time { return later }, func(err error) {
+		select {
+		case passes <- err:
+		default:
+		}
+	})
+	select {
+	case err := <-passes:
+		if err != nil {
+			t.Fatalf("renewal: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Keep never checked the certificate")
+	}
+	cancel()
+	served, _ := os.ReadFile(certFile)
+	if bytes.Equal(served, first) {
+		t.Fatal("the served certificate was not renewed")
+	}
+	var sec corev1.Secret
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: s.Namespace, Name: s.Secret}, &sec); err != nil {
+		t.Fatal(err)
+	}
+	if !s.current(sec.Data, later) {
+		t.Error("the Secret holds no current certificate after the renewal")
 	}
 }

@@ -250,19 +250,23 @@ func startMetricsAPI(ctx context.Context, t *testing.T, c *devcluster.Cluster, e
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
+	// stopped is closed once Run has returned (runErr is then set), so
+	// the poll below and the cleanup can both see the end.
+	var runErr error
+	stopped := make(chan struct{})
+	go func() { runErr = a.Run(runCtx); close(stopped) }()
 	t.Cleanup(func() {
 		stop()
-		if err := <-done; err != nil {
-			t.Logf("metrics API: %v", err)
+		<-stopped
+		if runErr != nil {
+			t.Logf("metrics API: %v", runErr)
 		}
 	})
 
 	err = testenv.Poll(ctx, 90*time.Second, name+" to become Available", func() error {
 		select {
-		case err := <-done:
-			return fmt.Errorf("the metrics API stopped: %w", err)
+		case <-stopped:
+			return fmt.Errorf("the metrics API stopped: %w", runErr)
 		default:
 		}
 		got, err := dyn.Resource(gvr).Get(ctx, name, metav1.GetOptions{})

@@ -181,12 +181,16 @@ func TestInstalledRBACServesAMetric(t *testing.T) {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
+	// stopped is closed once Run has returned (runErr is then set), so
+	// the poll below and the cleanup can both see the end.
+	var runErr error
+	stopped := make(chan struct{})
+	go func() { runErr = a.Run(runCtx); close(stopped) }()
 	defer func() {
 		stop()
-		if err := <-done; err != nil {
-			t.Logf("metrics API: %v", err)
+		<-stopped
+		if runErr != nil {
+			t.Logf("metrics API: %v", runErr)
 		}
 	}()
 
@@ -197,8 +201,8 @@ func TestInstalledRBACServesAMetric(t *testing.T) {
 	}
 	err = testenv.Poll(ctx, 90*time.Second, "the metric through the aggregator", func() error {
 		select {
-		case err := <-done:
-			t.Fatalf("the metrics API stopped: %v", err)
+		case <-stopped:
+			t.Fatalf("the metrics API stopped: %v", runErr)
 		default:
 		}
 		resp, err := hc.Get(strings.TrimSuffix(c.Config.Host, "/") + path)

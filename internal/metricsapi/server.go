@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	cmapi "sigs.k8s.io/custom-metrics-apiserver/pkg/cmd"
 	"sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
@@ -86,6 +87,12 @@ func (a *Adapter) Run(ctx context.Context) error {
 			return err
 		}
 		serving.CertKey.CertFile, serving.CertKey.KeyFile = certFile, keyFile
+		// Renewals while running: the library watches the two files.
+		go a.Certs.Keep(ctx, c, dir, certCheckPeriod, time.Now, func(err error) {
+			if err != nil {
+				klog.ErrorS(err, "checking the serving certificate (retried in a day)")
+			}
+		})
 	}
 	if a.Custom != nil {
 		a.base.WithCustomMetrics(a.Custom)

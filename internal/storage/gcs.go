@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
@@ -41,6 +43,22 @@ type gcsRemote struct {
 	src    Source
 }
 
+// responseHeaderTimeout bounds the wait for a storage server's answer
+// headers (a variable for the tests).
+var responseHeaderTimeout = time.Minute
+
+// fetchClient is an HTTP client whose connections give up on a storage
+// server that stops answering: dial and TLS handshake as the default
+// transport bounds them, answer headers within responseHeaderTimeout.
+// Bodies are bounded by the caller's context.
+func fetchClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSHandshakeTimeout = 10 * time.Second
+	tr.ResponseHeaderTimeout = responseHeaderTimeout
+	return &http.Client{Transport: tr}
+}
+
 const gcsScope = "https://www.googleapis.com/auth/devstorage.read_only"
 
 func newGCS(ctx context.Context, src Source, o Options) (*gcsRemote, error) {
@@ -49,7 +67,7 @@ func newGCS(ctx context.Context, src Source, o Options) (*gcsRemote, error) {
 		remote = "gs"
 	}
 	rk := func(k string) string { return "RCLONE_CONFIG_" + strings.ToUpper(remote) + "_" + k }
-	r := &gcsRemote{client: http.DefaultClient, base: "https://storage.googleapis.com", src: src}
+	r := &gcsRemote{client: fetchClient(), base: "https://storage.googleapis.com", src: src}
 	if emu := o.get("STORAGE_EMULATOR_HOST"); emu != "" {
 		if !strings.Contains(emu, "://") {
 			emu = "http://" + emu
@@ -88,6 +106,8 @@ func newGCS(ctx context.Context, src Source, o Options) (*gcsRemote, error) {
 	if err := json.Unmarshal(key, &head); err != nil || head.Type == "" {
 		return nil, fmt.Errorf("%s is not a Google credentials JSON file (want a service account key with a \"type\" field)", from)
 	}
+	// The token exchange goes through the same bounded client.
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, r.client)
 	creds, err := google.CredentialsFromJSONWithType(ctx, key, google.CredentialsType(head.Type), gcsScope)
 	if err != nil {
 		return nil, fmt.Errorf("reading the Google credentials in %s: %w", from, err)

@@ -232,6 +232,11 @@ func copyLocal(src, dir string) error {
 	if !st.IsDir() {
 		return copyFile(src, filepath.Join(dir, filepath.Base(src)), st.Mode())
 	}
+	if inside, err := within(dir, src); err != nil {
+		return err
+	} else if inside {
+		return fmt.Errorf("the target %s is %s itself or inside it: the copy would copy itself; give a target outside the source", dir, src)
+	}
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -262,6 +267,30 @@ func copyLocal(src, dir string) error {
 		}
 		return nil // sockets, devices: skipped
 	})
+}
+
+// within says whether dir is root or under it, symbolic links resolved
+// (both exist).
+func within(dir, root string) (bool, error) {
+	d, err := filepath.EvalSymlinks(dir)
+	if err == nil {
+		d, err = filepath.Abs(d)
+	}
+	if err != nil {
+		return false, err
+	}
+	r, err := filepath.EvalSymlinks(root)
+	if err == nil {
+		r, err = filepath.Abs(r)
+	}
+	if err != nil {
+		return false, err
+	}
+	rel, err := filepath.Rel(r, d)
+	if err != nil {
+		return false, nil // on another volume
+	}
+	return rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)), nil
 }
 
 func copyFile(src, dst string, mode fs.FileMode) error {
@@ -297,6 +326,9 @@ type call struct {
 	done chan struct{}
 	dir  string
 	err  error
+	// cancelled: the fetch failed once its caller's context was done, so
+	// waiters with a live context fetch again rather than take err.
+	cancelled bool
 }
 
 // Key is the cache directory name of uri.
@@ -328,6 +360,11 @@ func (c *Cache) Fetch(ctx context.Context, uri string, o Options) (string, error
 		c.mu.Unlock()
 		select {
 		case <-cl.done:
+			if cl.cancelled && ctx.Err() == nil {
+				// The fetch stopped for its caller's context, not
+				// for this one: fetch again.
+				return c.Fetch(ctx, uri, o)
+			}
 			return cl.dir, cl.err
 		case <-ctx.Done():
 			return "", ctx.Err()
@@ -341,6 +378,7 @@ func (c *Cache) Fetch(ctx context.Context, uri string, o Options) (string, error
 	c.mu.Unlock()
 
 	cl.dir, cl.err = c.fetch(ctx, uri, final, o)
+	cl.cancelled = cl.err != nil && ctx.Err() != nil
 	c.mu.Lock()
 	delete(c.inflight, final)
 	c.mu.Unlock()

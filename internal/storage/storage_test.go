@@ -9,11 +9,14 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sdep-dev/sdep/internal/storage/storagetest"
 )
@@ -124,6 +127,21 @@ func TestDownloadLocal(t *testing.T) {
 	err := Download(context.Background(), filepath.Join(src, "missing"), t.TempDir(), Options{Getenv: noEnv})
 	if err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("missing path: %v", err)
+	}
+	// A target in the source (as storage-initializer /mnt /mnt/models)
+	// would copy its own copy; the source itself would truncate its files.
+	for _, in := range []string{filepath.Join(src, "models"), src, filepath.Join(src, "sub")} {
+		err := Download(context.Background(), src, in, Options{Getenv: noEnv})
+		if err == nil || !strings.Contains(err.Error(), "give a target outside the source") {
+			t.Errorf("target %s in the source: %v", in, err)
+		}
+	}
+	wantTree(t, src, irisTree)
+	// A sibling whose name starts with the source's is outside it.
+	sibling := src + "-copy"
+	t.Cleanup(func() { _ = os.RemoveAll(sibling) })
+	if err := Download(context.Background(), src, sibling, Options{Getenv: noEnv}); err != nil {
+		t.Errorf("sibling target: %v", err)
 	}
 }
 
@@ -256,7 +274,10 @@ func TestGCSServiceAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantTree(t, dst, irisTree)
-	if exchanges == 0 {
+	mu.Lock()
+	n := exchanges
+	mu.Unlock()
+	if n == 0 {
 		t.Error("the token endpoint was never called")
 	}
 	// Without credentials the server refuses, and the error says what to set.
@@ -316,5 +337,88 @@ func TestCacheFetchesOnce(t *testing.T) {
 	got, err := c.Fetch(context.Background(), local, Options{Getenv: noEnv})
 	if err != nil || got != local {
 		t.Errorf("local dir: %s %v", got, err)
+	}
+}
+
+// TestCacheWaiterRetriesAfterTheFirstCallerCancels: a fetch that stopped
+// because its own caller gave up is fetched again for a waiter whose
+// context is still live, rather than handing it context.Canceled.
+func TestCacheWaiterRetriesAfterTheFirstCallerCancels(t *testing.T) {
+	s3 := storagetest.StartS3(t, bucketObjects)
+	target, _ := url.Parse(s3.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var once sync.Once
+	blocked := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		first := false
+		once.Do(func() { first = true })
+		if first { // the first caller's first request never answers
+			close(blocked)
+			<-r.Context().Done()
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c := &Cache{Dir: t.TempDir()}
+	o := s3Env(srv.URL)
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.Fetch(ctx, "s3://models/iris", o)
+		first <- err
+	}()
+	<-blocked
+	waiter := make(chan error, 1)
+	var dir string
+	go func() {
+		var err error
+		dir, err = c.Fetch(context.Background(), "s3://models/iris", o)
+		waiter <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the waiter joins the fetch in flight
+	cancel()
+	if err := <-first; err == nil {
+		t.Error("the cancelled caller: no error")
+	}
+	select {
+	case err := <-waiter:
+		if err != nil {
+			t.Fatalf("the waiter: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiter never returned")
+	}
+	wantTree(t, dir, irisTree)
+}
+
+// TestGCSServerThatNeverAnswersTimesOut: a storage server that accepts
+// the request and never answers fails the fetch once the answer headers
+// are overdue, with no deadline on the caller's context.
+func TestGCSServerThatNeverAnswersTimesOut(t *testing.T) {
+	old := responseHeaderTimeout
+	responseHeaderTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { responseHeaderTimeout = old })
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	done := make(chan error, 1)
+	go func() {
+		done <- Download(context.Background(), "gs://models/iris", t.TempDir(),
+			Options{Getenv: noEnv, Env: map[string]string{"STORAGE_EMULATOR_HOST": srv.URL}})
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "timeout awaiting response headers") {
+			t.Errorf("a server that never answers: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the fetch from a server that never answers did not end")
 	}
 }

@@ -1,8 +1,8 @@
 # sdep's SKLEARN_SERVER runner: serves a scikit-learn model saved with
 # joblib (model.joblib) over the REST side of the Seldon protocol, with the
-# Python standard library's HTTP server. sdep writes this file and starts
-# it with the user's Python; only scikit-learn, joblib and numpy come from
-# that Python.
+# Python standard library's HTTP server. sdep passes this source to the
+# user's Python with -c (no file is written); only scikit-learn, joblib and
+# numpy come from that Python.
 #
 # Arguments: MODEL_DIR METHOD HOST PORT
 #   METHOD: predict_proba (upstream's default), decision_function, or
@@ -11,6 +11,11 @@ import json
 import os
 import sys
 import threading
+
+# With -c the first import path is the working directory: drop it, so a
+# joblib.py or numpy.py there cannot stand in for the real modules.
+if sys.path[:1] == [""]:
+    del sys.path[0]
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -111,6 +116,7 @@ class Handler(BaseHTTPRequestHandler):
         u = urlparse(self.path)
         q = parse_qs(u.query)
         if "json" in q:
+            self.discard_body()  # else keep-alive parses it as the next request
             return q["json"][0]
         n = self.body_length()
         if n > MAX_BODY:
@@ -151,11 +157,14 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 msg = json.loads(self.payload())
                 X, tensor = rows_of(msg)
+                meta = msg.get("meta")
+                if meta is not None and not isinstance(meta, dict):
+                    raise BadData("meta: want an object, e.g. {\"puid\": \"...\"}")
+                puid = (meta or {}).get("puid", "")
                 if X.ndim == 1:
                     X = X.reshape(1, -1)
                 with lock:
                     pred = predict(X)
-                puid = (msg.get("meta") or {}).get("puid", "")
             except BadData as e:
                 return self.failure(400, str(e))
             except json.JSONDecodeError as e:

@@ -6,10 +6,7 @@
 package sklearn
 
 import (
-	"bytes"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,36 +59,6 @@ func MethodFromParameters(js string) (method, modelURI string, err error) {
 	return method, modelURI, nil
 }
 
-// writeRunner writes the runner into dir (the temporary directory when
-// empty) under a name carrying its hash, so every start reuses one file,
-// written atomically.
-func writeRunner(dir string) (string, error) {
-	if dir == "" {
-		dir = os.TempDir()
-	}
-	sum := sha256.Sum256(runner)
-	script := filepath.Join(dir, "sdep_sklearn_runner_"+hex.EncodeToString(sum[:6])+".py")
-	if b, err := os.ReadFile(script); err == nil && bytes.Equal(b, runner) {
-		return script, nil
-	}
-	f, err := os.CreateTemp(dir, ".sdep_sklearn_runner-*")
-	if err != nil {
-		return "", fmt.Errorf("writing the sklearn runner: %w", err)
-	}
-	_, err = f.Write(runner)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), script)
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-		return "", fmt.Errorf("writing the sklearn runner: %w", err)
-	}
-	return script, nil
-}
-
 // FindPython returns the first python3 on PATH that imports scikit-learn
 // and joblib (a virtualenv's or pyenv's python3 may come before the
 // system's, which has Debian's python3-sklearn). With none, the error
@@ -130,9 +97,11 @@ func FindPython() (string, error) {
 		strings.Join(tried, ", "))
 }
 
-// Command returns the Python command serving cfg, with the runner
-// written to dir (the temporary directory when empty).
-func Command(cfg Config, dir string) (*exec.Cmd, error) {
+// Command returns the Python command serving cfg. The runner's source is
+// its -c argument: no file is written, so nothing another user can reach
+// (a shared temporary directory) is ever run. The second argument is
+// ignored; it once named the directory the runner was written to.
+func Command(cfg Config, _ string) (*exec.Cmd, error) {
 	var path string
 	var err error
 	if cfg.Python == "" {
@@ -153,15 +122,11 @@ func Command(cfg Config, dir string) (*exec.Cmd, error) {
 	if method == "" {
 		method = "predict_proba"
 	}
-	script, err := writeRunner(dir)
-	if err != nil {
-		return nil, err
-	}
 	host := cfg.Host
 	if host == "" {
 		host = "0.0.0.0"
 	}
-	cmd := exec.Command(path, "-u", script, cfg.ModelDir, method, host, strconv.Itoa(cfg.Port))
+	cmd := exec.Command(path, "-u", "-c", string(runner), cfg.ModelDir, method, host, strconv.Itoa(cfg.Port))
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
 	return cmd, nil
 }

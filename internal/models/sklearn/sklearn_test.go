@@ -1,6 +1,7 @@
 package sklearn
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,6 +55,30 @@ func TestCommandErrors(t *testing.T) {
 	if _, err := Command(Config{Python: py, ModelDir: dir}, t.TempDir()); err == nil ||
 		!strings.Contains(err.Error(), `joblib.dump(model, "model.joblib")`) {
 		t.Errorf("no model.joblib: %v", err)
+	}
+}
+
+// TestCommandWritesNoRunnerFile: the runner is the -c argument, so no file
+// lands in the directory once used for it (a shared temporary directory).
+func TestCommandWritesNoRunnerFile(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found")
+	}
+	model := t.TempDir()
+	if err := os.WriteFile(filepath.Join(model, "model.joblib"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd, err := Command(Config{Python: py, ModelDir: model, Port: 9000}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("Command wrote %v into %s", left, dir)
+	}
+	if len(cmd.Args) < 4 || cmd.Args[2] != "-c" || cmd.Args[3] != string(Runner()) {
+		t.Errorf("args %q...: want -u -c RUNNER", cmd.Args[:min(len(cmd.Args), 3)])
 	}
 }
 
@@ -202,9 +228,33 @@ json.dump({"proba": m.predict_proba(X[:2]).tolist(), "decision": m.decision_func
 	if code != 200 || fmt.Sprint(tensor["shape"]) != "[2 3]" {
 		t.Errorf("tensor: %d %v", code, out)
 	}
-	for _, bad := range []string{`{"data":{"ndarray":[["a","b"]]}}`, `{}`, `{`} {
+	for _, bad := range []string{`{"data":{"ndarray":[["a","b"]]}}`, `{}`, `{`,
+		`{"data":{"ndarray":` + string(rows) + `},"meta":[1]}`} {
 		if code, out := post(t, url, bad); code != 400 {
 			t.Errorf("%s: %d %v", bad, code, out)
+		}
+	}
+	// With ?json= a body is still read, so the next request on the
+	// connection is parsed from its own first line.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	q := `{"data":{"ndarray":` + string(rows) + `}}`
+	fmt.Fprintf(conn, "POST /predict?json=%s HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nxxxx"+
+		"GET /health/ping HTTP/1.1\r\nHost: x\r\n\r\n", neturl.QueryEscape(q))
+	br := bufio.NewReader(conn)
+	for i, want := range []int{200, 200} {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d on one connection: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("answer %d on one connection: %s, want %d", i, resp.Status, want)
 		}
 	}
 	// The model's own error (wrong feature count) is a 500 naming it.

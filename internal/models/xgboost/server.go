@@ -103,7 +103,10 @@ func (r *request) rows() ([][]float32, bool, error) {
 		return nil, false, badData("no data: send data.ndarray or data.tensor")
 	}
 	if t := r.Data.Tensor; t != nil {
-		if len(t.Shape) != 2 || t.Shape[0] < 0 || t.Shape[1] <= 0 || t.Shape[0]*t.Shape[1] != len(t.Values) {
+		// Shape[0] is compared after dividing, so a huge shape cannot
+		// overflow the product and pass with few values.
+		if len(t.Shape) != 2 || t.Shape[0] < 0 || t.Shape[1] <= 0 ||
+			len(t.Values)%t.Shape[1] != 0 || t.Shape[0] != len(t.Values)/t.Shape[1] {
 			return nil, true, badData("data.tensor: want a 2-dimensional shape [rows, features] matching len(values)")
 		}
 		out := make([][]float32, t.Shape[0])

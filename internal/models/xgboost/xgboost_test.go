@@ -211,7 +211,10 @@ func TestServerAnswers(t *testing.T) {
 	if code != 200 || math.Abs(tensor["values"].([]any)[0].(float64)-sigmoid(0.55)) > 1e-6 {
 		t.Errorf("tensor: %d %v", code, out)
 	}
-	for _, bad := range []string{`{"data":{"ndarray":[["x"]]}}`, `{"data":{}}`, `{`, `{"data":{"ndarray":[[1,2,3]]}}`} {
+	for _, bad := range []string{`{"data":{"ndarray":[["x"]]}}`, `{"data":{}}`, `{`, `{"data":{"ndarray":[[1,2,3]]}}`,
+		// 2^32 * 2^32 wraps to 0 in an int64 product.
+		`{"data":{"tensor":{"shape":[4294967296,4294967296],"values":[]}}}`,
+		`{"data":{"tensor":{"shape":[2,2],"values":[1,2,3]}}}`} {
 		if code, out := post(bad); code != 400 {
 			t.Errorf("%s: status %d %v", bad, code, out)
 		}
