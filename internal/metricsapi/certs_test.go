@@ -79,12 +79,19 @@ func TestSelfCertsKeepRenewsWhileRunning(t *testing.T) {
 	first, _ := os.ReadFile(certFile)
 	later := start.Add(certValidity - certRenewBefore + time.Hour)
 	passes := make(chan error, 1)
-	go s.Keep(ctx, c, dir, time.Millisecond, func() time.Time { return later }, func(err error) {
-		select {
-		case passes <- err:
-		default:
-		}
-	})
+	kept := make(chan struct{})
+	go func() {
+		defer close(kept)
+		s.Keep(ctx, c, dir, time.Millisecond, func() time.Time { return later }, func(err error) {
+			select {
+			case passes <- err:
+			default:
+			}
+		})
+	}()
+	// Keep writes into dir every millisecond: it must have returned before
+	// the test's cleanup removes dir.
+	defer func() { cancel(); <-kept }()
 	select {
 	case err := <-passes:
 		if err != nil {
@@ -94,6 +101,7 @@ func TestSelfCertsKeepRenewsWhileRunning(t *testing.T) {
 		t.Fatal("Keep never checked the certificate")
 	}
 	cancel()
+	<-kept
 	served, _ := os.ReadFile(certFile)
 	if bytes.Equal(served, first) {
 		t.Fatal("the served certificate was not renewed")
