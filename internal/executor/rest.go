@@ -76,7 +76,7 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.e.setCloudEventAnswer(hdr, r, requestPuid("", r.Header))
 	}
 	p := r.URL.Path
-	if h.e.proto != protoSeldon && p != "/ready" && p != "/live" && p != h.metricsPath {
+	if h.e.proto != protoSeldon && p != "/ready" && p != "/live" && p != LoadPath && p != h.metricsPath {
 		if h.e.proto == protoV2 {
 			h.serveV2(oipErrors{w}, r)
 		} else {

@@ -203,6 +203,8 @@ func (p *passError) Error() string { return p.err.Message }
 func (p *passError) Unwrap() error { return p.err }
 
 func (c restRawCodec) post(ctx context.Context, st *walkState, n *node, o op, in *rawMsg) (*rawMsg, error) {
+	n.load.begin()
+	defer n.load.end()
 	path := c.path(n, o)
 	call := "POST " + path
 	m, err := n.endpoints.pick()
