@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -491,5 +492,26 @@ func TestPayloadLogQueueBytesBound(t *testing.T) {
 	small.offer(ev(1))
 	if got := testutil.ToFloat64(dropped); got != 3 || small.heldBytes.Load() != 1 {
 		t.Fatalf("dropped = %v, held bytes %d; want 3, 1", got, small.heldBytes.Load())
+	}
+}
+
+// New stops the logger's workers when a later step fails.
+func TestPayloadLogWorkersStopWhenNewFails(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	// Same name, other help: registering the load collector fails.
+	reg.MustRegister(prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: inFlightMetric, Help: "taken"}, loadLabels))
+	before := runtime.NumGoroutine()
+	const workers = 50
+	_, err := New(v1.PredictorSpec{Name: "p", Graph: withLogger(v1.PredictiveUnit{Name: "s", Implementation: v1.SimpleModel},
+		v1.LogAll, "http://127.0.0.1:1")}, WithRegistry(reg), WithLoggerWorkers(workers))
+	if err == nil || !strings.Contains(err.Error(), "registering metrics") {
+		t.Fatalf("New = %v, want the metrics registration error", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() >= before+workers/2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after New failed, %d before: the logger's workers run on", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
