@@ -197,6 +197,9 @@ type passError struct {
 	err         *Error
 	body        []byte
 	contentType string
+	// encoding is the body's Content-Encoding when it is not plain (one
+	// other than gzip, which is decompressed).
+	encoding string
 }
 
 func (p *passError) Error() string { return p.err.Message }
@@ -261,8 +264,15 @@ func (c restRawCodec) post(ctx context.Context, st *walkState, n *node, o op, in
 		return nil, redirectError(n, call, resp.StatusCode)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, &passError{err: componentError(n, call, resp.StatusCode, raw), body: raw,
-			contentType: resp.Header.Get("Content-Type")}
+		body, encoding := raw, resp.Header.Get("Content-Encoding")
+		if strings.EqualFold(encoding, "gzip") {
+			if body, err = c.e.plainBody(&rawMsg{body: raw, encoding: encoding}); err != nil {
+				body = nil // not gzip after all: the {"error": ...} answer instead
+			}
+			encoding = ""
+		}
+		return nil, &passError{err: componentError(n, call, resp.StatusCode, body), body: body,
+			contentType: resp.Header.Get("Content-Type"), encoding: encoding}
 	}
 	return &rawMsg{body: raw, contentType: resp.Header.Get("Content-Type"),
 		encoding: resp.Header.Get("Content-Encoding"), answer: true}, nil
@@ -342,6 +352,9 @@ func writeRawError(w http.ResponseWriter, err error) {
 	if errors.As(err, &p) && len(p.body) > 0 {
 		if p.contentType != "" {
 			w.Header().Set("Content-Type", p.contentType)
+		}
+		if p.encoding != "" {
+			w.Header().Set("Content-Encoding", p.encoding)
 		}
 		w.WriteHeader(p.err.HTTPStatus)
 		_, _ = w.Write(p.body)
