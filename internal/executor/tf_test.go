@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	v1 "github.com/sdep-dev/sdep/api/v1"
@@ -202,5 +204,22 @@ func TestRenderedProtocolFlagIsAccepted(t *testing.T) {
 		if !found {
 			t.Errorf("spec.protocol %q: no --protocol in %v", p, c.Args)
 		}
+	}
+}
+
+// Predict answers with the request's puid in the seldon-puid header, as
+// the other protocols' Predicts do.
+func TestTensorflowGRPCPuidHeader(t *testing.T) {
+	s := serve(t, startMock(t, mockclassifier.ProtocolTensorflow, "m"), WithProtocol("tensorflow"))
+	var hdr metadata.MD
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "seldon-puid", "p-7")
+	_, err := tfpb.NewPredictionServiceClient(s.grpcConn).Predict(ctx, &tfpb.PredictRequest{
+		ModelSpec: &tfpb.ModelSpec{Name: "m"}, Inputs: map[string]*tfpb.TensorProto{"x": tfTensor([]int64{1, 4}, 1, 2, 3, 4)}},
+		grpc.Header(&hdr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hdr.Get("seldon-puid"); len(got) != 1 || got[0] != "p-7" {
+		t.Errorf("seldon-puid header %v, want [p-7]", got)
 	}
 }
