@@ -544,3 +544,21 @@ func TestRawErrorBodyIsDecompressed(t *testing.T) {
 		}
 	}
 }
+
+// Under v2, a CloudEvents request without Seldon-Puid gets one puid: its
+// Ce-Id is the answer's Seldon-Puid and the one the component gets.
+func TestV2CloudEventIDIsThePuid(t *testing.T) {
+	rec := &recorder{}
+	hs := httptest.NewServer(rec)
+	t.Cleanup(hs.Close)
+	s := serve(t, v1.PredictiveUnit{Name: "rec", Type: v1.Model, Endpoint: &v1.Endpoint{
+		ServiceHost: "127.0.0.1", HTTPPort: port(t, hs.Listener.Addr())}}, WithProtocol("v2"))
+	code, b, h := rawReq(t, "POST", s.restURL+"/v2/models/rec/infer", `{"inputs":[]}`, "Ce-Specversion", "1.0")
+	if code != 200 {
+		t.Fatalf("%d %s", code, b)
+	}
+	id, puid := h.Get("Ce-Id"), h.Get(PuidHeader)
+	if id == "" || id != puid || len(rec.hdrs) != 1 || rec.hdrs[0].Get(PuidHeader) != puid {
+		t.Errorf("Ce-Id %q, Seldon-Puid %q, component's %v: want one puid", id, puid, rec.hdrs)
+	}
+}
