@@ -3,6 +3,8 @@ package executor
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -221,5 +223,21 @@ func TestTensorflowGRPCPuidHeader(t *testing.T) {
 	}
 	if got := hdr.Get("seldon-puid"); len(got) != 1 || got[0] != "p-7" {
 		t.Errorf("seldon-puid header %v, want [p-7]", got)
+	}
+}
+
+// ProtocolFromFile, with several SeldonDeployments and no --sdep, names them.
+func TestProtocolFromFileNamesTheDocuments(t *testing.T) {
+	doc := func(name string) string {
+		return "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata:\n  name: " + name +
+			"\nspec:\n  predictors:\n  - name: p\n    graph:\n      name: m\n      implementation: SIMPLE_MODEL\n"
+	}
+	path := filepath.Join(t.TempDir(), "sd.yaml")
+	if err := os.WriteFile(path, []byte(doc("one")+"---\n"+doc("two")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ProtocolFromFile(path, "")
+	if err == nil || !strings.Contains(err.Error(), "have: one, two") {
+		t.Errorf("ProtocolFromFile = %v, want the documents' names", err)
 	}
 }

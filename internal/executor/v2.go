@@ -565,7 +565,9 @@ func ProtocolFromFile(path, sdep string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	var names []string
 	for _, d := range docs {
+		names = append(names, d.Object.Name)
 		if sdep == "" && len(docs) == 1 || d.Object.Name == sdep {
 			if p := d.Object.Spec.Protocol; p != "" {
 				return string(p), nil
@@ -573,5 +575,5 @@ func ProtocolFromFile(path, sdep string) (string, error) {
 			return string(v1.ProtocolSeldon), nil
 		}
 	}
-	return "", fmt.Errorf("%s: no SeldonDeployment named %q; choose one with --sdep", path, sdep)
+	return "", fmt.Errorf("%s: no SeldonDeployment named %q (have: %s); choose one with --sdep", path, sdep, strings.Join(names, ", "))
 }
