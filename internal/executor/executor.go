@@ -246,6 +246,9 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 	}
 	e.server = newServerObservers(met, labels)
 	if err := cfg.registry.Register(newLoadCollector(e)); err != nil {
+		if e.plog != nil {
+			e.plog.close() // its workers are running
+		}
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	e.states.New = func() any {

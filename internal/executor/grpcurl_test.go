@@ -121,7 +121,8 @@ func TestCurlV2Routes(t *testing.T) {
 		{"/v2/models/nope", "", "404", `{"error":`},
 		{"/v2/models/classifier/infer", "{", "400", `{"error":`},
 	} {
-		args := []string{"-sS", "-o", "-", "-w", "\n%{http_code}", s.restURL + tc.path}
+		// The executor is on loopback: no proxy from the environment.
+		args := []string{"-sS", "--noproxy", "*", "-o", "-", "-w", "\n%{http_code}", s.restURL + tc.path}
 		if tc.body != "" {
 			args = append(args, "-H", "Content-Type: application/json", "-d", tc.body)
 		}

@@ -4,14 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+
 	v1 "github.com/sdep-dev/sdep/api/v1"
+	ipb "github.com/sdep-dev/sdep/internal/proto/inferencepb"
 	pb "github.com/sdep-dev/sdep/internal/proto/seldonpb"
+	tfpb "github.com/sdep-dev/sdep/internal/proto/tfservingpb"
 )
 
 func getLoad(t *testing.T, s *served) Load {
@@ -173,5 +179,95 @@ func TestRequestsPerSecondConcurrent(t *testing.T) {
 	mu.Unlock()
 	if r := l.rate(); r != 800 {
 		t.Fatalf("rate = %v, want 8000/10", r)
+	}
+}
+
+// blockingV2TF is a component for the v2 and tensorflow protocols that
+// holds every call, REST and gRPC, until release is closed.
+type blockingV2TF struct {
+	ipb.UnimplementedGRPCInferenceServiceServer
+	release chan struct{}
+}
+
+func (b *blockingV2TF) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	<-b.release
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, `{"outputs":[]}`)
+}
+
+func (b *blockingV2TF) ModelInfer(context.Context, *ipb.ModelInferRequest) (*ipb.ModelInferResponse, error) {
+	<-b.release
+	return &ipb.ModelInferResponse{}, nil
+}
+
+type blockingTF struct {
+	tfpb.UnimplementedPredictionServiceServer
+	b *blockingV2TF
+}
+
+func (t blockingTF) Predict(context.Context, *tfpb.PredictRequest) (*tfpb.PredictResponse, error) {
+	<-t.b.release
+	return &tfpb.PredictResponse{}, nil
+}
+
+// Under v2 and tensorflow, the calls to a component, over REST and gRPC,
+// count as in flight at its node, and /load answers under those protocols.
+func TestRequestsInFlightV2AndTensorflow(t *testing.T) {
+	for _, proto := range []string{"v2", "tensorflow"} {
+		t.Run(proto, func(t *testing.T) {
+			b := &blockingV2TF{release: make(chan struct{})}
+			hs := httptest.NewServer(b)
+			t.Cleanup(hs.Close)
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			gs := grpc.NewServer()
+			ipb.RegisterGRPCInferenceServiceServer(gs, b)
+			tfpb.RegisterPredictionServiceServer(gs, blockingTF{b: b})
+			go func() { _ = gs.Serve(lis) }()
+			t.Cleanup(gs.Stop)
+			var once sync.Once
+			release := func() { once.Do(func() { close(b.release) }) }
+			s := serve(t, v1.PredictiveUnit{Name: "m", Type: v1.Model, Endpoint: &v1.Endpoint{ServiceHost: "127.0.0.1",
+				HTTPPort: port(t, hs.Listener.Addr()), GRPCPort: port(t, lis.Addr())}}, WithProtocol(proto))
+			t.Cleanup(release) // runs before the servers stop, on a failure too
+			restPath, restBody := "/v2/models/m/infer", `{"inputs":[]}`
+			if proto == "tensorflow" {
+				restPath, restBody = "/v1/models/m:predict", `{"instances":[]}`
+			}
+			const restN, grpcN = 2, 3
+			var wg sync.WaitGroup
+			for range restN {
+				wg.Go(func() {
+					resp, err := http.Post(s.restURL+restPath, "application/json", strings.NewReader(restBody))
+					if err == nil {
+						_ = resp.Body.Close()
+					}
+				})
+			}
+			for range grpcN {
+				wg.Go(func() {
+					if proto == "v2" {
+						_, _ = ipb.NewGRPCInferenceServiceClient(s.grpcConn).ModelInfer(context.Background(),
+							&ipb.ModelInferRequest{ModelName: "m"})
+					} else {
+						_, _ = tfpb.NewPredictionServiceClient(s.grpcConn).Predict(context.Background(),
+							&tfpb.PredictRequest{ModelSpec: &tfpb.ModelSpec{Name: "m"}})
+					}
+				})
+			}
+			inFlight := func() int64 {
+				l := getLoad(t, s)
+				if len(l.Nodes) != 1 || l.Nodes[0].Name != "m" {
+					t.Fatalf("load = %+v", l)
+				}
+				return l.Nodes[0].InFlight
+			}
+			waitFor(t, "5 requests in flight at m", func() bool { return inFlight() == restN+grpcN })
+			release()
+			wg.Wait()
+			waitFor(t, "no request in flight", func() bool { return inFlight() == 0 })
+		})
 	}
 }

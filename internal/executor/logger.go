@@ -29,8 +29,12 @@ import (
 // and counted, never waited for.
 const (
 	// AnnotationLoggerQueueSize bounds the events held at once, queued or
-	// being sent (default DefaultLoggerQueueSize).
+	// being sent (default DefaultLoggerQueueSize, at most
+	// MaxLoggerQueueSize).
 	AnnotationLoggerQueueSize = "seldon.io/executor-logger-queue-size"
+	// AnnotationLoggerQueueBytes bounds the payload bytes those events
+	// hold (default DefaultLoggerQueueBytes). sdep's own.
+	AnnotationLoggerQueueBytes = "seldon.io/logger-queue-bytes"
 	// AnnotationLoggerWriteTimeout bounds, in milliseconds, how long a
 	// worker waits for the receiver to take one event (default 2000;
 	// 0: no limit).
@@ -51,6 +55,12 @@ const (
 	// DefaultLoggerQueueSize and DefaultLoggerWriteTimeout are upstream's defaults.
 	DefaultLoggerQueueSize    = 10000
 	DefaultLoggerWriteTimeout = 2 * time.Second
+	// MaxLoggerQueueSize is the largest queue size accepted: the queue's
+	// slots are allocated up front.
+	MaxLoggerQueueSize = 1_000_000
+	// DefaultLoggerQueueBytes is the default bound of the payload bytes
+	// held by queued events and events being sent (64 MiB).
+	DefaultLoggerQueueBytes = 64 << 20
 	// DefaultLoggerWorkers is how many events are sent at once.
 	DefaultLoggerWorkers = 10
 	// DefaultLoggerSource is the CloudEvents source upstream's executor
@@ -112,7 +122,9 @@ type logEvent struct {
 type payloadLogger struct {
 	queue      chan *logEvent
 	held       atomic.Int64 // events queued or being sent
+	heldBytes  atomic.Int64 // their payload bytes
 	size       int64
+	maxBytes   int64
 	timeout    time.Duration
 	maxBody    int64 // bound of a decompressed payload
 	sampleRate float64
@@ -141,6 +153,17 @@ func newPayloadLogger(cfg *config, predictorName string, reg prometheus.Register
 	}
 	if !ok {
 		size = DefaultLoggerQueueSize
+	}
+	if size > MaxLoggerQueueSize {
+		return nil, fmt.Errorf("annotation %s: %d is above the largest queue size, %d; set a smaller value (the default is %d)",
+			AnnotationLoggerQueueSize, size, MaxLoggerQueueSize, DefaultLoggerQueueSize)
+	}
+	maxBytes, ok, err := positiveInt(cfg.annotations, AnnotationLoggerQueueBytes)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		maxBytes = DefaultLoggerQueueBytes
 	}
 	timeout, err := msAnnotation(cfg.annotations, AnnotationLoggerWriteTimeout, DefaultLoggerWriteTimeout)
 	if err != nil {
@@ -171,14 +194,14 @@ func newPayloadLogger(cfg *config, predictorName string, reg prometheus.Register
 	events := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: loggerEventsMetric,
 		Help: "Payload-log CloudEvents by outcome: sent (receiver answered 2xx), failed (error or non-2xx answer), " +
-			"dropped (the queue was full, " + AnnotationLoggerQueueSize + ").",
+			"dropped (the queue was full, " + AnnotationLoggerQueueSize + " or " + AnnotationLoggerQueueBytes + ").",
 	}, []string{"outcome"})
 	if err := reg.Register(events); err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pl := &payloadLogger{
-		queue: make(chan *logEvent, size), size: size, timeout: timeout, maxBody: cfg.maxBody,
+		queue: make(chan *logEvent, size), size: size, maxBytes: maxBytes, timeout: timeout, maxBody: cfg.maxBody,
 		sampleRate: rate, errorsOnly: errorsOnly, random: cfg.random, log: cfg.log.WithName("payload-logger"),
 		client: &http.Client{
 			Transport: &http.Transport{MaxIdleConnsPerHost: workers, IdleConnTimeout: 90 * time.Second},
@@ -279,15 +302,23 @@ func (e *Executor) logPayloads(st *walkState, n *node, reqType, respType string,
 	}
 }
 
-// offer queues ev unless size events are already held; it never waits.
+// offer queues ev unless size events are already held or its payload
+// would take the bytes held above maxBytes; it never waits.
 func (pl *payloadLogger) offer(ev *logEvent) {
-	if pl.held.Add(1) > pl.size {
-		pl.held.Add(-1)
+	held, size := pl.held.Add(1), pl.heldBytes.Add(int64(len(ev.body)))
+	if held > pl.size || size > pl.maxBytes {
+		pl.release(ev)
 		pl.dropped.Inc()
 		return
 	}
 	// held <= size = cap(queue): the send finds room.
 	pl.queue <- ev
+}
+
+// release gives back what an event held, once it is sent or dropped.
+func (pl *payloadLogger) release(ev *logEvent) {
+	pl.held.Add(-1)
+	pl.heldBytes.Add(-int64(len(ev.body)))
 }
 
 func (pl *payloadLogger) work() {
@@ -298,7 +329,7 @@ func (pl *payloadLogger) work() {
 			return
 		case ev := <-pl.queue:
 			err := pl.send(ev)
-			pl.held.Add(-1)
+			pl.release(ev)
 			if err != nil {
 				pl.failed.Inc()
 				pl.log.V(1).Info("failed to send payload log event", "url", ev.nl.url, "node", ev.nl.modelID, "error", err.Error())

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc/metadata"
 
 	v1 "github.com/sdep-dev/sdep/api/v1"
@@ -395,6 +397,7 @@ func TestPayloadLogFeedbackEvent(t *testing.T) {
 func TestPayloadLogAnnotationsAreChecked(t *testing.T) {
 	for key, bad := range map[string]string{
 		AnnotationLoggerQueueSize:    "-1",
+		AnnotationLoggerQueueBytes:   "0",
 		AnnotationLoggerWriteTimeout: "soon",
 		AnnotationLoggerSampleRate:   "1.5",
 		AnnotationLoggerErrorsOnly:   "maybe",
@@ -405,7 +408,18 @@ func TestPayloadLogAnnotationsAreChecked(t *testing.T) {
 			t.Errorf("%s=%q: error %v, want one naming the annotation", key, bad, err)
 		}
 	}
-	_, err := New(v1.PredictorSpec{Name: "p",
+	// A queue size above the cap is refused before anything is allocated.
+	_, err := New(v1.PredictorSpec{Name: "p", Annotations: map[string]string{AnnotationLoggerQueueSize: fmt.Sprint(MaxLoggerQueueSize + 1)},
+		Graph: withLogger(v1.PredictiveUnit{Name: "s", Implementation: v1.SimpleModel}, v1.LogAll, "http://127.0.0.1:1")})
+	if err == nil || !strings.Contains(err.Error(), AnnotationLoggerQueueSize) || !strings.Contains(err.Error(), fmt.Sprint(MaxLoggerQueueSize)) {
+		t.Errorf("queue size above the cap: error %v, want one naming the annotation and the cap", err)
+	}
+	_, err = New(v1.PredictorSpec{Name: "p",
+		Graph: withLogger(v1.PredictiveUnit{Name: "s", Implementation: v1.SimpleModel}, v1.LogAll, "http://127.0.0.1:1")})
+	if err != nil {
+		t.Errorf("default logger settings refused: %v", err)
+	}
+	_, err = New(v1.PredictorSpec{Name: "p",
 		Graph: withLogger(v1.PredictiveUnit{Name: "s", Implementation: v1.SimpleModel}, v1.LogAll, "ftp://x")})
 	if err == nil || !strings.Contains(err.Error(), "logger.url") {
 		t.Errorf("bad logger.url: error %v", err)
@@ -444,5 +458,60 @@ func TestPayloadLogSamplingKeepsRequestsWhole(t *testing.T) {
 		if c != 2 {
 			t.Errorf("request %s: %d events, want its request and response", id, c)
 		}
+	}
+}
+
+// The queue holds at most maxBytes of payloads: an event that would go
+// beyond is dropped and counted, and what a sent event held is given back.
+func TestPayloadLogQueueBytesBound(t *testing.T) {
+	dropped := prometheus.NewCounter(prometheus.CounterOpts{Name: "d"})
+	pl := &payloadLogger{queue: make(chan *logEvent, 10), size: 10, maxBytes: 100, dropped: dropped}
+	ev := func(n int) *logEvent { return &logEvent{body: make([]byte, n)} }
+	pl.offer(ev(40))
+	pl.offer(ev(40))
+	pl.offer(ev(40)) // 120 > 100: dropped
+	pl.offer(ev(20)) // exactly 100: queued
+	if got := testutil.ToFloat64(dropped); got != 1 {
+		t.Fatalf("dropped = %v, want 1", got)
+	}
+	if h, b := pl.held.Load(), pl.heldBytes.Load(); h != 3 || b != 100 || len(pl.queue) != 3 {
+		t.Fatalf("held %d events, %d bytes, %d queued; want 3, 100, 3", h, b, len(pl.queue))
+	}
+	pl.release(<-pl.queue) // a worker sent the first event
+	pl.offer(ev(40))
+	pl.offer(ev(1))
+	if got := testutil.ToFloat64(dropped); got != 2 {
+		t.Fatalf("dropped = %v, want 2", got)
+	}
+	if h, b := pl.held.Load(), pl.heldBytes.Load(); h != 3 || b != 100 {
+		t.Fatalf("held %d events, %d bytes; want 3, 100", h, b)
+	}
+	// The event count bound still holds with room in bytes.
+	small := &payloadLogger{queue: make(chan *logEvent, 1), size: 1, maxBytes: 100, dropped: dropped}
+	small.offer(ev(1))
+	small.offer(ev(1))
+	if got := testutil.ToFloat64(dropped); got != 3 || small.heldBytes.Load() != 1 {
+		t.Fatalf("dropped = %v, held bytes %d; want 3, 1", got, small.heldBytes.Load())
+	}
+}
+
+// New stops the logger's workers when a later step fails.
+func TestPayloadLogWorkersStopWhenNewFails(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	// Same name, other help: registering the load collector fails.
+	reg.MustRegister(prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: inFlightMetric, Help: "taken"}, loadLabels))
+	before := runtime.NumGoroutine()
+	const workers = 50
+	_, err := New(v1.PredictorSpec{Name: "p", Graph: withLogger(v1.PredictiveUnit{Name: "s", Implementation: v1.SimpleModel},
+		v1.LogAll, "http://127.0.0.1:1")}, WithRegistry(reg), WithLoggerWorkers(workers))
+	if err == nil || !strings.Contains(err.Error(), "registering metrics") {
+		t.Fatalf("New = %v, want the metrics registration error", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() >= before+workers/2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after New failed, %d before: the logger's workers run on", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -73,10 +73,16 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if isCloudEvent(r) {
-		h.e.setCloudEventAnswer(hdr, r, requestPuid("", r.Header))
+		puid := requestPuid("", r.Header)
+		if h.e.proto != protoSeldon {
+			// v2 and tensorflow take the puid from the header only: the
+			// one made here is the request's, and its Ce-Id.
+			r.Header[PuidHeader] = []string{puid}
+		}
+		h.e.setCloudEventAnswer(hdr, r, puid)
 	}
 	p := r.URL.Path
-	if h.e.proto != protoSeldon && p != "/ready" && p != "/live" && p != h.metricsPath {
+	if h.e.proto != protoSeldon && p != "/ready" && p != "/live" && p != LoadPath && p != h.metricsPath {
 		if h.e.proto == protoV2 {
 			h.serveV2(oipErrors{w}, r)
 		} else {

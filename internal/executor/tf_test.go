@@ -3,10 +3,14 @@ package executor
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	v1 "github.com/sdep-dev/sdep/api/v1"
@@ -202,5 +206,38 @@ func TestRenderedProtocolFlagIsAccepted(t *testing.T) {
 		if !found {
 			t.Errorf("spec.protocol %q: no --protocol in %v", p, c.Args)
 		}
+	}
+}
+
+// Predict answers with the request's puid in the seldon-puid header, as
+// the other protocols' Predicts do.
+func TestTensorflowGRPCPuidHeader(t *testing.T) {
+	s := serve(t, startMock(t, mockclassifier.ProtocolTensorflow, "m"), WithProtocol("tensorflow"))
+	var hdr metadata.MD
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "seldon-puid", "p-7")
+	_, err := tfpb.NewPredictionServiceClient(s.grpcConn).Predict(ctx, &tfpb.PredictRequest{
+		ModelSpec: &tfpb.ModelSpec{Name: "m"}, Inputs: map[string]*tfpb.TensorProto{"x": tfTensor([]int64{1, 4}, 1, 2, 3, 4)}},
+		grpc.Header(&hdr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hdr.Get("seldon-puid"); len(got) != 1 || got[0] != "p-7" {
+		t.Errorf("seldon-puid header %v, want [p-7]", got)
+	}
+}
+
+// ProtocolFromFile, with several SeldonDeployments and no --sdep, names them.
+func TestProtocolFromFileNamesTheDocuments(t *testing.T) {
+	doc := func(name string) string {
+		return "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata:\n  name: " + name +
+			"\nspec:\n  predictors:\n  - name: p\n    graph:\n      name: m\n      implementation: SIMPLE_MODEL\n"
+	}
+	path := filepath.Join(t.TempDir(), "sd.yaml")
+	if err := os.WriteFile(path, []byte(doc("one")+"---\n"+doc("two")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ProtocolFromFile(path, "")
+	if err == nil || !strings.Contains(err.Error(), "have: one, two") {
+		t.Errorf("ProtocolFromFile = %v, want the documents' names", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -37,6 +38,7 @@ func (s *tfServer) Predict(ctx context.Context, in *tfpb.PredictRequest) (*tfpb.
 	e := s.e
 	start := time.Now()
 	puid := incomingPuid(ctx, "")
+	_ = grpc.SetHeader(ctx, metadata.Pairs(grpcPuidKey, puid))
 	st := e.getState(puid)
 	defer e.putState(st)
 	st.logged = e.logThisRequest(metadata.ValueFromIncomingContext(ctx, "seldon-skip-logging"))

@@ -197,12 +197,17 @@ type passError struct {
 	err         *Error
 	body        []byte
 	contentType string
+	// encoding is the body's Content-Encoding when it is not plain (one
+	// other than gzip, which is decompressed).
+	encoding string
 }
 
 func (p *passError) Error() string { return p.err.Message }
 func (p *passError) Unwrap() error { return p.err }
 
 func (c restRawCodec) post(ctx context.Context, st *walkState, n *node, o op, in *rawMsg) (*rawMsg, error) {
+	n.load.begin()
+	defer n.load.end()
 	path := c.path(n, o)
 	call := "POST " + path
 	m, err := n.endpoints.pick()
@@ -259,8 +264,15 @@ func (c restRawCodec) post(ctx context.Context, st *walkState, n *node, o op, in
 		return nil, redirectError(n, call, resp.StatusCode)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, &passError{err: componentError(n, call, resp.StatusCode, raw), body: raw,
-			contentType: resp.Header.Get("Content-Type")}
+		body, encoding := raw, resp.Header.Get("Content-Encoding")
+		if strings.EqualFold(encoding, "gzip") {
+			if body, err = c.e.plainBody(&rawMsg{body: raw, encoding: encoding}); err != nil {
+				body = nil // not gzip after all: the {"error": ...} answer instead
+			}
+			encoding = ""
+		}
+		return nil, &passError{err: componentError(n, call, resp.StatusCode, body), body: body,
+			contentType: resp.Header.Get("Content-Type"), encoding: encoding}
 	}
 	return &rawMsg{body: raw, contentType: resp.Header.Get("Content-Type"),
 		encoding: resp.Header.Get("Content-Encoding"), answer: true}, nil
@@ -340,6 +352,9 @@ func writeRawError(w http.ResponseWriter, err error) {
 	if errors.As(err, &p) && len(p.body) > 0 {
 		if p.contentType != "" {
 			w.Header().Set("Content-Type", p.contentType)
+		}
+		if p.encoding != "" {
+			w.Header().Set("Content-Encoding", p.encoding)
 		}
 		w.WriteHeader(p.err.HTTPStatus)
 		_, _ = w.Write(p.body)
@@ -550,7 +565,9 @@ func ProtocolFromFile(path, sdep string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	var names []string
 	for _, d := range docs {
+		names = append(names, d.Object.Name)
 		if sdep == "" && len(docs) == 1 || d.Object.Name == sdep {
 			if p := d.Object.Spec.Protocol; p != "" {
 				return string(p), nil
@@ -558,5 +575,5 @@ func ProtocolFromFile(path, sdep string) (string, error) {
 			return string(v1.ProtocolSeldon), nil
 		}
 	}
-	return "", fmt.Errorf("%s: no SeldonDeployment named %q; choose one with --sdep", path, sdep)
+	return "", fmt.Errorf("%s: no SeldonDeployment named %q (have: %s); choose one with --sdep", path, sdep, strings.Join(names, ", "))
 }

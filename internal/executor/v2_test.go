@@ -513,3 +513,52 @@ func TestV2ChainDecompressesGzipAnswers(t *testing.T) {
 		t.Errorf("decompressed answer %s", plain)
 	}
 }
+
+// A component's gzip error body reaches the client readable: decompressed,
+// with no Content-Encoding, under v2 and tensorflow.
+func TestRawErrorBodyIsDecompressed(t *testing.T) {
+	gz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.WriteHeader(http.StatusBadRequest)
+		zw := gzip.NewWriter(w)
+		_, _ = io.WriteString(zw, `{"error":"bad input"}`)
+		_ = zw.Close()
+	}))
+	t.Cleanup(gz.Close)
+	for proto, path := range map[string]string{"v2": "/v2/models/gz/infer", "tensorflow": "/v1/models/gz:predict"} {
+		s := serve(t, v1.PredictiveUnit{Name: "gz", Type: v1.Model,
+			Endpoint: &v1.Endpoint{ServiceHost: "127.0.0.1", HTTPPort: port(t, gz.Listener.Addr())}}, WithProtocol(proto))
+		req, _ := http.NewRequest("POST", s.restURL+path, strings.NewReader(`{"inputs":[]}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept-Encoding", "gzip") // read the answer raw
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Encoding") != "" || string(b) != `{"error":"bad input"}` {
+			t.Errorf("%s: %d, Content-Encoding %q, body %q; want 400 and the plain error body",
+				proto, resp.StatusCode, resp.Header.Get("Content-Encoding"), b)
+		}
+	}
+}
+
+// Under v2, a CloudEvents request without Seldon-Puid gets one puid: its
+// Ce-Id is the answer's Seldon-Puid and the one the component gets.
+func TestV2CloudEventIDIsThePuid(t *testing.T) {
+	rec := &recorder{}
+	hs := httptest.NewServer(rec)
+	t.Cleanup(hs.Close)
+	s := serve(t, v1.PredictiveUnit{Name: "rec", Type: v1.Model, Endpoint: &v1.Endpoint{
+		ServiceHost: "127.0.0.1", HTTPPort: port(t, hs.Listener.Addr())}}, WithProtocol("v2"))
+	code, b, h := rawReq(t, "POST", s.restURL+"/v2/models/rec/infer", `{"inputs":[]}`, "Ce-Specversion", "1.0")
+	if code != 200 {
+		t.Fatalf("%d %s", code, b)
+	}
+	id, puid := h.Get("Ce-Id"), h.Get(PuidHeader)
+	if id == "" || id != puid || len(rec.hdrs) != 1 || rec.hdrs[0].Get(PuidHeader) != puid {
+		t.Errorf("Ce-Id %q, Seldon-Puid %q, component's %v: want one puid", id, puid, rec.hdrs)
+	}
+}
