@@ -147,25 +147,32 @@ func TestTFServingDocumentsRenderAServingExecutor(t *testing.T) {
 			if code, b := httpDo(t, "GET", base+"/v1/models/halfplustwo", ""); code != 200 || !strings.Contains(string(b), "AVAILABLE") {
 				t.Errorf("REST model status = %d %s", code, b)
 			}
-			conn, err := grpc.NewClient("passthrough:///127.0.0.1:"+strconv.Itoa(eg), grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = conn.Close() }()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			r, err := tfpb.NewPredictionServiceClient(conn).Predict(ctx, &tfpb.PredictRequest{
-				ModelSpec: &tfpb.ModelSpec{Name: "halfplustwo"},
-				Inputs: map[string]*tfpb.TensorProto{"x": {Dtype: tfpb.DataType_DT_FLOAT,
-					TensorShape: &tfpb.TensorShapeProto{Dim: []*tfpb.TensorShapeProto_Dim{{Size: 1}, {Size: 4}}},
-					FloatVal:    []float32{1, 2, 3, 4}}}})
-			if err != nil {
-				t.Fatalf("gRPC Predict: %v", err)
-			}
-			if got := r.GetOutputs()["proba"].GetDoubleVal(); len(got) != 1 || math.Abs(got[0]-want) > 1e-9 {
-				t.Errorf("gRPC Predict = %v, want proba %v", r, want)
-			}
+			tfPredictOverGRPC(t, eg, want)
 		})
+	}
+}
+
+// tfPredictOverGRPC calls TF Serving's gRPC Predict for halfplustwo on the
+// executor's gRPC port and checks the mock's answer.
+func tfPredictOverGRPC(t *testing.T, port int, want float64) {
+	t.Helper()
+	conn, err := grpc.NewClient("passthrough:///127.0.0.1:"+strconv.Itoa(port), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := tfpb.NewPredictionServiceClient(conn).Predict(ctx, &tfpb.PredictRequest{
+		ModelSpec: &tfpb.ModelSpec{Name: "halfplustwo"},
+		Inputs: map[string]*tfpb.TensorProto{"x": {Dtype: tfpb.DataType_DT_FLOAT,
+			TensorShape: &tfpb.TensorShapeProto{Dim: []*tfpb.TensorShapeProto_Dim{{Size: 1}, {Size: 4}}},
+			FloatVal:    []float32{1, 2, 3, 4}}}})
+	if err != nil {
+		t.Fatalf("gRPC Predict: %v", err)
+	}
+	if got := r.GetOutputs()["proba"].GetDoubleVal(); len(got) != 1 || math.Abs(got[0]-want) > 1e-9 {
+		t.Errorf("gRPC Predict = %v, want proba %v", r, want)
 	}
 }
 

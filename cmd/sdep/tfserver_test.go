@@ -1,20 +1,14 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"math"
 	"os"
 	"strconv"
 	"testing"
-	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sdep-dev/sdep/internal/decode"
 	"github.com/sdep-dev/sdep/internal/models/mockclassifier"
-	tfpb "github.com/sdep-dev/sdep/internal/proto/tfservingpb"
 	"github.com/sdep-dev/sdep/internal/resources"
 	"github.com/sdep-dev/sdep/internal/validation"
 )
@@ -108,22 +102,5 @@ func TestTensorflowServerDocumentRendersAServingExecutor(t *testing.T) {
 	if err := json.Unmarshal(b, &pr); code != 200 || err != nil || len(pr.Predictions) != 1 || math.Abs(pr.Predictions[0][0]-want) > 1e-9 {
 		t.Errorf("REST :predict = %d %s, want predictions [[%v]]", code, b, want)
 	}
-	conn, err := grpc.NewClient("passthrough:///127.0.0.1:"+strconv.Itoa(eg), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = conn.Close() }()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	r, err := tfpb.NewPredictionServiceClient(conn).Predict(ctx, &tfpb.PredictRequest{
-		ModelSpec: &tfpb.ModelSpec{Name: "halfplustwo"},
-		Inputs: map[string]*tfpb.TensorProto{"x": {Dtype: tfpb.DataType_DT_FLOAT,
-			TensorShape: &tfpb.TensorShapeProto{Dim: []*tfpb.TensorShapeProto_Dim{{Size: 1}, {Size: 4}}},
-			FloatVal:    []float32{1, 2, 3, 4}}}})
-	if err != nil {
-		t.Fatalf("gRPC Predict: %v", err)
-	}
-	if got := r.GetOutputs()["proba"].GetDoubleVal(); len(got) != 1 || math.Abs(got[0]-want) > 1e-9 {
-		t.Errorf("gRPC Predict = %v, want proba %v", r, want)
-	}
+	tfPredictOverGRPC(t, eg, want)
 }
