@@ -60,7 +60,7 @@ and a plot of replicas and CPU over time to --report-dir.`,
 }
 
 func runDemo(ctx context.Context, stdout, stderr io.Writer, f serveFlags, dl local.DemoLoad) error {
-	rt, _, err := newRuntime(stderr, os.Stdin, f, io.Discard)
+	rt, _, err := newRuntime(ctx, stderr, os.Stdin, f, io.Discard)
 	if err != nil {
 		return err
 	}

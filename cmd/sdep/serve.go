@@ -108,7 +108,7 @@ on CPU keep their replica count.`,
 // newRuntime reads, validates and plans FILE and prepares its runtime, as
 // sdep serve and sdep demo share it. Problems with the document are printed
 // as sdep validate prints them.
-func newRuntime(stderr io.Writer, stdin io.Reader, f serveFlags, childOutput io.Writer) (*local.Runtime, local.Mappings, error) {
+func newRuntime(ctx context.Context, stderr io.Writer, stdin io.Reader, f serveFlags, childOutput io.Writer) (*local.Runtime, local.Mappings, error) {
 	docs, err := document.Load(stderr, stdin, f.file)
 	if err != nil {
 		return nil, local.Mappings{}, errSilent
@@ -121,6 +121,8 @@ func newRuntime(stderr io.Writer, stdin io.Reader, f serveFlags, childOutput io.
 	if err != nil {
 		return nil, m, err
 	}
+	// Ctrl-C stops a model fetch of the first plan too.
+	m.Context = ctx
 	plan, err := local.NewPlan(d.Object, m)
 	if err != nil {
 		return nil, m, err
@@ -143,7 +145,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, stdin io.Reader, f 
 	if f.file != "-" {
 		served, _ = os.ReadFile(f.file)
 	}
-	rt, m, err := newRuntime(stderr, stdin, f, stderr)
+	rt, m, err := newRuntime(ctx, stderr, stdin, f, stderr)
 	if err != nil {
 		return err
 	}
