@@ -66,13 +66,16 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 // at once; the model must outlive the executor's drain instead of closing
 // its port under it.
 func (s *Server) Serve(ctx context.Context, host string, p Ports, drain, grace time.Duration, ready func(httpAddr, grpcAddr net.Addr)) error {
-	hl, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p.HTTP)))
+	// gRPC first: a readiness check on the REST port (sdep serve's, a
+	// pod's) then implies both ports accept. The other order left a window
+	// in which a caller that saw REST ready had its first gRPC dial refused.
+	gl, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p.GRPC)))
 	if err != nil {
 		return err
 	}
-	gl, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p.GRPC)))
+	hl, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p.HTTP)))
 	if err != nil {
-		_ = hl.Close()
+		_ = gl.Close()
 		return err
 	}
 	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}

@@ -258,18 +258,25 @@ func writeFailure(w http.ResponseWriter, code int, info string) {
 // host:grpcPort (gRPC), and serves until ctx is cancelled, then shuts
 // down within grace. ready, when set, gets the bound REST address.
 func (s *Server) Serve(ctx context.Context, host string, httpPort, grpcPort int, grace time.Duration, ready func(net.Addr)) error {
+	// gRPC first, so that a readiness check on the REST port implies that
+	// both accept.
+	var gl net.Listener
+	if grpcPort > 0 {
+		var err error
+		if gl, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(grpcPort))); err != nil {
+			return err
+		}
+	}
 	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(httpPort)))
 	if err != nil {
+		if gl != nil {
+			_ = gl.Close()
+		}
 		return err
 	}
 	errc := make(chan error, 2)
 	var gs *grpc.Server
-	if grpcPort > 0 {
-		gl, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(grpcPort)))
-		if err != nil {
-			_ = l.Close()
-			return err
-		}
+	if gl != nil {
 		gs = grpc.NewServer()
 		s.RegisterGRPC(gs)
 		go func() { errc <- gs.Serve(gl) }()
