@@ -226,6 +226,10 @@ func (rt *Runtime) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	// The sync schedule starts now, before the first replicas: a clock that
+	// moved on while they started (a test's clock does) is caught up at once
+	// instead of pushing every sync back by the startup time.
+	start := rt.now()
 	if err := rt.startComponents(); err != nil {
 		return errors.Join(err, stop())
 	}
@@ -244,7 +248,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	// A sync every period on the clock; like a time.Ticker, a sync that
 	// overran its period drops the ticks it missed.
 	period := rt.opts.SyncPeriod
-	next := rt.now().Add(period)
+	next := start.Add(period)
 	for {
 		select {
 		case <-ctx.Done():
