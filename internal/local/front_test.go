@@ -643,3 +643,25 @@ func mustList(t *testing.T, v []any) *structpb.ListValue {
 	}
 	return l
 }
+
+func TestTableShowsRequestsPerComponent(t *testing.T) {
+	inFlight, rps := int64(3), 12.5
+	st := Status{Components: []ComponentStatus{
+		{Component: "my-dep", Deployment: "seldon-model-example-0-my-dep", Replicas: 2, Ready: 2, Desired: 2,
+			InFlight: &inFlight, RequestsPerSecond: &rps},
+		{Component: "other", Deployment: "seldon-model-example-1-other", Replicas: 1, Ready: 1, Desired: 1},
+	}}
+	var b strings.Builder
+	if err := WriteTable(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"COMPONENT  DEPLOYMENT                     READY/REPLICAS  IN FLIGHT  REQ/S",
+		"my-dep     seldon-model-example-0-my-dep  2/2             3          12.5",
+		"other      seldon-model-example-1-other   1/1             -          -",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table has no %q:\n%s", want, b.String())
+		}
+	}
+}

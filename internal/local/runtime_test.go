@@ -284,3 +284,29 @@ func TestServeAnswersOverGRPC(t *testing.T) {
 		t.Errorf("%d of %d gRPC predictions succeeded; errors %v, first: %s", r.Succeeded, r.Requests, r.Errors, r.FirstError)
 	}
 }
+
+// The status and the live table carry the executor's request figures for
+// each component: requests per second after a load, and nothing in flight
+// once it has ended.
+func TestStatusShowsRequestsPerComponent(t *testing.T) {
+	rt, _ := startRuntime(t, seedPlan(t), time.Hour, time.Hour)
+	waitFor(t, rt, 60*time.Second, "first replica ready", func(c ComponentStatus) bool { return c.Ready == 1 })
+	before := rt.Status().Components[0]
+	if before.InFlight == nil || *before.InFlight != 0 || before.RequestsPerSecond == nil || *before.RequestsPerSecond != 0 {
+		t.Fatalf("before any request: in flight %v, per second %v; want 0 and 0", before.InFlight, before.RequestsPerSecond)
+	}
+	r, err := load.Run(context.Background(), load.Options{Target: "http://" + rt.Addrs()[0].HTTP + "/api/v1.0/predictions", Concurrency: 2, Duration: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Succeeded == 0 {
+		t.Fatalf("no prediction succeeded: %v", r.Errors)
+	}
+	c := rt.Status().Components[0]
+	if c.InFlight == nil || *c.InFlight != 0 {
+		t.Errorf("in flight after the load ended: %v, want 0", c.InFlight)
+	}
+	if c.RequestsPerSecond == nil || *c.RequestsPerSecond <= 0 {
+		t.Errorf("requests per second after %d requests: %v, want more than 0", r.Succeeded, c.RequestsPerSecond)
+	}
+}

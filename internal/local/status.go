@@ -65,6 +65,12 @@ type ComponentStatus struct {
 	ReplicaList []ReplicaStatus `json:"replicaList"`
 	// External lists containers served by --endpoint (not autoscaled).
 	External map[string]string `json:"external,omitempty"`
+	// InFlight and RequestsPerSecond are the executor's
+	// seldon_requests_in_flight and seldon_requests_per_second for the
+	// component's graph nodes, summed (a component usually holds one
+	// node). Absent when none of its containers is a graph node.
+	InFlight          *int64   `json:"inFlight,omitempty"`
+	RequestsPerSecond *float64 `json:"requestsPerSecond,omitempty"`
 }
 
 // MetricStatus is one HPA metric: its current value and its target.
@@ -165,6 +171,7 @@ func (rt *Runtime) Status() Status {
 				break
 			}
 		}
+		rt.addLoadLocked(&cs, c)
 		for _, ct := range c.plan.Containers {
 			if ct.External != "" {
 				if cs.External == nil {
@@ -197,6 +204,31 @@ func (rt *Runtime) Status() Status {
 		st.Components = append(st.Components, cs)
 	}
 	return st
+}
+
+// addLoadLocked fills the component's request figures from its
+// predictor's executor: the nodes named like its containers.
+func (rt *Runtime) addLoadLocked(cs *ComponentStatus, c *component) {
+	if c.predictor >= len(rt.executors) {
+		return
+	}
+	names := make(map[string]bool, len(c.plan.Containers))
+	for _, ct := range c.plan.Containers {
+		names[ct.Name] = true
+	}
+	var inFlight int64
+	var rps float64
+	found := false
+	for _, n := range rt.executors[c.predictor].Load().Nodes {
+		if names[n.Name] {
+			found = true
+			inFlight += n.InFlight
+			rps += n.RequestsPerSecond
+		}
+	}
+	if found {
+		cs.InFlight, cs.RequestsPerSecond = &inFlight, &rps
+	}
 }
 
 // StatusHandler serves GET /status as JSON.

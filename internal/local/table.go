@@ -8,10 +8,11 @@ import (
 )
 
 // WriteTable prints the status as a table: one row per component with its
-// replicas, CPU against target, desired count and last decision.
+// replicas, requests in flight and per second, metrics against targets,
+// desired count and last decision.
 func WriteTable(w io.Writer, st Status) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "COMPONENT\tDEPLOYMENT\tREADY/REPLICAS\tMETRICS\tDESIRED\tRESTARTS\tLAST DECISION")
+	fmt.Fprintln(tw, "COMPONENT\tDEPLOYMENT\tREADY/REPLICAS\tIN FLIGHT\tREQ/S\tMETRICS\tDESIRED\tRESTARTS\tLAST DECISION")
 	for _, c := range st.Components {
 		var ms []string
 		for _, m := range c.Metrics {
@@ -36,7 +37,14 @@ func WriteTable(w io.Writer, st Status) error {
 		if len(c.External) > 0 && c.Replicas == 0 {
 			reps = "external"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", c.Component, c.Deployment, reps, metrics, c.Desired, c.Restarts, last)
+		inFlight, rps := "-", "-"
+		if c.InFlight != nil {
+			inFlight = fmt.Sprint(*c.InFlight)
+		}
+		if c.RequestsPerSecond != nil {
+			rps = fmt.Sprintf("%.1f", *c.RequestsPerSecond)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", c.Component, c.Deployment, reps, inFlight, rps, metrics, c.Desired, c.Restarts, last)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
