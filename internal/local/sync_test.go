@@ -50,6 +50,13 @@ func (c *fakeClock) After(d time.Duration) <-chan time.Time {
 	return ch
 }
 
+// pending is the number of timers not fired yet.
+func (c *fakeClock) pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.waiters)
+}
+
 // set moves the clock to t and fires the timers that are due.
 func (c *fakeClock) set(t time.Time) {
 	c.mu.Lock()
@@ -353,6 +360,14 @@ func TestRunSyncsOnTheInjectedClock(t *testing.T) {
 	}()
 	waitFor(t, rt, 30*time.Second, "first replica ready", func(c ComponentStatus) bool { return c.Ready == 1 })
 	for i := 1; i <= 3; i++ {
+		// Move the clock only once the run loop waits on it: a timer
+		// asked for while the clock moves would be set from the new time.
+		// Nothing else in this runtime waits on the clock.
+		for wait := time.Now().Add(30 * time.Second); clock.pending() == 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(wait) {
+				t.Fatalf("the run loop never waited for sync %d", i)
+			}
+		}
 		clock.set(t0.Add(time.Duration(i) * syncPeriod))
 		deadline := time.After(30 * time.Second) // only against a hang
 		for {
