@@ -41,7 +41,7 @@ fuzz: ## Run every Fuzz target for FUZZTIME.
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
-		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=200x $$pkg; \
+		GO=$(GO) hack/fuzz.sh $$pkg $$name $(FUZZTIME) || exit 1; \
 	done
 
 $(CONTROLLER_GEN): hack/tools/codegen/go.mod hack/tools/codegen/go.sum
