@@ -243,3 +243,31 @@ func (e *Executor) Load() Load {
 	}
 	return out
 }
+
+// ComponentLoad is one component's figures from the Loads of its
+// predictor's executors: each graph node among nodes (the component's
+// container names) summed over the executors, then the largest node's (a
+// component usually holds one model). ok reports whether any of the nodes
+// is in the Loads. The metrics API and sdep serve both use it, so the HPA
+// and the local table see the same figure.
+func ComponentLoad(loads []Load, predictor string, nodes map[string]bool) (inFlight int64, rps float64, ok bool) {
+	perInFlight := map[string]int64{}
+	perRPS := map[string]float64{}
+	for _, l := range loads {
+		if l.Predictor != predictor {
+			continue
+		}
+		for _, n := range l.Nodes {
+			if nodes[n.Name] {
+				ok = true
+				perInFlight[n.Name] += n.InFlight
+				perRPS[n.Name] += n.RequestsPerSecond
+			}
+		}
+	}
+	for n := range nodes {
+		inFlight = max(inFlight, perInFlight[n])
+		rps = max(rps, perRPS[n])
+	}
+	return inFlight, rps, ok
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sdep-dev/sdep/internal/autoscale"
+	"github.com/sdep-dev/sdep/internal/executor"
 )
 
 // Status is the runtime's machine-readable state (GET /status).
@@ -67,8 +68,9 @@ type ComponentStatus struct {
 	External map[string]string `json:"external,omitempty"`
 	// InFlight and RequestsPerSecond are the executor's
 	// seldon_requests_in_flight and seldon_requests_per_second for the
-	// component's graph nodes, summed (a component usually holds one
-	// node). Absent when none of its containers is a graph node.
+	// component, as the metrics API serves them: its largest graph node's
+	// (a component usually holds one node). Absent when none of its
+	// containers is a graph node.
 	InFlight          *int64   `json:"inFlight,omitempty"`
 	RequestsPerSecond *float64 `json:"requestsPerSecond,omitempty"`
 }
@@ -207,26 +209,18 @@ func (rt *Runtime) Status() Status {
 }
 
 // addLoadLocked fills the component's request figures from its
-// predictor's executor: the nodes named like its containers.
+// predictor's executor, by the rule the metrics API serves to the HPA.
 func (rt *Runtime) addLoadLocked(cs *ComponentStatus, c *component) {
 	if c.predictor >= len(rt.executors) {
 		return
 	}
+	ex := rt.executors[c.predictor]
 	names := make(map[string]bool, len(c.plan.Containers))
 	for _, ct := range c.plan.Containers {
 		names[ct.Name] = true
 	}
-	var inFlight int64
-	var rps float64
-	found := false
-	for _, n := range rt.executors[c.predictor].Load().Nodes {
-		if names[n.Name] {
-			found = true
-			inFlight += n.InFlight
-			rps += n.RequestsPerSecond
-		}
-	}
-	if found {
+	load := ex.Load()
+	if inFlight, rps, ok := executor.ComponentLoad([]executor.Load{load}, load.Predictor, names); ok {
 		cs.InFlight, cs.RequestsPerSecond = &inFlight, &rps
 	}
 }

@@ -134,7 +134,7 @@ func (p *Provider) value(ctx context.Context, d *appsv1.Deployment, info provide
 		return nil, fmt.Errorf("%s %s/%s: none of the %d executor(s) of predictor %q answered GET %s",
 			info.Metric, d.Namespace, d.Name, len(addrs), pred.Name, executor.LoadPath)
 	}
-	inFlight, rps := Sum(loads, pred.Name, nodes)
+	inFlight, rps, _ := executor.ComponentLoad(loads, pred.Name, nodes)
 	v := custom_metrics.MetricValue{
 		DescribedObject: custom_metrics.ObjectReference{
 			Kind: "Deployment", APIVersion: "apps/v1", Namespace: d.Namespace, Name: d.Name,
@@ -149,29 +149,6 @@ func (p *Provider) value(ctx context.Context, d *appsv1.Deployment, info provide
 		v.Value = *resource.NewMilliQuantity(int64(math.Round(rps*1000)), resource.DecimalSI)
 	}
 	return &v, nil
-}
-
-// Sum adds up the executors' figures per node of predictor pred and returns
-// the largest node's among nodes.
-func Sum(loads []executor.Load, pred string, nodes map[string]bool) (inFlight int64, rps float64) {
-	perInFlight := map[string]int64{}
-	perRPS := map[string]float64{}
-	for _, l := range loads {
-		if l.Predictor != pred {
-			continue
-		}
-		for _, n := range l.Nodes {
-			if nodes[n.Name] {
-				perInFlight[n.Name] += n.InFlight
-				perRPS[n.Name] += n.RequestsPerSecond
-			}
-		}
-	}
-	for n := range nodes {
-		inFlight = max(inFlight, perInFlight[n])
-		rps = max(rps, perRPS[n])
-	}
-	return inFlight, rps
 }
 
 // component finds the SeldonDeployment, predictor and graph nodes behind a

@@ -46,11 +46,11 @@ func TestSum(t *testing.T) {
 		{Predictor: "p", Nodes: []executor.NodeLoad{{Name: "a", InFlight: 2, RequestsPerSecond: 5.5}, {Name: "c", InFlight: 100}}},
 		{Predictor: "other", Nodes: []executor.NodeLoad{{Name: "a", InFlight: 50, RequestsPerSecond: 50}}},
 	}
-	inFlight, rps := Sum(loads, "p", map[string]bool{"a": true, "b": true})
+	inFlight, rps, _ := executor.ComponentLoad(loads, "p", map[string]bool{"a": true, "b": true})
 	if inFlight != 5 || rps != 40 {
 		t.Fatalf("Sum = %d, %v; want 5 (a: 3+2), 40 (b)", inFlight, rps)
 	}
-	if inFlight, rps := Sum(loads, "p", map[string]bool{"missing": true}); inFlight != 0 || rps != 0 {
+	if inFlight, rps, ok := executor.ComponentLoad(loads, "p", map[string]bool{"missing": true}); inFlight != 0 || rps != 0 || ok {
 		t.Fatalf("Sum of an unknown node = %d, %v", inFlight, rps)
 	}
 }
