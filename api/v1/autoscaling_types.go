@@ -12,7 +12,9 @@ import (
 // sdep always creates an autoscaling/v2 HPA; metrics in the v2beta1 shape are
 // converted, and take precedence over metricsv2 when both are given.
 type SeldonHpaSpec struct {
-	// +kubebuilder:validation:Minimum=1
+	// MinReplicas may be 0 (scale to zero) when an Object or External
+	// metric is among the metrics, as the API server requires of an HPA.
+	// +kubebuilder:validation:Minimum=0
 	MinReplicas *int32 `json:"minReplicas,omitempty"`
 	// +kubebuilder:validation:Minimum=1
 	MaxReplicas int32 `json:"maxReplicas"`
@@ -29,7 +31,9 @@ type SeldonHpaSpec struct {
 // written in a predictor's hpaSpecs list.
 type LegacyHpaSpec struct {
 	ScaleTargetRef CrossVersionObjectReference `json:"scaleTargetRef"`
-	// +kubebuilder:validation:Minimum=1
+	// MinReplicas may be 0 (scale to zero) when an Object or External
+	// metric is among the metrics, as the API server requires of an HPA.
+	// +kubebuilder:validation:Minimum=0
 	MinReplicas *int32 `json:"minReplicas,omitempty"`
 	// +kubebuilder:validation:Minimum=1
 	MaxReplicas int32        `json:"maxReplicas"`

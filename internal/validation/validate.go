@@ -323,7 +323,7 @@ func (v *validator) componentSpecs(i int) map[string]containerRef {
 			v.fail(field+".replicas", "%d is negative: use 0 or more", *cs.Replicas)
 		}
 		if cs.HpaSpec != nil {
-			v.hpaBounds(field+".hpaSpec", cs.HpaSpec.MinReplicas, cs.HpaSpec.MaxReplicas)
+			v.hpaBounds(field+".hpaSpec", cs.HpaSpec.MinReplicas, cs.HpaSpec.MaxReplicas, hpaCanScaleFromZero(cs.HpaSpec))
 			v.legacyMetrics(field+".hpaSpec.metrics", i, j, cs.HpaSpec.Metrics)
 			v.metricsV2(field+".hpaSpec.metricsv2", i, j, cs.HpaSpec.MetricsV2)
 			if len(cs.HpaSpec.Metrics) > 0 && len(cs.HpaSpec.MetricsV2) > 0 {
@@ -412,18 +412,50 @@ func (v *validator) ignoredMetadata(field string, cs *sdepv1.SeldonPodSpec) {
 	}
 }
 
-func (v *validator) hpaBounds(field string, minReplicas *int32, maxReplicas int32) {
+// hpaBounds checks an HPA's replica bounds. fromZero says whether its
+// metrics include an Object or External metric: the API server accepts
+// minReplicas 0 only then (an HPA cannot read CPU or per-pod metrics from a
+// Deployment with no pods), and sdep follows the same rule.
+func (v *validator) hpaBounds(field string, minReplicas *int32, maxReplicas int32, fromZero bool) {
 	if maxReplicas < 1 {
 		v.fail(field+".maxReplicas", "%d: maxReplicas is required and must be at least 1", maxReplicas)
 	}
 	if minReplicas != nil {
 		switch {
-		case *minReplicas < 1:
-			v.fail(field+".minReplicas", "%d: must be at least 1 (scale to zero is not supported by the HPA)", *minReplicas)
+		case *minReplicas < 0:
+			v.fail(field+".minReplicas", "%d is negative: use 0 (scale to zero, with an Object or External metric) or more", *minReplicas)
+		case *minReplicas == 0 && !fromZero:
+			v.fail(field+".minReplicas", "0 needs at least one Object or External metric, as the API server requires for scaling to zero: "+
+				"add {\"type\": \"Object\", \"object\": {\"metric\": {\"name\": \"seldon_requests_in_flight\"}, ...}} to metricsv2 "+
+				"(see docs/request-autoscaling.md), or set minReplicas to 1")
 		case maxReplicas >= 1 && *minReplicas > maxReplicas:
 			v.fail(field+".minReplicas", "%d is greater than maxReplicas %d: minReplicas must not exceed maxReplicas", *minReplicas, maxReplicas)
 		}
 	}
+}
+
+// hpaCanScaleFromZero reports whether the metrics sdep puts on the HPA (the
+// v2beta1-shaped metrics when given, else metricsv2) include an Object or
+// External metric.
+func hpaCanScaleFromZero(h *sdepv1.SeldonHpaSpec) bool {
+	if len(h.Metrics) > 0 {
+		return legacyCanScaleFromZero(h.Metrics)
+	}
+	for _, m := range h.MetricsV2 {
+		if m.Type == autoscalingv2.ObjectMetricSourceType || m.Type == autoscalingv2.ExternalMetricSourceType {
+			return true
+		}
+	}
+	return false
+}
+
+func legacyCanScaleFromZero(ms []sdepv1.MetricSpec) bool {
+	for _, m := range ms {
+		if m.Type == sdepv1.ObjectMetricSourceType || m.Type == sdepv1.ExternalMetricSourceType {
+			return true
+		}
+	}
+	return false
 }
 
 // autoscalerCount allows at most one of hpaSpec, a legacy hpaSpecs entry
@@ -490,7 +522,7 @@ func (v *validator) legacyHpaSpecs(i int) {
 		if !legacyDeploymentAPIVersions[ref.APIVersion] {
 			v.fail(field+".scaleTargetRef.apiVersion", "%q: use apps/v1 (extensions/v1beta1, apps/v1beta1 and apps/v1beta2 are accepted and mean the same)", ref.APIVersion)
 		}
-		v.hpaBounds(field, h.MinReplicas, h.MaxReplicas)
+		v.hpaBounds(field, h.MinReplicas, h.MaxReplicas, legacyCanScaleFromZero(h.Metrics))
 	}
 }
 

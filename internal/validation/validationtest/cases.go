@@ -210,8 +210,15 @@ func InvalidCases() []Case {
 			Problem{Field: "spec.predictors[0].hpaSpecs[0].scaleTargetRef.apiVersion", Message: `"apps/v2": use apps/v1`}},
 		{"maxReplicas at least 1", func(sd *sdepv1.SeldonDeployment) { Pred(sd).HpaSpecs[0].MaxReplicas = 0 },
 			Problem{Field: "spec.predictors[0].hpaSpecs[0].maxReplicas", Message: "maxReplicas is required and must be at least 1"}},
-		{"minReplicas at least 1", func(sd *sdepv1.SeldonDeployment) { Pred(sd).HpaSpecs[0].MinReplicas = ptr.To[int32](0) },
-			Problem{Field: "spec.predictors[0].hpaSpecs[0].minReplicas", Message: "0: must be at least 1"}},
+		{"minReplicas 0 needs an Object or External metric", func(sd *sdepv1.SeldonDeployment) { Pred(sd).HpaSpecs[0].MinReplicas = ptr.To[int32](0) },
+			Problem{Field: "spec.predictors[0].hpaSpecs[0].minReplicas", Message: "0 needs at least one Object or External metric"}},
+		{"v2 minReplicas 0 on CPU", func(sd *sdepv1.SeldonDeployment) {
+			SetHpaSpec(sd, &sdepv1.SeldonHpaSpec{MinReplicas: ptr.To[int32](0), MaxReplicas: 4, MetricsV2: []autoscalingv2.MetricSpec{{
+				Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{Name: corev1.ResourceCPU,
+					Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To[int32](10)}}}}})
+		}, Problem{Field: "spec.predictors[0].componentSpecs[0].hpaSpec.minReplicas", Message: "or set minReplicas to 1"}},
+		{"minReplicas not negative", func(sd *sdepv1.SeldonDeployment) { Pred(sd).HpaSpecs[0].MinReplicas = ptr.To[int32](-1) },
+			Problem{Field: "spec.predictors[0].hpaSpecs[0].minReplicas", Message: "-1 is negative"}},
 		{"min not above max", func(sd *sdepv1.SeldonDeployment) {
 			SetHpaSpec(sd, &sdepv1.SeldonHpaSpec{MinReplicas: ptr.To[int32](5), MaxReplicas: 4, Metrics: []sdepv1.MetricSpec{CPUUtilization(10)}})
 		}, Problem{Field: "spec.predictors[0].componentSpecs[0].hpaSpec.minReplicas", Message: "5 is greater than maxReplicas 4"}},
