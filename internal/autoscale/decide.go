@@ -32,7 +32,7 @@ func (cfg Config) Decide(spec autoscalingv2.HorizontalPodAutoscalerSpec, state S
 		minR = *spec.MinReplicas
 	}
 	maxR := spec.MaxReplicas
-	if err := validate(spec, minR); err != nil {
+	if err := validate(spec, minR, cfg.ScaleToZero); err != nil {
 		d.Limit, d.LimitMessage = LimitInvalidSpec, err.Error()
 		d.Reason = "invalid spec: " + err.Error()
 		d.Conditions = []Condition{{Type: autoscalingv2.ScalingActive, Status: corev1.ConditionFalse, Reason: "InvalidSpec", Message: err.Error()}}
@@ -48,20 +48,31 @@ func (cfg Config) Decide(spec autoscalingv2.HorizontalPodAutoscalerSpec, state S
 	able := Condition{Type: autoscalingv2.AbleToScale, Status: corev1.ConditionTrue, Reason: "SucceededGetScale",
 		Message: "the HPA controller was able to get the target's current scale"}
 
+	// Scale-to-zero (upstream's HPAScaleToZero): at 0 replicas, metrics are
+	// read only if the autoscaler scaled the target to 0 itself and it has
+	// an Object or External metric, or if it did and minReplicas has since
+	// been raised above 0 (then the target goes back to minReplicas).
+	objectOrExternal := hasObjectOrExternalMetric(spec.Metrics)
+	scaledToZero := cfg.ScaleToZero && st.ScaledToZero
+	fromZero := cur == 0 && scaledToZero && (minR != 0 || objectOrExternal)
+
 	switch {
-	case cur == 0:
+	case cur == 0 && !fromZero:
 		d.Limit = LimitScalingDisabled
 		d.LimitMessage = "scaling is disabled since the replica count of the target is zero"
 		d.Reason = d.LimitMessage
 		d.Conditions = []Condition{able, {Type: autoscalingv2.ScalingActive, Status: corev1.ConditionFalse,
 			Reason: "ScalingDisabled", Message: d.LimitMessage}}
+		if !cfg.ScaleToZero {
+			st.ScaledToZero = false
+		}
 		return d, st
 	case cur > maxR:
 		d.DesiredReplicas, d.Limit = maxR, LimitMax
 		d.LimitMessage = fmt.Sprintf("current number of replicas above maxReplicas %d", maxR)
 		d.Reason = d.LimitMessage
 		d.Conditions = []Condition{able}
-	case cur < minR:
+	case cur < minR && cur != 0:
 		d.DesiredReplicas, d.Limit = minR, LimitMin
 		d.LimitMessage = fmt.Sprintf("current number of replicas below minReplicas %d", minR)
 		d.Reason = d.LimitMessage
@@ -70,13 +81,34 @@ func (cfg Config) Decide(spec autoscalingv2.HorizontalPodAutoscalerSpec, state S
 		if !cfg.decideFromMetrics(&d, &st, spec, behavior, obs, minR, maxR, now, able) {
 			return d, st
 		}
+		if cur == 0 && minR != 0 && d.DesiredReplicas < minR {
+			// Upstream raises a scale from zero to minReplicas after the
+			// limits, leaving the conditions as they were set.
+			d.DesiredReplicas, d.Limit = minR, LimitMin
+			d.LimitMessage = fmt.Sprintf("scaling from zero to at least minReplicas %d", minR)
+			d.Reason += " (" + d.LimitMessage + ")"
+		}
 	}
 
-	if d.DesiredReplicas != cur && behavior != nil {
-		if d.DesiredReplicas > cur {
-			st.ScaleUpEvents = recordScaleEvent(st.ScaleUpEvents, now, d.DesiredReplicas-cur, behavior.ScaleUp)
-		} else {
-			st.ScaleDownEvents = recordScaleEvent(st.ScaleDownEvents, now, cur-d.DesiredReplicas, behavior.ScaleDown)
+	if d.DesiredReplicas != cur {
+		if behavior != nil {
+			if d.DesiredReplicas > cur {
+				st.ScaleUpEvents = recordScaleEvent(st.ScaleUpEvents, now, d.DesiredReplicas-cur, behavior.ScaleUp)
+			} else {
+				st.ScaleDownEvents = recordScaleEvent(st.ScaleDownEvents, now, cur-d.DesiredReplicas, behavior.ScaleDown)
+			}
+		}
+		// Every change of the count sets the ScaledToZero condition anew.
+		st.ScaledToZero = false
+		if cfg.ScaleToZero {
+			cond := Condition{Type: autoscalingv2.ScaledToZero, Status: corev1.ConditionFalse, Reason: "NotScaledToZero",
+				Message: "the HPA controller did not scale the workload to zero"}
+			if cur > 0 && d.DesiredReplicas == 0 && minR == 0 && objectOrExternal {
+				st.ScaledToZero = true
+				cond = Condition{Type: autoscalingv2.ScaledToZero, Status: corev1.ConditionTrue, Reason: "ScaledToZero",
+					Message: "the HPA controller scaled the workload to zero"}
+			}
+			d.Conditions = append(d.Conditions, cond)
 		}
 	}
 	return d, st
@@ -295,5 +327,6 @@ func (s State) clone() State {
 		Recommendations: append([]Recommendation(nil), s.Recommendations...),
 		ScaleUpEvents:   append([]ScaleEvent(nil), s.ScaleUpEvents...),
 		ScaleDownEvents: append([]ScaleEvent(nil), s.ScaleDownEvents...),
+		ScaledToZero:    s.ScaledToZero,
 	}
 }

@@ -474,10 +474,20 @@ func (c calc) valueReplicas(res *MetricResult, usage, target int64) error {
 }
 
 // averageValueReplicas is the proposal for a per-replica target on a
-// whole value (Object or External with an AverageValue target); it returns
-// the per-replica usage.
+// whole value (Object or External with an AverageValue target): ceil(value
+// / target), unless the per-replica ratio is within tolerance. It returns
+// the per-replica usage. With no live replica (scaling from zero, or
+// before new replicas exist) upstream divides by zero: the ratio is
+// infinite or NaN, never within tolerance, so the proposal is always
+// ceil(value / target); Ratio is then value / target and the usage
+// reported is the whole value (upstream's status is undefined there).
 func (c calc) averageValueReplicas(res *MetricResult, usage, target int64) int64 {
 	status := c.statusReplicas()
+	if status == 0 {
+		res.Ratio = float64(usage) / float64(target)
+		res.Proposed = ceilReplicas(res.Ratio)
+		return usage
+	}
 	res.Ratio = float64(usage) / (float64(target) * float64(status))
 	res.Proposed = status
 	if c.tol.within(res.Ratio) {
@@ -485,10 +495,16 @@ func (c calc) averageValueReplicas(res *MetricResult, usage, target int64) int64
 	} else {
 		res.Proposed = ceilReplicas(float64(usage) / float64(target))
 	}
-	if status == 0 {
-		return 0
-	}
 	return int64(math.Ceil(float64(usage) / float64(status)))
+}
+
+// averageValueString shows averageValueReplicas' usage: per replica, or
+// the whole value when no replica is live.
+func (c calc) averageValueString(v int64) string {
+	if c.statusReplicas() == 0 {
+		return milliString(v) + " in total with no replica running"
+	}
+	return milliString(v) + " per replica"
 }
 
 func (c calc) object(res MetricResult, m autoscalingv2.MetricSpec) MetricResult {
@@ -518,7 +534,7 @@ func (c calc) object(res MetricResult, m autoscalingv2.MetricSpec) MetricResult 
 		}
 		usage, t := q.MilliValue(), o.Target.AverageValue.MilliValue()
 		perReplica := c.averageValueReplicas(&res, usage, t)
-		res.Current = milliString(perReplica) + " per replica"
+		res.Current = c.averageValueString(perReplica)
 		res.Target = milliString(t)
 		res.Status = status(autoscalingv2.MetricValueStatus{AverageValue: resource.NewMilliQuantity(perReplica, resource.DecimalSI)})
 		return res
@@ -545,7 +561,7 @@ func (c calc) external(res MetricResult, m autoscalingv2.MetricSpec) MetricResul
 	if e.Target.AverageValue != nil {
 		t := e.Target.AverageValue.MilliValue()
 		perReplica := c.averageValueReplicas(&res, usage, t)
-		res.Current = milliString(perReplica) + " per replica"
+		res.Current = c.averageValueString(perReplica)
 		res.Target = milliString(t)
 		res.Status = status(autoscalingv2.MetricValueStatus{AverageValue: resource.NewMilliQuantity(perReplica, resource.DecimalSI)})
 		return res

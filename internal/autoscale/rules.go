@@ -66,13 +66,44 @@ func scalingRulesProblems(field string, r *autoscalingv2.HPAScalingRules) []Prob
 	return out
 }
 
-// validate rejects what the API server would (scale-to-zero is not
-// supported here, so minReplicas must be at least 1).
-func validate(spec autoscalingv2.HorizontalPodAutoscalerSpec, minR int32) error {
-	switch {
-	case minR < 1:
-		return fmt.Errorf("minReplicas %d must be at least 1", minR)
-	case spec.MaxReplicas < minR:
+// MinReplicasProblem checks minReplicas (the API server's rules, with the
+// HPAScaleToZero feature gate as given): it must not be negative; 0 needs
+// the gate and at least one Object or External metric among the metrics
+// (the only ones that can be read while no replica runs). nil minReplicas
+// means 1 and is always fine.
+func MinReplicasProblem(spec autoscalingv2.HorizontalPodAutoscalerSpec, scaleToZero bool) *Problem {
+	if spec.MinReplicas == nil {
+		return nil
+	}
+	switch minR := *spec.MinReplicas; {
+	case minR < 0:
+		return &Problem{Field: "minReplicas", Message: fmt.Sprintf("%d: must not be negative", minR)}
+	case minR == 0 && !scaleToZero:
+		return &Problem{Field: "minReplicas", Message: "0: must be greater than or equal to 1 while scale-to-zero (the HPAScaleToZero feature, Config.ScaleToZero) is off"}
+	case minR == 0 && !hasObjectOrExternalMetric(spec.Metrics):
+		return &Problem{Field: "metrics", Message: "must specify at least one Object or External metric to support scaling to zero replicas " +
+			"(minReplicas is 0): add one, or set minReplicas to at least 1"}
+	}
+	return nil
+}
+
+// hasObjectOrExternalMetric reports whether an Object or External metric
+// is among the metrics (upstream looks at the type alone).
+func hasObjectOrExternalMetric(metrics []autoscalingv2.MetricSpec) bool {
+	for _, m := range metrics {
+		if m.Type == autoscalingv2.ObjectMetricSourceType || m.Type == autoscalingv2.ExternalMetricSourceType {
+			return true
+		}
+	}
+	return false
+}
+
+// validate rejects what the API server would.
+func validate(spec autoscalingv2.HorizontalPodAutoscalerSpec, minR int32, scaleToZero bool) error {
+	if p := MinReplicasProblem(spec, scaleToZero); p != nil {
+		return fmt.Errorf("%s: %s", p.Field, p.Message)
+	}
+	if spec.MaxReplicas < minR {
 		return fmt.Errorf("maxReplicas %d must not be less than minReplicas %d", spec.MaxReplicas, minR)
 	}
 	problems := BehaviorProblems(spec.Behavior)

@@ -32,17 +32,26 @@ type Config struct {
 	// only if the replica turned not-ready within this delay of starting
 	// (that is, it has never been ready).
 	InitialReadinessDelay time.Duration
+	// ScaleToZero is kube-controller-manager's HPAScaleToZero feature gate
+	// (beta and on by default since Kubernetes 1.37; DefaultConfig turns it
+	// on, the zero Config leaves it off). On, minReplicas may be 0 when the
+	// spec has an Object or External metric, the autoscaler may scale the
+	// target to 0, and it goes on reading metrics at 0 replicas only if it
+	// scaled the target there itself (State.ScaledToZero). Off, minReplicas
+	// must be at least 1 and a target at 0 replicas is always left alone.
+	ScaleToZero bool
 }
 
-// DefaultConfig returns kube-controller-manager's defaults: tolerance 0.1,
-// 5 minute downscale stabilization, 5 minute CPU initialization period and
-// 30 second initial readiness delay.
+// DefaultConfig returns kube-controller-manager 1.37's defaults: tolerance
+// 0.1, 5 minute downscale stabilization, 5 minute CPU initialization
+// period, 30 second initial readiness delay and HPAScaleToZero on.
 func DefaultConfig() Config {
 	return Config{
 		Tolerance:                    0.1,
 		DownscaleStabilizationWindow: 5 * time.Minute,
 		CPUInitializationPeriod:      5 * time.Minute,
 		InitialReadinessDelay:        30 * time.Second,
+		ScaleToZero:                  true,
 	}
 }
 
@@ -65,6 +74,14 @@ type State struct {
 	// behavior (as upstream).
 	ScaleUpEvents   []ScaleEvent
 	ScaleDownEvents []ScaleEvent
+	// ScaledToZero is the HPA's ScaledToZero condition being True: the last
+	// decision that changed the replica count took the target from above 0
+	// to 0 (with minReplicas 0 and an Object or External metric). Every
+	// decision that changes the count sets it anew; decisions that do not
+	// leave it as it is, as upstream keeps the condition in the HPA's
+	// status. Only with it set does a target at 0 replicas get decisions
+	// from metrics; a target someone else scaled to 0 stays disabled.
+	ScaledToZero bool
 }
 
 // Recommendation is one unstabilized recommendation.
@@ -157,7 +174,8 @@ const (
 	// LimitMin and LimitMax: clamped to minReplicas or maxReplicas.
 	LimitMin Limit = "MinReplicas"
 	LimitMax Limit = "MaxReplicas"
-	// LimitScalingDisabled: the target has 0 replicas (maintenance mode).
+	// LimitScalingDisabled: the target has 0 replicas and the autoscaler
+	// did not scale it there (maintenance mode), or scale-to-zero is off.
 	LimitScalingDisabled Limit = "ScalingDisabled"
 	// LimitMetricsUnavailable: no metric could be computed, or some failed
 	// and the rest suggested scaling down.
@@ -197,9 +215,14 @@ type Decision struct {
 	// "cpu 38% of request, target 10% (scale-up limited by policy Pods 4/15s)".
 	Reason string
 	// Conditions are the HPA conditions this decision sets, in the order
-	// AbleToScale, ScalingActive, ScalingLimited. Conditions upstream leaves
-	// untouched in the same situation are absent: merge them into the
-	// previous ones. SucceededRescale/FailedUpdateScale are the caller's.
+	// AbleToScale, ScalingActive, ScalingLimited, then, on a decision that
+	// changes the count with Config.ScaleToZero on, ScaledToZero (True,
+	// reason ScaledToZero, on a move from above 0 to 0; else False,
+	// NotScaledToZero). Conditions upstream leaves untouched in the same
+	// situation are absent: merge them into the previous ones.
+	// SucceededRescale/FailedUpdateScale are the caller's; with
+	// Config.ScaleToZero off upstream removes any ScaledToZero condition
+	// (State.ScaledToZero is cleared then).
 	Conditions []Condition
 }
 
