@@ -239,6 +239,19 @@ func spec(minR, maxR int32, b *autoscalingv2.HorizontalPodAutoscalerBehavior, me
 // inFlightKey is the Observation.Values key of the request-autoscaling example's metric.
 const inFlightKey = "object/Deployment/requests-default-0-my-dep/seldon_requests_in_flight"
 
+// inFlight is the request-autoscaling Object metric with an AverageValue target.
+func inFlight(target int64) autoscalingv2.MetricSpec {
+	return autoscalingv2.MetricSpec{Type: autoscalingv2.ObjectMetricSourceType, Object: &autoscalingv2.ObjectMetricSource{
+		Metric:          autoscalingv2.MetricIdentifier{Name: "seldon_requests_in_flight"},
+		DescribedObject: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "requests-default-0-my-dep"},
+		Target:          autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: resource.NewQuantity(target, resource.DecimalSI)},
+	}}
+}
+
+func inFlightValue(v string) map[string]resource.Quantity {
+	return map[string]resource.Quantity{inFlightKey: resource.MustParse(v)}
+}
+
 func sec(n int) time.Duration { return time.Duration(n) * time.Second }
 
 func scenarios() []scenario {
@@ -512,6 +525,125 @@ func scenarios() []scenario {
 				{at: sec(60), note: "idle: the minimum", values: map[string]resource.Quantity{inFlightKey: resource.MustParse("0")}},
 				{at: sec(75), note: "a burst of 30: capped by the rate, then by maxReplicas", values: map[string]resource.Quantity{inFlightKey: resource.MustParse("30")}},
 				{at: sec(90), values: map[string]resource.Quantity{inFlightKey: resource.MustParse("30")}},
+			},
+		},
+		{
+			name: "scale-to-zero-after-idle",
+			about: `scale to zero (HPAScaleToZero, on by default): minReplicas 0 and an Object metric with an AverageValue
+			target of 2 in flight per replica; no behavior, so the default 300 s scale-down window.
+			Idle from 60 s: the recommendation is 0 at once, but the 3 recorded at 0 s holds the target until it is older
+			than the window (it still counts at exactly 300 s); at 315 s the target goes to 0 and the ScaledToZero condition
+			is set, so later decisions go on reading the metric at 0 replicas.`,
+			spec:     spec(0, 10, nil, inFlight(2)),
+			replicas: 3,
+			steps: []step{
+				{at: 0, note: "concurrency 6: steady at 3", values: inFlightValue("6")},
+				{at: sec(60), note: "idle", values: inFlightValue("0")},
+				{at: sec(180), values: inFlightValue("0")},
+				{at: sec(300), values: inFlightValue("0")},
+				{at: sec(315), values: inFlightValue("0")},
+				{at: sec(330), note: "at 0 the metric is still read: 0 proposes 0", values: inFlightValue("0")},
+			},
+		},
+		{
+			name: "wake-from-zero-object",
+			about: `waking from zero on an Object AverageValue metric (target 2 per replica, minReplicas 0, scale-down window 0,
+			the default scale-up policies Pods 4/15s and Percent 100/15s).
+			With no replica running the proposal is ceil(value / target): 7 in flight wake the target to 4.
+			A Percent policy allows nothing from a period that starts at 0 replicas, Pods 4 allows 4; a period that holds a
+			scale-down starts at the count before it (4 at 65 s, so up to 8).`,
+			spec:     spec(0, 10, downWindow(0), inFlight(2)),
+			replicas: 1,
+			steps: []step{
+				{at: 0, note: "idle: 1 -> 0 at once (no window)", values: inFlightValue("0")},
+				{at: sec(15), note: "still idle, decided from the metric at 0 replicas", values: inFlightValue("0")},
+				{at: sec(30), note: "7 in flight: 0 -> ceil(7 / 2) = 4", values: inFlightValue("7")},
+				{at: sec(45), values: inFlightValue("7")},
+				{at: sec(60), note: "idle again", values: inFlightValue("0")},
+				{at: sec(65), note: "a burst of 20 within 15 s of the scale-down: Pods 4 from a period start of 4 allows 8", values: inFlightValue("20")},
+				{at: sec(80), note: "the next period: Percent 100 of 8", values: inFlightValue("20")},
+			},
+		},
+		{
+			name: "scale-to-zero-rate-policies",
+			about: `behavior policies on the way to 0 and back: scaleDown Percent 50/15s (window 0) removes half, truncated
+			(4 -> 2 -> 1 -> 0); scaleUp Percent 100/15s alone. Waking within 15 s of the last scale-down starts the period at
+			the 1 replica just removed (0 -> 2); once the scale-down is out of every period a Percent policy allows
+			ceil(0 * 2) = 0 and the target stays at 0 (ScalingLimited ScaleUpLimit), as upstream.`,
+			spec: spec(0, 10, &autoscalingv2.HorizontalPodAutoscalerBehavior{
+				ScaleUp: &autoscalingv2.HPAScalingRules{Policies: []autoscalingv2.HPAScalingPolicy{
+					{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: 15}}},
+				ScaleDown: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: &zero, Policies: []autoscalingv2.HPAScalingPolicy{
+					{Type: autoscalingv2.PercentScalingPolicy, Value: 50, PeriodSeconds: 15}}},
+			}, inFlight(2)),
+			replicas: 4,
+			steps: []step{
+				{at: 0, values: inFlightValue("0")},
+				{at: sec(15), values: inFlightValue("0")},
+				{at: sec(30), values: inFlightValue("0")},
+				{at: sec(35), note: "8 in flight 5 s after reaching 0", values: inFlightValue("8")},
+				{at: sec(50), values: inFlightValue("8")},
+				{at: sec(65), note: "idle", values: inFlightValue("0")},
+				{at: sec(80), values: inFlightValue("0")},
+				{at: sec(95), values: inFlightValue("0")},
+				{at: sec(200), note: "8 in flight long after: Percent 100 of 0 allows 0", values: inFlightValue("8")},
+				{at: sec(215), values: inFlightValue("8")},
+			},
+		},
+		{
+			name: "scaled-to-zero-by-hand",
+			about: `a Deployment someone else scaled to 0 stays at 0 even with minReplicas 0 and an Object metric: the autoscaler
+			did not scale it there (no ScaledToZero condition), so scaling is disabled, as upstream. Scaled back to 1 by hand,
+			it is autoscaled again.`,
+			spec:     spec(0, 10, downWindow(0), inFlight(2)),
+			replicas: 2,
+			steps: []step{
+				{at: 0, values: inFlightValue("4")},
+				{at: sec(15), scaleTo: int32p(0), note: "30 in flight, but the target was scaled to 0 by hand", values: inFlightValue("30")},
+				{at: sec(30), values: inFlightValue("30")},
+				{at: sec(45), scaleTo: int32p(1), values: inFlightValue("30")},
+			},
+		},
+		{
+			name: "min-replicas-zero-needs-object-metric",
+			about: `minReplicas 0 with only a cpu metric: refused as the API server refuses it (no metric can be read at 0
+			replicas), the decision names the field and the fix and changes nothing.`,
+			spec:     spec(0, 10, nil, cpuUtilization(50)),
+			replicas: 2,
+			steps: []step{
+				{at: 0, cpu: 200},
+				{at: sec(15), cpu: 200},
+			},
+		},
+		{
+			name: "scale-to-zero-gate-off",
+			about: `Config.ScaleToZero false (kube-controller-manager with HPAScaleToZero=false): minReplicas 0 is refused even
+			with an Object metric.`,
+			spec:     spec(0, 10, nil, inFlight(2)),
+			cfg:      &Config{Tolerance: 0.1, DownscaleStabilizationWindow: 5 * time.Minute, CPUInitializationPeriod: 5 * time.Minute, InitialReadinessDelay: 30 * time.Second},
+			replicas: 2,
+			steps: []step{
+				{at: 0, values: inFlightValue("0")},
+			},
+		},
+		{
+			name: "external-metric-from-zero",
+			about: `an External metric (queue length, AverageValue target 10 per replica) with minReplicas 0, scale-down window 0
+			and the default scale-up policies: an empty queue takes the target to 0, 25 queued wake it to ceil(25 / 10) = 3;
+			a Value target of the same metric would give ceil(ratio) from zero too.`,
+			spec: spec(0, 20, downWindow(0), autoscalingv2.MetricSpec{Type: autoscalingv2.ExternalMetricSourceType, External: &autoscalingv2.ExternalMetricSource{
+				Metric: autoscalingv2.MetricIdentifier{Name: "queue_length"},
+				Target: autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: resource.NewQuantity(10, resource.DecimalSI)},
+			}}),
+			replicas: 2,
+			steps: []step{
+				{at: 0, values: map[string]resource.Quantity{"external/queue_length": resource.MustParse("0")}},
+				{at: sec(15), values: map[string]resource.Quantity{"external/queue_length": resource.MustParse("0")}},
+				{at: sec(30), values: map[string]resource.Quantity{"external/queue_length": resource.MustParse("25")}},
+				{at: sec(45), values: map[string]resource.Quantity{"external/queue_length": resource.MustParse("25")}},
+				{at: sec(60), note: "the metric cannot be read: nothing changes", values: nil},
+				{at: sec(75), values: map[string]resource.Quantity{"external/queue_length": resource.MustParse("0")}},
+				{at: sec(90), note: "the metric cannot be read at 0 replicas: the target stays at 0", values: nil},
 			},
 		},
 		{

@@ -77,9 +77,9 @@ func MinReplicasProblem(spec autoscalingv2.HorizontalPodAutoscalerSpec, scaleToZ
 	}
 	switch minR := *spec.MinReplicas; {
 	case minR < 0:
-		return &Problem{Field: "minReplicas", Message: fmt.Sprintf("%d: must not be negative", minR)}
+		return &Problem{Field: "minReplicas", Message: fmt.Sprintf("%d: must not be negative: set it to 1 or more (0 to scale to zero)", minR)}
 	case minR == 0 && !scaleToZero:
-		return &Problem{Field: "minReplicas", Message: "0: must be greater than or equal to 1 while scale-to-zero (the HPAScaleToZero feature, Config.ScaleToZero) is off"}
+		return &Problem{Field: "minReplicas", Message: "0: must be at least 1 while scale-to-zero is off (the HPAScaleToZero feature gate, Config.ScaleToZero): set it to 1 or more, or turn scale-to-zero on"}
 	case minR == 0 && !hasObjectOrExternalMetric(spec.Metrics):
 		return &Problem{Field: "metrics", Message: "must specify at least one Object or External metric to support scaling to zero replicas " +
 			"(minReplicas is 0): add one, or set minReplicas to at least 1"}

@@ -50,6 +50,7 @@ const (
 	tolerance               = 0.1
 	cpuInitializationPeriod = time.Millisecond
 	initialReadinessDelay   = time.Millisecond
+	scaleToZero             = true // the HPAScaleToZero feature gate
 )
 
 const (
@@ -145,6 +146,19 @@ var cases = []traceCase{
 		name: "object requests in flight", min: 1, max: 10, target: 2, object: true,
 		trace: []string{"1", "8", "30", "6", "1"},
 	},
+	{
+		// Scale to zero and back (HPAScaleToZero): the same metric with
+		// minReplicas 0. At 0 in flight the recommendation is 0, held by
+		// the stabilization window and then applied; the HPA sets its
+		// ScaledToZero condition and so goes on reading the metric at 0
+		// replicas. 6 in flight wakes the target to ceil(6 / 2) = 3 (the
+		// built-in rate allows max(2×0, 4) = 4 from zero); 30 goes 0 → 4 →
+		// 8 → 10. With no replica running the per-replica ratio is a
+		// division by zero on both sides, never within tolerance, so the
+		// proposal is ceil(value / 2) whether or not the new pods exist yet.
+		name: "object scale to zero", min: 0, max: 10, target: 2, object: true,
+		trace: []string{"1", "0", "6", "0", "30", "0"},
+	},
 }
 
 // TestHPAControllerAndAutoscaleAgreeOnCPUTrace is the differential test
@@ -188,6 +202,16 @@ func runCase(t *testing.T, h *realHarness, tc traceCase) {
 			t.Fatalf("step %d (%s per pod): autoscale settles at %d replicas, the HPA controller at %d\n%s",
 				i, usage, got, want, table(tc.trace, realSteps, modelSteps))
 		}
+		// The ScaledToZero condition decides whether a target at 0 is
+		// autoscaled at all: both sides must agree on it too.
+		real0, err := h.scaledToZero(ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if real0 != m.state.ScaledToZero {
+			t.Fatalf("step %d (%s per pod): the HPA's ScaledToZero condition is %t, autoscale's State.ScaledToZero %t",
+				i, usage, real0, m.state.ScaledToZero)
+		}
 	}
 	t.Logf("%s in %s\n%s", tc.name, time.Since(begin).Round(100*time.Millisecond), table(tc.trace, realSteps, modelSteps))
 	if !slices.EqualFunc(realSteps, modelSteps, slices.Equal) {
@@ -198,7 +222,7 @@ func runCase(t *testing.T, h *realHarness, tc traceCase) {
 // table lays out both sides' counts per step.
 func table(trace []string, kcm, modelled [][]int32) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-5s %-6s %-28s %s\n", "step", "cpu", "kube-controller-manager", "autoscale")
+	fmt.Fprintf(&b, "%-5s %-6s %-28s %s\n", "step", "value", "kube-controller-manager", "autoscale")
 	for i := range kcm {
 		fmt.Fprintf(&b, "%-5d %-6s %-28s %s\n", i, trace[i], arrows(kcm[i]), arrows(modelled[i]))
 	}

@@ -97,6 +97,9 @@ func kcmHPAFlags() []string {
 		fmt.Sprintf("--horizontal-pod-autoscaler-tolerance=%g", tolerance),
 		"--horizontal-pod-autoscaler-cpu-initialization-period=" + cpuInitializationPeriod.String(),
 		"--horizontal-pod-autoscaler-initial-readiness-delay=" + initialReadinessDelay.String(),
+		// On by default in 1.37; said here so that the model's
+		// Config.ScaleToZero and the controller cannot drift apart.
+		fmt.Sprintf("--feature-gates=HPAScaleToZero=%t", scaleToZero),
 	}
 }
 
@@ -225,6 +228,21 @@ func (h *realHarness) waitStable(t *testing.T, ns string, from int32, timeout ti
 func (h *realHarness) explain() string {
 	exited := errors.Join(h.cluster.Exited(), h.hpaController.Exited())
 	return fmt.Sprintf("process exits: %v\nHPA controller log (tail):\n%s", exited, h.logTail(20))
+}
+
+// scaledToZero reports the HPA's ScaledToZero condition (absent counts as
+// False, as the controller reads it).
+func (h *realHarness) scaledToZero(ns string) (bool, error) {
+	hpa, err := h.clientset.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(context.Background(), workload, metav1.GetOptions{})
+	if err != nil {
+		return false, err
+	}
+	for _, c := range hpa.Status.Conditions {
+		if c.Type == autoscalingv2.ScaledToZero {
+			return c.Status == corev1.ConditionTrue, nil
+		}
+	}
+	return false, nil
 }
 
 // hpaSummary describes the HPA's status for logs.

@@ -19,6 +19,7 @@ func modelConfig() autoscale.Config {
 		DownscaleStabilizationWindow: downscaleStabilization,
 		CPUInitializationPeriod:      cpuInitializationPeriod,
 		InitialReadinessDelay:        initialReadinessDelay,
+		ScaleToZero:                  scaleToZero,
 	}
 }
 
