@@ -13,9 +13,11 @@ import (
 
 // FuzzDecide runs two decisions in a row on odd inputs: negative, zero and
 // huge usages, requests, targets, metric values and replica counts, every
-// metric type, with and without a behavior. Decide must not panic, must not
+// metric type, with and without a behavior, from a fresh State or one whose
+// autoscaler scaled the target to zero. Decide must not panic, must not
 // modify the State it is given, and a decision that scales must land in
-// [minReplicas, maxReplicas]; one that does not keeps the current count.
+// [minReplicas, maxReplicas]; one that does not keeps the current count. A
+// target at 0 the autoscaler did not scale there is never scaled.
 func FuzzDecide(f *testing.F) {
 	f.Add(int32(1), int32(10), int32(2), uint8(3), int64(50), int64(100), int32(10), uint8(0), int64(0), int64(0), false, int32(4), int32(15), uint8(0xff))
 	f.Add(int32(1), int32(10), int32(2), uint8(3), int64(-50), int64(0), int32(-1), uint8(1), int64(0), int64(0), true, int32(100), int32(60), uint8(0x0f))
@@ -23,6 +25,11 @@ func FuzzDecide(f *testing.F) {
 	f.Add(int32(2), int32(5), int32(3), uint8(0), int64(0), int64(0), int32(50), uint8(3), int64(math.MinInt64), int64(0), true, int32(math.MaxInt32), int32(1800), uint8(0))
 	f.Add(int32(1), int32(100), int32(7), uint8(4), int64(1e15), int64(1e3), int32(1), uint8(4), int64(1e18), int64(-1), true, int32(-5), int32(1), uint8(0x55))
 	f.Add(int32(1), int32(3), int32(-4), uint8(1), int64(1), int64(1), int32(80), uint8(2), int64(1), int64(1), false, int32(1), int32(1), uint8(1))
+	// Scale to zero: minReplicas 0, an object (kind 3) or external (kind 4)
+	// metric; kind/6 odd starts from a State that scaled the target to 0.
+	f.Add(int32(0), int32(10), int32(0), uint8(0), int64(0), int64(100), int32(50), uint8(9), int64(7000), int64(2000), false, int32(4), int32(15), uint8(0))
+	f.Add(int32(0), int32(10), int32(3), uint8(3), int64(0), int64(100), int32(50), uint8(4), int64(0), int64(2000), true, int32(100), int32(15), uint8(0xff))
+	f.Add(int32(0), int32(10), int32(0), uint8(0), int64(0), int64(100), int32(50), uint8(10), int64(1e18), int64(1), true, int32(100), int32(15), uint8(0))
 	f.Fuzz(func(t *testing.T, minR, maxR, current int32, n uint8, usage, request int64, util int32,
 		kind uint8, value, target int64, withBehavior bool, policyValue, period int32, ready uint8) {
 		spec := autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: &minR, MaxReplicas: maxR}
@@ -78,8 +85,11 @@ func FuzzDecide(f *testing.F) {
 			obs.Replicas = append(obs.Replicas, r)
 		}
 
-		check := func(d Decision, cur int32) {
+		check := func(d Decision, cur int32, st State) {
 			t.Helper()
+			if cur == 0 && !st.ScaledToZero && d.Changed() {
+				t.Fatalf("scaled a target at 0 that the autoscaler did not scale there: %s", d.Reason)
+			}
 			if d.CurrentReplicas != cur {
 				t.Fatalf("CurrentReplicas %d, want %d", d.CurrentReplicas, cur)
 			}
@@ -87,17 +97,17 @@ func FuzzDecide(f *testing.F) {
 				t.Fatalf("scaled %d -> %d, outside [%d, %d]: %s", cur, d.DesiredReplicas, minR, maxR, d.Reason)
 			}
 		}
-		state := State{}
+		state := State{ScaledToZero: (kind/6)%2 == 1}
 		d, next := Decide(spec, state, obs, now)
-		check(d, current)
-		if !cmp.Equal(state, State{}) {
+		check(d, current, state)
+		if !cmp.Equal(state, State{ScaledToZero: (kind/6)%2 == 1}) {
 			t.Fatal("Decide modified the State it was given")
 		}
 		// A second decision from the first one's state, at the new count.
 		before := next.clone()
 		obs.CurrentReplicas = d.DesiredReplicas
 		d2, _ := Decide(spec, next, obs, now.Add(15*time.Second))
-		check(d2, d.DesiredReplicas)
+		check(d2, d.DesiredReplicas, next)
 		if !cmp.Equal(before, next) {
 			t.Fatal("Decide modified the State it was given")
 		}
