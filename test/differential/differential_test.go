@@ -76,6 +76,9 @@ type traceCase struct {
 	behavior *autoscalingv2.HorizontalPodAutoscalerBehavior
 	trace    []string
 	object   bool
+	// byHand sets the Deployment's replicas, on both sides, before the
+	// step of that index (someone else scaling the target).
+	byHand map[int]int32
 }
 
 func (tc traceCase) spec() autoscalingv2.HorizontalPodAutoscalerSpec {
@@ -159,6 +162,15 @@ var cases = []traceCase{
 		name: "object scale to zero", min: 0, max: 10, target: 2, object: true,
 		trace: []string{"1", "0", "6", "0", "30", "0"},
 	},
+	{
+		// A target someone else scaled to 0 is left alone, even with
+		// minReplicas 0 and 30 in flight: the HPA did not scale it to zero
+		// (no ScaledToZero condition), so scaling is disabled. Scaled back
+		// to 1 by hand, it is autoscaled again (1 → 4 → 8 → 10).
+		name: "object scaled to zero by hand", min: 0, max: 10, target: 2, object: true,
+		trace:  []string{"2", "2", "30", "30"},
+		byHand: map[int]int32{1: 0, 3: 1},
+	},
 }
 
 // TestHPAControllerAndAutoscaleAgreeOnCPUTrace is the differential test
@@ -182,6 +194,11 @@ func runCase(t *testing.T, h *realHarness, tc traceCase) {
 	current := int32(1) // the Deployment starts at one replica
 	for i, usage := range tc.trace {
 		perPod := resource.MustParse(usage)
+		if n, ok := tc.byHand[i]; ok {
+			h.scaleByHand(t, ns, n)
+			m.scaleByHand(n)
+			current = n
+		}
 		if i > 0 {
 			h.set(tc, ns, perPod)
 		}

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/sdep-dev/sdep/internal/devcluster"
 	"github.com/sdep-dev/sdep/internal/testenv"
@@ -228,6 +229,25 @@ func (h *realHarness) waitStable(t *testing.T, ns string, from int32, timeout ti
 func (h *realHarness) explain() string {
 	exited := errors.Join(h.cluster.Exited(), h.hpaController.Exited())
 	return fmt.Sprintf("process exits: %v\nHPA controller log (tail):\n%s", exited, h.logTail(20))
+}
+
+// scaleByHand sets the Deployment's replicas through its scale
+// subresource, as kubectl scale does.
+func (h *realHarness) scaleByHand(t *testing.T, ns string, n int32) {
+	t.Helper()
+	ctx := context.Background()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		sc, err := h.clientset.AppsV1().Deployments(ns).GetScale(ctx, workload, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		sc.Spec.Replicas = n
+		_, err = h.clientset.AppsV1().Deployments(ns).UpdateScale(ctx, workload, sc, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("scaling the Deployment to %d by hand: %v", n, err)
+	}
 }
 
 // scaledToZero reports the HPA's ScaledToZero condition (absent counts as

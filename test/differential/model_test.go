@@ -109,4 +109,13 @@ func (m *model) step(perPod resource.Quantity) (counts []int32, reasons []string
 	return counts, reasons, fmt.Errorf("the model did not settle within %d decisions: counts %v", maxModelDecisions, counts)
 }
 
+// scaleByHand sets the replica count as someone other than the autoscaler
+// would: new replicas start now.
+func (m *model) scaleByHand(n int32) {
+	for int32(len(m.starts)) < n {
+		m.starts = append(m.starts, m.now)
+	}
+	m.starts = m.starts[:n]
+}
+
 const maxModelDecisions = 300
