@@ -83,10 +83,40 @@
 //   - The first decision records the current replica count as a
 //     recommendation, so a freshly started autoscaler does not scale down
 //     before a full stabilization window has passed.
-//   - A target whose replica count is 0 is in maintenance mode: scaling is
-//     disabled (ScalingActive=False, ScalingDisabled) until someone scales
-//     it up again. A count above maxReplicas or below minReplicas is brought
-//     into range without looking at metrics.
+//   - A count above maxReplicas, or above 0 and below minReplicas, is
+//     brought into range without looking at metrics.
+//   - Scale to zero is Kubernetes 1.37's HPAScaleToZero feature
+//     (Config.ScaleToZero, on in DefaultConfig as in kube-controller-manager
+//     1.37). minReplicas may then be 0 if an Object or External metric is
+//     among the metrics; without one the spec is refused in the API
+//     server's words. When every metric asks for 0 (and the windows and
+//     policies allow it: a scale-down policy works on the way to 0 as on
+//     any scale-down) the target goes to 0 and the decision sets the
+//     ScaledToZero condition (True, reason ScaledToZero); State.ScaledToZero
+//     remembers it. Every later change of the count sets the condition
+//     again (False, NotScaledToZero, unless it is another move to 0);
+//     decisions that change nothing leave it as it was.
+//   - A target at 0 replicas is autoscaled only if State.ScaledToZero is
+//     set and the spec has an Object or External metric (or minReplicas has
+//     since been raised above 0, in which case the target goes back to at
+//     least minReplicas). Otherwise it is in maintenance mode: scaling is
+//     disabled (ScalingActive=False, ScalingDisabled, "scaling is disabled
+//     since the replica count of the target is zero") until someone scales
+//     it up again. So a target someone else scaled to 0 is left alone.
+//   - At 0 replicas Resource, ContainerResource and Pods metrics cannot be
+//     read and fail; as with any failed metric, that blocks only a
+//     scale-down, and there is none from 0, so the Object and External
+//     metrics decide. With no live replica an AverageValue target's ratio
+//     is a division by zero upstream (never within tolerance), so the
+//     proposal is ceil(value / target); a Value target proposes
+//     ceil(value / target) too, without the ready-replica count.
+//   - From 0 the rate limits work as on any scale-up: without behavior up
+//     to max(2 × 0, 4) = 4 replicas; with behavior each policy starts from
+//     the count at the start of its period, so a Pods policy allows its
+//     value while a Percent policy allows ceil(0 × (1 + p)) = 0 once the
+//     scale-down to 0 is older than its period: with only Percent scale-up
+//     policies the target then stays at 0 (ScalingLimited ScaleUpLimit),
+//     exactly as upstream.
 //   - An empty metrics list means average CPU utilization of 80%, and an
 //     unset minReplicas means 1.
 //   - Decision.Conditions carry the AbleToScale, ScalingActive and
@@ -100,11 +130,17 @@
 //     part of the key but are not evaluated. A metric whose samples are
 //     absent fails the way a failed metrics API call does, with upstream's
 //     condition reason, rather than being skipped silently.
-//   - Scale-to-zero (the HPAScaleToZero feature) is not supported:
-//     minReplicas must be at least 1 and a target at 0 replicas always means
-//     maintenance mode. Specs the API server would reject (minReplicas above
-//     maxReplicas, bad policies) give a LimitInvalidSpec decision with
-//     ScalingActive=False, reason InvalidSpec, instead of being impossible.
+//   - Specs the API server would reject (minReplicas above maxReplicas or
+//     negative, minReplicas 0 without an Object or External metric or with
+//     Config.ScaleToZero off, bad policies) give a LimitInvalidSpec decision
+//     with ScalingActive=False, reason InvalidSpec, instead of being
+//     impossible; MinReplicasProblem and BehaviorProblems give the rules to
+//     a validator.
+//   - The ScaledToZero condition lives in State, not in an HPA's status:
+//     a caller that keeps State across restarts keeps the condition, as an
+//     HPA object would. With an AverageValue target and no live replica,
+//     the reported usage is the whole value (upstream's status divides by
+//     zero there).
 //   - Pod-level resource requests are not modelled; a replica's request is
 //     the sum of its containers' requests (list long-running sidecars as
 //     containers). Terminating replicas never count as ready, also for
@@ -113,11 +149,13 @@
 //   - The per-direction tolerance of a behavior is always honoured
 //     (upstream it is behind the HPAConfigurableTolerance feature gate).
 //   - Decide assumes its decision is applied: the returned State records
-//     the scale event. Upstream records it only after the scale update
-//     succeeded; a caller that fails to apply a decision should keep the
-//     previous State's ScaleUpEvents and ScaleDownEvents. Conditions that
-//     upstream sets when writing the scale (SucceededRescale,
-//     FailedUpdateScale) are the caller's to add.
+//     the scale event and the ScaledToZero condition. Upstream records
+//     them only after the scale update succeeded; a caller that fails to
+//     apply a decision should keep the previous State's ScaleUpEvents,
+//     ScaleDownEvents and ScaledToZero. Conditions that upstream sets when
+//     writing the scale (SucceededRescale, FailedUpdateScale) are the
+//     caller's to add; ScaledToZero, which upstream sets at the same
+//     moment, is in Decision.Conditions.
 //   - Histories are pruned against the spec in force at each decision; a
 //     stabilization window or policy period lengthened later does not bring
 //     back entries already reused (upstream may still hold some of them).

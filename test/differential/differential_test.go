@@ -2,10 +2,13 @@
 // HPA controller (on the local control plane of internal/devcluster, with
 // its test metrics.k8s.io API) and to internal/autoscale, and checks that
 // both settle on the same replica count after every step of the trace and
-// pass through the same counts on the way. The object case does the same
+// pass through the same counts on the way. The object cases do the same
 // with an Object metric (sdep's seldon_requests_in_flight, AverageValue
 // target) served by sdep's custom metrics API server, whose values the test
-// sets.
+// sets; two of them have minReplicas 0 (HPAScaleToZero, on on both sides):
+// one scales the target to 0 and back, the other checks that a target set
+// to 0 by hand is left alone. At every checkpoint the HPA's ScaledToZero
+// condition must match the model's State.ScaledToZero.
 //
 // Both sides run with the same settings: sync period, tolerance, downscale
 // stabilization, and a CPU initialization period and initial readiness delay
