@@ -109,9 +109,20 @@ func parseHoldRules(pred *v1.PredictorSpec, annotations map[string]string) (hold
 	}
 	for j := range pred.ComponentSpecs {
 		cs := &pred.ComponentSpecs[j]
+		limit := int64(0)
+		if v, ok := cs.Metadata.Annotations[AnnotationContainerConcurrency]; ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 || n > 1<<31-1 {
+				return r, fmt.Errorf("componentSpecs[%d].metadata.annotations[%s]: %q is not a number of requests ≥ 0; write it like \"4\" (0: no limit)", j, AnnotationContainerConcurrency, v)
+			}
+			limit = n
+		}
 		for _, c := range cs.Spec.Containers {
 			if scaleToZero(cs) {
 				r.toZero[c.Name] = true
+			}
+			if limit > 0 {
+				r.limit[c.Name] = limit
 			}
 		}
 	}
