@@ -625,3 +625,30 @@ func FuzzHoldRules(f *testing.F) {
 		}
 	})
 }
+
+// The executor is ready while a holding node has no replica (it must take
+// the requests that wake it), and not ready while another node has none.
+func TestReadyLeavesOutHoldingNodes(t *testing.T) {
+	hp, _ := closedPorts(t)
+	for _, tc := range []struct {
+		min  int32
+		want int
+	}{{0, 200}, {1, 503}} {
+		s := servePredictor(t, scaledPredictor(v1.PredictiveUnit{Name: "m", Type: v1.Model,
+			Endpoint: &v1.Endpoint{ServiceHost: "127.0.0.1", HTTPPort: hp}}, tc.min, nil, nil))
+		resp, err := http.Get(s.restURL + "/ready")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("minReplicas %d, refused endpoint: /ready %d, want %d", tc.min, resp.StatusCode, tc.want)
+		}
+		e := s.e
+		set, _ := e.EndpointSet("m")
+		_, _ = set.Remove(set.Endpoints()[0])
+		if err := e.Ready(context.Background()); (err == nil) != (tc.want == 200) {
+			t.Errorf("minReplicas %d, empty set: Ready() = %v", tc.min, err)
+		}
+	}
+}
