@@ -291,8 +291,8 @@ func pickFailed(n *node, err error) *Error {
 		return activationTimedOut(n)
 	case errors.Is(err, errLimitTimeout):
 		return &Error{HTTPStatus: http.StatusServiceUnavailable, GRPCCode: codes.Unavailable, Reason: reasonActivationTimeout,
-			Message: fmt.Sprintf("node %q: no replica could take the request within %v (%s): every replica has %d requests in flight, its limit (%s)",
-				n.name, h.timeout, AnnotationActivationTimeout, h.limit, AnnotationContainerConcurrency)}
+			Message: fmt.Sprintf("node %q: no replica could take the request within %s (%s): every replica has %d requests in flight, its limit (%s)",
+				n.name, seconds(h.timeout), AnnotationActivationTimeout, h.limit, AnnotationContainerConcurrency)}
 	case errors.Is(err, errHoldQueueFull):
 		return &Error{HTTPStatus: http.StatusServiceUnavailable, GRPCCode: codes.Unavailable, Reason: reasonActivationQueueFull,
 			Message: fmt.Sprintf("node %q: %d requests are already waiting for a replica, the limit (%s); retry later or raise the annotation",
@@ -319,8 +319,17 @@ const (
 // reachable through no connection within the activation timeout.
 func activationTimedOut(n *node) *Error {
 	return &Error{HTTPStatus: http.StatusServiceUnavailable, GRPCCode: codes.Unavailable, Reason: reasonActivationTimeout,
-		Message: fmt.Sprintf("node %q: no replica became ready within %v (%s); the component has no ready replica",
-			n.name, n.endpoints.hold.timeout, AnnotationActivationTimeout)}
+		Message: fmt.Sprintf("node %q: no replica became ready within %s (%s); the component has no ready replica",
+			n.name, seconds(n.endpoints.hold.timeout), AnnotationActivationTimeout)}
+}
+
+// seconds writes a whole number of seconds as "60s" (time.Duration's
+// String says "1m0s"), anything else as String does.
+func seconds(d time.Duration) string {
+	if d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return d.String()
 }
 
 // dialRefused reports whether a REST call failed because its connection

@@ -652,3 +652,19 @@ func TestReadyLeavesOutHoldingNodes(t *testing.T) {
 		}
 	}
 }
+
+// The default timeout reads as the annotation would be written.
+func TestActivationMessages(t *testing.T) {
+	n := &node{name: "classifier", endpoints: newHoldingEndpointSet("classifier", transportConfig{},
+		holdConfig{hold: true, timeout: DefaultActivationTimeout, queue: DefaultActivationQueue})}
+	e := pickFailed(n, errHoldTimeout)
+	want := `node "classifier": no replica became ready within 60s (seldon.io/activation-timeout); the component has no ready replica`
+	if e.Message != want || e.HTTPStatus != 503 || e.GRPCCode != codes.Unavailable {
+		t.Errorf("got %d %v %q, want 503 Unavailable %q", e.HTTPStatus, e.GRPCCode, e.Message, want)
+	}
+	for d, want := range map[time.Duration]string{90 * time.Second: "90s", 1500 * time.Millisecond: "1.5s", 200 * time.Millisecond: "200ms"} {
+		if got := seconds(d); got != want {
+			t.Errorf("seconds(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
