@@ -16,7 +16,7 @@ import (
 // A Deployment that scales to zero is created with 0 replicas, and no
 // later write carries its count, whoever set it (the scaler 0<->1, the HPA).
 func TestReplicasToWriteScaleToZero(t *testing.T) {
-	p := resources.ReplicaPolicy{AutoscaledBy: resources.KindHPA, Min: 1, Max: 10, ToZero: true}
+	p := resources.ReplicaPolicy{AutoscaledBy: resources.KindHPA, Min: 0, Max: 10, ToZero: true}
 	if got := replicasToWrite(p, nil); got == nil || *got != 0 {
 		t.Errorf("create: replicas %v, want 0", got)
 	}

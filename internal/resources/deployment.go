@@ -135,9 +135,10 @@ type ReplicaPolicy struct {
 	// set of the componentSpec's, the predictor's and the SeldonDeployment's
 	// replicas, else 1.
 	Fixed int32
-	// Min and Max bound an HPA's count, as the HPA is rendered (Min
-	// defaults to 1, as the API server's, and is 1 when ToZero). A KEDA
-	// ScaledObject's bounds are KEDA's business: 0 and 0.
+	// Min and Max are the hpaSpec's bounds (Min defaults to 1, as the API
+	// server's; 0 means ToZero, and the HPA itself is rendered with 1, see
+	// HPAMinReplicas). A KEDA ScaledObject's bounds are KEDA's business: 0
+	// and 0.
 	Min, Max int32
 	// ToZero is set for an hpaSpec with minReplicas 0 (predictor.ScalesToZero).
 	// The HPA keeps 1..Max; the Deployment is created with no replica, and
@@ -197,14 +198,17 @@ func (rp ReplicaPolicy) Initial() int32 {
 // ComponentReplicaPolicy decides the replicas of componentSpecs[j]'s
 // Deployment: a kedaSpec or hpaSpec autoscales it (KEDA wins, as in Seldon
 // Core), else the replicas fields fix it. An hpaSpec with minReplicas 0
-// gives Min 1 (what the HPA is rendered with, see MakeHPA) and ToZero.
+// gives Min 0 and ToZero (the HPA is rendered with 1, see MakeHPA).
 func ComponentReplicaPolicy(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, j int) ReplicaPolicy {
 	cs := &p.ComponentSpecs[j]
 	switch {
 	case cs.KedaSpec != nil:
 		return ReplicaPolicy{AutoscaledBy: KindScaledObject}
 	case cs.HpaSpec != nil:
-		rp := ReplicaPolicy{AutoscaledBy: KindHPA, Min: HPAMinReplicas(cs.HpaSpec.MinReplicas), Max: cs.HpaSpec.MaxReplicas}
+		rp := ReplicaPolicy{AutoscaledBy: KindHPA, Min: 1, Max: cs.HpaSpec.MaxReplicas}
+		if cs.HpaSpec.MinReplicas != nil {
+			rp.Min = *cs.HpaSpec.MinReplicas
+		}
 		rp.ToZero = predictor.ScalesToZero(p, j)
 		return rp
 	}

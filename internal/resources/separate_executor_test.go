@@ -328,7 +328,7 @@ func TestScaleToZeroRendering(t *testing.T) {
 		t.Errorf("component Deployment replicas %v, want 0", r)
 	}
 	rp := comp.Replicas
-	if !rp.ToZero || rp.AutoscaledBy != KindHPA || rp.Min != 1 || rp.Max != 10 || rp.Initial() != 0 {
+	if !rp.ToZero || rp.AutoscaledBy != KindHPA || rp.Min != 0 || rp.Max != 10 || rp.Initial() != 0 {
 		t.Errorf("policy %+v (initial %d)", rp, rp.Initial())
 	}
 	if rp.Updated() != nil {
