@@ -81,7 +81,7 @@ type Component struct {
 	// see predictor.ExecutorComponent) and for the explainer's.
 	Predictor, ComponentSpec int
 	// Name is the componentSpec's name (naming.ComponentName), or the
-	// Deployment's name for an executor-only Deployment.
+	// Deployment's name for the executor's own Deployment and the explainer's.
 	Name       string
 	Deployment *appsv1.Deployment
 	// Services are the Services of the graph containers in this pod.
