@@ -46,15 +46,19 @@ func buildDesired(sd *sdepv1.SeldonDeployment, opts resources.Options) (*desired
 // Deployment's count (nil when there is none yet). nil means "leave it
 // out": the field is in no write and whatever is live stays.
 //
-//   - autoscaled: never. The autoscaler owns the count; a new Deployment
-//     starts at the API server's default and the HPA takes it from there.
+//   - autoscaled: never, once the Deployment exists. The autoscaler owns
+//     the count; a new Deployment starts at the API server's default and the
+//     HPA takes it from there.
+//   - scales to zero (hpaSpec.minReplicas 0): created with 0 replicas, so no
+//     pod runs before the first request, and never written afterwards: the
+//     scaler in `sdep metrics-api` moves it 0->1 and 1->0, the HPA 1..max,
+//     and neither write is undone.
 //   - fixed: the spec's count, restored whoever changed it (after an
 //     hpaSpec is removed the spec's count wins again over the HPA's, #1263).
-//
-// Scale to zero will add exactly two exceptions here (0→1 and 1→0) and no
-// other place may set replicas.
 func replicasToWrite(p resources.ReplicaPolicy, live *int32) *int32 {
-	_ = live // read by the scale-to-zero exceptions
+	if live != nil {
+		return p.Updated()
+	}
 	return p.Replicas()
 }
 

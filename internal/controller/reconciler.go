@@ -173,7 +173,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// Someone (often the HPA) wrote a child since we read it: retry with fresh data.
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
-	r.observe(sd, want.objs, live, status)
+	r.observe(sd, want, live, status)
 	r.observeRoutes(ctx, sd, live, status)
 	if err != nil {
 		fail(status, sd.Generation, "ReconcileFailed", err.Error())

@@ -101,7 +101,8 @@ func (r *Reconciler) ownRoutes(b *builder.Builder) *builder.Builder {
 }
 
 // predictorsAvailable says, per predictor of ds, whether every one of its
-// Deployments has a pod available and does not report Available=False.
+// Deployments has a pod available and does not report Available=False; a
+// Deployment that scales to zero counts as available once it exists.
 func predictorsAvailable(ds *desiredState, live childResult) []bool {
 	out := make([]bool, len(ds.sd.Spec.Predictors))
 	for i := range out {
@@ -109,6 +110,12 @@ func predictorsAvailable(ds *desiredState, live childResult) []bool {
 	}
 	for name, i := range ds.predictorOf {
 		d, _ := live[name].(*appsv1.Deployment)
+		if d != nil && ds.replicas[name].ToZero {
+			// At 0 or starting: the executor holds the predictor's requests
+			// until a replica is ready, and withholding traffic would keep
+			// the component asleep.
+			continue
+		}
 		if !deploymentServes(d) {
 			out[i] = false
 		}

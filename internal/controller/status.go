@@ -58,41 +58,61 @@ func fail(s *sdepv1.SeldonDeploymentStatus, gen int64, reason, description strin
 }
 
 // observe fills status from the live children.
-func (r *Reconciler) observe(sd *sdepv1.SeldonDeployment, objs *resources.Objects, live *liveChildren, s *sdepv1.SeldonDeploymentStatus) {
+func (r *Reconciler) observe(sd *sdepv1.SeldonDeployment, want *desiredState, live *liveChildren, s *sdepv1.SeldonDeploymentStatus) {
 	gen := sd.Generation
+	objs := want.objs
 	opts := r.Options.Predictor
 	s.Selector = podSelector(sd)
 
 	// Deployments.
 	s.DeploymentStatus = map[string]sdepv1.DeploymentStatus{}
-	var notReady, failed []string
-	for i, want := range objs.Deployments {
-		d, _ := live.deployments[want.Name].(*appsv1.Deployment)
-		ds := sdepv1.DeploymentStatus{Name: want.Name, Status: string(sdepv1.StateCreating)}
+	var notReady, failed, atZero, waking []string
+	for i, wd := range objs.Deployments {
+		d, _ := live.deployments[wd.Name].(*appsv1.Deployment)
+		ds := sdepv1.DeploymentStatus{Name: wd.Name, Status: string(sdepv1.StateCreating)}
+		toZero := want.replicas[wd.Name].ToZero
 		if d != nil {
 			ds.Replicas, ds.AvailableReplicas = d.Status.Replicas, d.Status.AvailableReplicas
 			switch {
+			case toZero:
+				observeScaleToZero(d, &ds)
 			case deploymentReady(d):
 				ds.Status = string(sdepv1.StateAvailable)
 			case deploymentStalled(d):
 				ds.Status = string(sdepv1.StateFailed)
 				ds.Description = "Deployment is no longer progressing and not available."
-				failed = append(failed, want.Name)
 			}
 			if i == 0 {
 				s.Replicas = d.Status.Replicas
 			}
 		}
-		if ds.Status != string(sdepv1.StateAvailable) {
-			notReady = append(notReady, want.Name)
+		switch {
+		case ds.Status == string(sdepv1.StateFailed):
+			failed = append(failed, wd.Name)
+			notReady = append(notReady, wd.Name)
+		case ds.Description == descScaledToZero:
+			atZero = append(atZero, wd.Name)
+		case toZero && d != nil && ds.Status != string(sdepv1.StateAvailable):
+			// Starting from zero: the executor holds the requests meanwhile,
+			// so the SeldonDeployment still answers.
+			waking = append(waking, wd.Name)
+		case ds.Status != string(sdepv1.StateAvailable):
+			notReady = append(notReady, wd.Name)
 		}
-		s.DeploymentStatus[want.Name] = ds
+		s.DeploymentStatus[wd.Name] = ds
+	}
+	zeroNote := ""
+	if len(atZero) > 0 {
+		zeroNote += "; scaled to zero (the first request starts a replica): " + strings.Join(atZero, ", ")
+	}
+	if len(waking) > 0 {
+		zeroNote += "; starting from zero (requests are held until a replica is ready): " + strings.Join(waking, ", ")
 	}
 	switch {
 	case live.errs[deploymentKind.kind] != nil:
 		kindFailed(s, gen, sdepv1.ConditionDeploymentsReady, live.errs[deploymentKind.kind])
 	case len(notReady) == 0:
-		setCondition(s, gen, sdepv1.ConditionDeploymentsReady, true, "DeploymentsReady", "All Deployments are available")
+		setCondition(s, gen, sdepv1.ConditionDeploymentsReady, true, "DeploymentsReady", "All Deployments are available"+zeroNote)
 	default:
 		setCondition(s, gen, sdepv1.ConditionDeploymentsReady, false, "DeploymentsNotReady", "Not available: "+strings.Join(notReady, ", "))
 	}
@@ -125,7 +145,7 @@ func (r *Reconciler) observe(sd *sdepv1.SeldonDeployment, objs *resources.Object
 	case len(objs.HPAs) == 0:
 		setCondition(s, gen, sdepv1.ConditionHpasReady, true, "NoHPAs", "No HPAs defined")
 	default:
-		ok, reason, msg := hpasHealthy(objs, live)
+		ok, reason, msg := hpasHealthy(want, live)
 		setCondition(s, gen, sdepv1.ConditionHpasReady, ok, reason, msg)
 	}
 
@@ -165,7 +185,7 @@ func (r *Reconciler) observe(sd *sdepv1.SeldonDeployment, objs *resources.Object
 		fail(s, gen, "DeploymentFailed", "Deployment is no longer progressing and not available: "+strings.Join(failed, ", "))
 	case ready:
 		s.State, s.Description = sdepv1.StateAvailable, ""
-		setCondition(s, gen, sdepv1.ConditionReady, true, "Ready", "SeldonDeployment is available")
+		setCondition(s, gen, sdepv1.ConditionReady, true, "Ready", "SeldonDeployment is available"+zeroNote)
 	default:
 		s.State, s.Description = sdepv1.StateCreating, ""
 		setCondition(s, gen, sdepv1.ConditionReady, false, "NotReady", "Waiting for "+strings.Join(pending, ", "))
@@ -199,17 +219,21 @@ func predictPath(sd *sdepv1.SeldonDeployment) string {
 // hpasHealthy reads the HPAs' own conditions: an HPA that exists but
 // cannot scale (for example its target's pods have no cpu request) is not
 // ready, and its reason and message are passed on to the user.
-func hpasHealthy(objs *resources.Objects, live *liveChildren) (bool, string, string) {
+func hpasHealthy(ds *desiredState, live *liveChildren) (bool, string, string) {
 	var problems, limited []string
 	reason := "HPAsNotReady"
-	for _, want := range objs.HPAs {
+	for _, want := range ds.objs.HPAs {
 		h, _ := live.hpas[want.Name].(*autoscalingv2.HorizontalPodAutoscaler)
 		if h == nil {
 			problems = append(problems, want.Name+": not created")
 			continue
 		}
+		toZero := ds.replicas[want.Spec.ScaleTargetRef.Name].ToZero
 		for _, c := range h.Status.Conditions {
 			switch {
+			case toZero && c.Type == autoscalingv2.ScalingActive && c.Status == corev1.ConditionFalse && c.Reason == hpaReasonScalingDisabled:
+				// The target is at 0 by design: the HPA resumes at 1.
+				limited = append(limited, fmt.Sprintf("%s: scaled to zero, the HPA acts again from 1 replica", want.Name))
 			case (c.Type == autoscalingv2.AbleToScale || c.Type == autoscalingv2.ScalingActive) && c.Status == corev1.ConditionFalse:
 				problems = append(problems, fmt.Sprintf("%s: %s=False %s: %s", want.Name, c.Type, c.Reason, c.Message))
 				reason = c.Reason
@@ -276,6 +300,36 @@ func pdbsHealthy(objs *resources.Objects, live *liveChildren) (bool, string, str
 		return false, reason, strings.Join(problems, "; ")
 	}
 	return true, "PDBsReady", "All PDBs created"
+}
+
+// hpaReasonScalingDisabled is the HPA controller's ScalingActive=False
+// reason while its target has 0 replicas.
+const hpaReasonScalingDisabled = "ScalingDisabled"
+
+// descScaledToZero describes a Deployment that scales to zero and has no pod.
+const descScaledToZero = "scaled to zero: no replica until a request arrives (the executor holds it and the first starts a replica)"
+
+// observeScaleToZero fills the status of a Deployment whose componentSpec
+// scales to zero. It reads what the Deployment controller observed, not
+// spec.replicas: the scaler moves spec.replicas between 0 and 1, and that
+// alone changes nothing here. No pod at all is "scaled to zero" and
+// Available; a pod available is Available; pods starting are Creating,
+// which does not hold the SeldonDeployment back (the executor holds the
+// requests meanwhile). It is Failed only when the Deployment controller
+// gave up on a rollout that wants pods.
+func observeScaleToZero(d *appsv1.Deployment, ds *sdepv1.DeploymentStatus) {
+	st := d.Status
+	wantsPods := d.Spec.Replicas == nil || *d.Spec.Replicas > 0
+	switch {
+	case wantsPods && deploymentStalled(d):
+		ds.Status = string(sdepv1.StateFailed)
+		ds.Description = "Deployment is no longer progressing and not available."
+	case st.Replicas == 0 && st.AvailableReplicas == 0:
+		ds.Status = string(sdepv1.StateAvailable)
+		ds.Description = descScaledToZero
+	case st.AvailableReplicas > 0 && st.UnavailableReplicas == 0:
+		ds.Status = string(sdepv1.StateAvailable)
+	}
 }
 
 // deploymentReady: the latest spec is rolled out and every wanted replica is available.

@@ -20,7 +20,9 @@ import (
 
 // Objects are the desired objects of one SeldonDeployment. Each slice is in
 // document order: predictors as listed, then componentSpecs as listed,
-// then (Services) containers as listed.
+// then (Services) containers as listed. A predictor's executor Deployment,
+// when it has one of its own, follows its componentSpecs' Deployments; its
+// explainer's comes last.
 type Objects struct {
 	Deployments   []*appsv1.Deployment
 	Services      []*corev1.Service
@@ -75,11 +77,11 @@ type Result struct {
 // Component is one Deployment and what belongs to it.
 type Component struct {
 	// Predictor indexes spec.predictors; ComponentSpec its componentSpecs,
-	// or is -1 for the executor-only Deployment of a predictor without
-	// componentSpecs.
+	// or is -1 for the executor's own Deployment (<sdep>-<predictor>-svc-orch,
+	// see predictor.ExecutorComponent) and for the explainer's.
 	Predictor, ComponentSpec int
 	// Name is the componentSpec's name (naming.ComponentName), or the
-	// Deployment's name for an executor-only Deployment.
+	// Deployment's name for the executor's own Deployment and the explainer's.
 	Name       string
 	Deployment *appsv1.Deployment
 	// Services are the Services of the graph containers in this pod.
@@ -105,10 +107,11 @@ type Component struct {
 // it cannot name: one without metadata.name, or two objects of the same
 // kind with the same name.
 //
-// Fields validation only warns about (traffic, shadow, logger,
-// ssl, other protocols, kafka, seldon.io/no-engine,
-// seldon.io/engine-separate-pod) build nothing of their own: the executor
-// always runs in componentSpecs[0]'s pods.
+// Fields validation only warns about (ssl, kafka, seldon.io/no-engine, ...)
+// build nothing of their own. The executor runs in componentSpecs[0]'s pods,
+// or in a Deployment of its own where predictor.ExecutorComponent says so
+// (seldon.io/engine-separate-pod, a componentSpec that scales to zero, no
+// componentSpecs at all).
 func Build(in *sdepv1.SeldonDeployment, opts Options) (*Result, error) {
 	if in == nil {
 		return nil, errors.New("no SeldonDeployment to build")
@@ -135,19 +138,7 @@ func Build(in *sdepv1.SeldonDeployment, opts Options) (*Result, error) {
 func (r *Result) addPredictor(sd *sdepv1.SeldonDeployment, i int, opts Options) error {
 	p := &sd.Spec.Predictors[i]
 	r.Services = append(r.Services, MakePredictorService(sd, p, opts))
-	executorAt := predictor.ExecutorComponent(p)
-	if len(p.ComponentSpecs) == 0 {
-		d, err := MakeExecutorDeployment(sd, p, opts)
-		if err != nil {
-			return err
-		}
-		r.Deployments = append(r.Deployments, d)
-		r.Components = append(r.Components, Component{
-			Predictor: i, ComponentSpec: -1, Name: d.Name, Deployment: d,
-			EnginePredictor: enginePayload(d), Replicas: ExecutorReplicaPolicy(sd, p),
-		})
-		return r.addExplainer(sd, i, opts)
-	}
+	executorAt := predictor.ExecutorComponent(sd, p)
 	for j := range p.ComponentSpecs {
 		cs := &p.ComponentSpecs[j]
 		if len(cs.Spec.Containers) == 0 && j != executorAt {
@@ -181,6 +172,17 @@ func (r *Result) addPredictor(sd *sdepv1.SeldonDeployment, i int, opts Options) 
 			r.ScaledObjects = append(r.ScaledObjects, c.ScaledObject)
 		}
 		r.Components = append(r.Components, c)
+	}
+	if executorAt < 0 {
+		d, err := MakeExecutorDeployment(sd, p, opts)
+		if err != nil {
+			return err
+		}
+		r.Deployments = append(r.Deployments, d)
+		r.Components = append(r.Components, Component{
+			Predictor: i, ComponentSpec: -1, Name: d.Name, Deployment: d,
+			EnginePredictor: enginePayload(d), Replicas: ExecutorReplicaPolicy(sd, p),
+		})
 	}
 	return r.addExplainer(sd, i, opts)
 }

@@ -376,7 +376,6 @@ metadata: {name: warned}
 spec:
   protocol: v2
   serverType: kafka
-  annotations: {seldon.io/engine-separate-pod: "true"}
   predictors:
   - name: main
     traffic: 60

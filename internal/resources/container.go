@@ -156,6 +156,10 @@ func executorSecurityContext() *corev1.SecurityContext {
 // kedaSpec, pdbSpec, traffic) and without the explainer. The executor never
 // needs them, and leaving them out means editing them never changes the pod
 // template, so the Deployment never rolls its pods for an autoscaling change.
+// One fact stays: a componentSpec that scales to zero (predictor.ScalesToZero)
+// keeps an hpaSpec of only `minReplicas: 0`, for the executor holds requests
+// for such a component while it has no replica. Its other hpaSpec fields
+// are left out as for any other.
 func EnginePredictor(p *sdepv1.PredictorSpec) (string, error) {
 	data, err := json.Marshal(enginePredictorSpec(p))
 	if err != nil {
@@ -181,6 +185,9 @@ func enginePredictorSpec(p *sdepv1.PredictorSpec) *sdepv1.PredictorSpec {
 	for j := range e.ComponentSpecs {
 		cs := &e.ComponentSpecs[j]
 		cs.HpaSpec = nil
+		if predictor.ScalesToZero(p, j) {
+			cs.HpaSpec = &sdepv1.SeldonHpaSpec{MinReplicas: new(int32(0))}
+		}
 		cs.KedaSpec = nil
 		cs.PdbSpec = nil
 		cs.Replicas = nil

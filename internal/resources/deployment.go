@@ -20,7 +20,7 @@ func MakeDeployment(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, j int,
 	opts = opts.complete()
 	cs := &p.ComponentSpecs[j]
 	name := naming.DeploymentName(sd, p, j)
-	hostsExecutor := j == predictor.ExecutorComponent(p)
+	hostsExecutor := j == predictor.ExecutorComponent(sd, p)
 
 	pod := cs.Spec.DeepCopy()
 	nodes := graphNodes(p)
@@ -79,16 +79,21 @@ func MakeDeployment(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, j int,
 	}, nil
 }
 
-// ExecutorDeploymentName names the Deployment that runs only the executor,
-// for a predictor without componentSpecs.
+// ExecutorDeploymentName names the Deployment that runs only the executor
+// (predictor.ExecutorComponent is -1): <sdep>-<predictor>-svc-orch, hashed
+// when longer than 63 characters.
 func ExecutorDeploymentName(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec) string {
 	return naming.Fit(sd.Name + "-" + p.Name + "-svc-orch")
 }
 
 // MakeExecutorDeployment builds the Deployment <sdep>-<predictor>-svc-orch
-// for a predictor whose graph has only built-in nodes and so no
-// componentSpecs: its pods run the executor alone. ExecutorReplicaPolicy
-// decides its replicas.
+// whose pods run the executor alone, for a predictor where
+// predictor.ExecutorComponent is -1: one whose graph has only built-in nodes
+// (no componentSpecs), one with seldon.io/engine-separate-pod, or one with
+// a componentSpec that scales to zero. Its pods carry seldon-app, so the
+// predictor Service selects them; the graph's components are reached through
+// their Services. ExecutorReplicaPolicy decides its replicas; nothing
+// autoscales it.
 func MakeExecutorDeployment(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, opts Options) (*appsv1.Deployment, error) {
 	opts = opts.complete()
 	name := ExecutorDeploymentName(sd, p)
@@ -130,9 +135,17 @@ type ReplicaPolicy struct {
 	// set of the componentSpec's, the predictor's and the SeldonDeployment's
 	// replicas, else 1.
 	Fixed int32
-	// Min and Max bound an HPA's count (Min defaults to 1, as the API
-	// server's). A KEDA ScaledObject's bounds are KEDA's business: 0 and 0.
+	// Min and Max are the hpaSpec's bounds (Min defaults to 1, as the API
+	// server's; 0 means ToZero, and the HPA itself is rendered with 1, see
+	// HPAMinReplicas). A KEDA ScaledObject's bounds are KEDA's business: 0
+	// and 0.
 	Min, Max int32
+	// ToZero is set for an hpaSpec with minReplicas 0 (predictor.ScalesToZero).
+	// The HPA keeps 1..Max; the Deployment is created with no replica, and
+	// a scaler outside the operator moves it 0->1 when the executor holds a
+	// request for it and 1->0 after an idle window. The operator never
+	// writes its count after creating it.
+	ToZero bool
 }
 
 // Kinds that can own a Deployment's replicas.
@@ -143,10 +156,24 @@ const (
 // Autoscaled reports whether an autoscaler owns the count.
 func (rp ReplicaPolicy) Autoscaled() bool { return rp.AutoscaledBy != "" }
 
-// Replicas is spec.replicas of the Deployment: nil when autoscaled (the
-// autoscaler owns the field and no write of sdep's carries it), else the
-// fixed count.
+// Replicas is spec.replicas of the Deployment as built: nil when
+// autoscaled (the autoscaler owns the field and no write of sdep's carries
+// it), 0 when it scales to zero (the count it is created with: no pod
+// until its first request; see Updated), else the fixed count.
 func (rp ReplicaPolicy) Replicas() *int32 {
+	if rp.ToZero {
+		return new(int32(0))
+	}
+	if rp.Autoscaled() {
+		return nil
+	}
+	return new(rp.Fixed)
+}
+
+// Updated is spec.replicas in a write to an existing Deployment: nil
+// whenever something autoscales it (the HPA, KEDA or the scale-to-zero
+// scaler set it, and the operator never does), else the fixed count.
+func (rp ReplicaPolicy) Updated() *int32 {
 	if rp.Autoscaled() {
 		return nil
 	}
@@ -154,13 +181,15 @@ func (rp ReplicaPolicy) Replicas() *int32 {
 }
 
 // Initial is how many replicas a new Deployment runs before any
-// autoscaler acts: the fixed count, an HPA's minReplicas (what its first
-// sync sets), or 1 under KEDA.
+// autoscaler acts: the fixed count, 0 when it scales to zero, an HPA's
+// minReplicas (what its first sync sets), or 1 under KEDA.
 func (rp ReplicaPolicy) Initial() int32 {
-	switch rp.AutoscaledBy {
-	case "":
+	switch {
+	case rp.ToZero:
+		return 0
+	case rp.AutoscaledBy == "":
 		return rp.Fixed
-	case KindHPA:
+	case rp.AutoscaledBy == KindHPA:
 		return rp.Min
 	}
 	return 1
@@ -168,7 +197,8 @@ func (rp ReplicaPolicy) Initial() int32 {
 
 // ComponentReplicaPolicy decides the replicas of componentSpecs[j]'s
 // Deployment: a kedaSpec or hpaSpec autoscales it (KEDA wins, as in Seldon
-// Core), else the replicas fields fix it.
+// Core), else the replicas fields fix it. An hpaSpec with minReplicas 0
+// gives Min 0 and ToZero (the HPA is rendered with 1, see MakeHPA).
 func ComponentReplicaPolicy(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, j int) ReplicaPolicy {
 	cs := &p.ComponentSpecs[j]
 	switch {
@@ -179,14 +209,15 @@ func ComponentReplicaPolicy(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec
 		if cs.HpaSpec.MinReplicas != nil {
 			rp.Min = *cs.HpaSpec.MinReplicas
 		}
+		rp.ToZero = predictor.ScalesToZero(p, j)
 		return rp
 	}
 	return fixedReplicas(cs.Replicas, p.Replicas, sd.Spec.Replicas)
 }
 
-// ExecutorReplicaPolicy decides the replicas of the executor-only
-// Deployment of a predictor without componentSpecs: svcOrchSpec.replicas,
-// then the predictor's, then spec.replicas, else 1.
+// ExecutorReplicaPolicy decides the replicas of the executor's own
+// Deployment (<sdep>-<predictor>-svc-orch): svcOrchSpec.replicas, then the
+// predictor's, then spec.replicas, else 1. No HPA is made for it.
 func ExecutorReplicaPolicy(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec) ReplicaPolicy {
 	var own *int32
 	if p.SvcOrchSpec != nil {

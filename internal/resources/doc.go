@@ -1,6 +1,8 @@
 // Package resources turns a SeldonDeployment into the Kubernetes objects it
 // asks for: one apps/v1 Deployment per componentSpec (the executor injected
-// into the first), Services for each predictor and graph container,
+// into the first, or in a Deployment of its own where
+// predictor.ExecutorComponent says so), Services for each predictor and
+// graph container,
 // autoscaling/v2 HorizontalPodAutoscalers, policy/v1 PodDisruptionBudgets
 // and KEDA ScaledObjects.
 //
@@ -29,7 +31,11 @@
 //     traffic; kube-proxy's per-connection balancing spreads it.
 //   - The executor's ENGINE_PREDICTOR leaves out every autoscaling and
 //     replica field and traffic, so editing them never changes a pod template
-//     and never restarts pods.
+//     and never restarts pods (but for minReplicas 0, which the executor
+//     acts on).
+//   - hpaSpec.minReplicas 0 (scale to zero) renders an HPA with minReplicas
+//     1 and a Deployment created with 0 replicas; a scaler outside the
+//     operator moves it between 0 and 1.
 //   - Fields the API server fills in identically (restartPolicy, dnsPolicy,
 //     schedulerName, terminationMessagePath/Policy, Service type and
 //     sessionAffinity) are left out: the controller compares desired objects

@@ -31,8 +31,9 @@ func testOptions() Options {
 func goldenCases(t testing.TB) map[string]string {
 	t.Helper()
 	cases := map[string]string{
-		"seed-hpaspecs": filepath.Join("..", "..", "examples", "seed-hpaspecs.json"),
-		"seed-v1":       filepath.Join("..", "..", "examples", "seed-v1.yaml"),
+		"seed-hpaspecs":    filepath.Join("..", "..", "examples", "seed-hpaspecs.json"),
+		"seed-v1":          filepath.Join("..", "..", "examples", "seed-v1.yaml"),
+		"requests-to-zero": filepath.Join("..", "..", "examples", "requests-to-zero.json"),
 	}
 	for _, pattern := range []string{"testdata/*.yaml", "testdata/*.json"} {
 		files, err := filepath.Glob(pattern)

@@ -17,6 +17,12 @@ import (
 // hpaSpecs arrive here through validation.Default, which moves each onto
 // the componentSpec its scaleTargetRef names.
 //
+// minReplicas 0 (scale to zero) is rendered as 1: the HPA scales 1..max and
+// is inactive while the Deployment is at 0 (the API server's rule for a
+// target at 0 replicas), and a scaler outside the operator moves the
+// Deployment between 0 and 1 (docs/request-autoscaling.md). This works on
+// every cluster, whether or not its HPA controller can scale to zero itself.
+//
 // metrics (v2beta1 shape) are converted by MetricsToV2 and, when non-empty,
 // replace metricsv2, as upstream; behavior is passed through.
 func MakeHPA(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, j int) *autoscalingv2.HorizontalPodAutoscaler {
@@ -41,7 +47,7 @@ func MakeHPA(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, j int) *autos
 		ObjectMeta: objectMeta(sd, name, seldonIDLabels(sd), nil),
 		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
 			ScaleTargetRef: deploymentRef(name),
-			MinReplicas:    copyInt32(h.MinReplicas),
+			MinReplicas:    hpaMin(h.MinReplicas),
 			MaxReplicas:    h.MaxReplicas,
 			Metrics:        metrics,
 			Behavior:       h.Behavior.DeepCopy(),
@@ -67,6 +73,24 @@ func resolveDescribedObject(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec
 			ref.APIVersion = "apps/v1"
 		}
 	}
+}
+
+// HPAMinReplicas is the minReplicas an HPA is rendered with for an hpaSpec's
+// minReplicas: 1 when unset (the API server's default) or 0, else the value.
+func HPAMinReplicas(v *int32) int32 {
+	if v == nil || *v < 1 {
+		return 1
+	}
+	return *v
+}
+
+// hpaMin is minReplicas in the rendered HPA: left out when the document
+// leaves it out, else HPAMinReplicas.
+func hpaMin(v *int32) *int32 {
+	if v == nil {
+		return nil
+	}
+	return new(HPAMinReplicas(v))
 }
 
 func deploymentRef(name string) autoscalingv2.CrossVersionObjectReference {

@@ -18,7 +18,7 @@ import (
 // Annotations sdep reads.
 const (
 	AnnotationNoEngine          = "seldon.io/no-engine"
-	AnnotationEngineSeparatePod = "seldon.io/engine-separate-pod"
+	AnnotationEngineSeparatePod = predictor.AnnotationEngineSeparatePod
 )
 
 // DefaultNamespace is used when a document names none.
@@ -134,7 +134,7 @@ func defaultEndpoint(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, n *sd
 	if e.Type == sdepv1.EndpointGRPC || sd.Spec.Transport == sdepv1.TransportGrpc {
 		e.ServicePort = e.GRPCPort
 	}
-	if j == predictor.ExecutorComponent(p) {
+	if j == predictor.ExecutorComponent(sd, p) {
 		e.ServiceHost = "localhost"
 	} else {
 		e.ServiceHost = naming.ContainerServiceName(sd, p, c.Name) + "." + sd.Namespace + ".svc." + opts.ClusterDomain

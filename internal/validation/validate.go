@@ -174,9 +174,6 @@ func (v *validator) spec() {
 	if s.Replicas != nil && *s.Replicas < 0 {
 		v.fail("spec.replicas", "%d is negative: use 0 or more", *s.Replicas)
 	}
-	if s.Annotations[AnnotationEngineSeparatePod] == "true" {
-		v.warn("spec.annotations["+AnnotationEngineSeparatePod+"]", notActedOn+"the executor runs in componentSpecs[0]'s pods")
-	}
 	v.predictorSet()
 }
 
@@ -257,8 +254,9 @@ func (v *validator) predictor(i int) {
 		}
 		v.warn(field+".annotations["+AnnotationNoEngine+"]", notActedOn+"sdep always runs the executor in front of the graph")
 	}
-	if p.SvcOrchSpec != nil && p.SvcOrchSpec.Replicas != nil && predictor.ExecutorComponent(p) >= 0 {
-		v.warn(field+".svcOrchSpec.replicas", notActedOn+"the executor runs inside componentSpecs[0]'s pods and scales with them")
+	if p.SvcOrchSpec != nil && p.SvcOrchSpec.Replicas != nil && predictor.ExecutorComponent(v.sd, p) >= 0 {
+		v.warn(field+".svcOrchSpec.replicas", notActedOn+"the executor runs inside componentSpecs[0]'s pods and scales with them; "+
+			"set the annotation "+AnnotationEngineSeparatePod+": \"true\" to give it a Deployment of its own with these replicas")
 	}
 	if p.SvcOrchSpec != nil && p.SvcOrchSpec.Resources != nil {
 		v.resources(field+".svcOrchSpec.resources", *p.SvcOrchSpec.Resources)
@@ -780,7 +778,7 @@ func (v *validator) resourceRequests(field string, i, j int, res corev1.Resource
 				c.Name, q.String(), res, res)
 		}
 	}
-	if j == predictor.ExecutorComponent(p) && (container == "" || container == ExecutorContainerName) {
+	if j == predictor.ExecutorComponent(v.sd, p) && (container == "" || container == ExecutorContainerName) {
 		found = true
 		rf := fmt.Sprintf("spec.predictors[%d].svcOrchSpec.resources.requests.%s", i, res)
 		switch q, ok := request(predictor.ExecutorResources(p), res); {
