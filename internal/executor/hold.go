@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 
 	v1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/predictor"
 )
 
 // Holding (activation): a component that may have no replica (hpaSpec
@@ -74,12 +75,6 @@ var (
 	errHoldQueueFull = errors.New("the activation queue is full")
 )
 
-// scaleToZero reports whether a componentSpec may have no replica, so its
-// nodes hold requests: its HPA allows zero replicas.
-func scaleToZero(cs *v1.SeldonPodSpec) bool {
-	return cs.HpaSpec != nil && cs.HpaSpec.MinReplicas != nil && *cs.HpaSpec.MinReplicas == 0
-}
-
 // holdRules is what New reads from the predictor for holding.
 type holdRules struct {
 	timeout  time.Duration
@@ -117,8 +112,11 @@ func parseHoldRules(pred *v1.PredictorSpec, annotations map[string]string) (hold
 			}
 			limit = n
 		}
+		// The operator's rule for a componentSpec that may have no replica
+		// (its hpaSpec or legacy hpaSpecs entry allows 0).
+		toZero := predictor.ScalesToZero(pred, j)
 		for _, c := range cs.Spec.Containers {
-			if scaleToZero(cs) {
+			if toZero {
 				r.toZero[c.Name] = true
 			}
 			if limit > 0 {

@@ -668,3 +668,23 @@ func TestActivationMessages(t *testing.T) {
 		}
 	}
 }
+
+// A legacy hpaSpecs entry with minReplicas 0 makes its componentSpec's
+// nodes hold, as an hpaSpec does; a kedaSpec does not.
+func TestLegacyHpaSpecsAtZeroHold(t *testing.T) {
+	zero := int32(0)
+	pred := scaledPredictor(v1.PredictiveUnit{Name: "m", Type: v1.Model}, 1, nil, nil)
+	pred.ComponentSpecs[0].HpaSpec = nil
+	pred.HpaSpecs = []v1.LegacyHpaSpec{{ScaleTargetRef: v1.CrossVersionObjectReference{Kind: "Deployment", Name: "c"}, MinReplicas: &zero, MaxReplicas: 3}}
+	r, err := parseHoldRules(&pred, pred.Annotations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.forNode("m").hold {
+		t.Error("a legacy hpaSpecs entry with minReplicas 0: node does not hold")
+	}
+	pred.HpaSpecs[0].ScaleTargetRef.Name = "other"
+	if r, err = parseHoldRules(&pred, pred.Annotations); err != nil || r.forNode("m").hold {
+		t.Errorf("an entry for another componentSpec: hold %v, err %v", r.forNode("m").hold, err)
+	}
+}
