@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/autoscale"
 	"github.com/sdep-dev/sdep/internal/decode"
@@ -61,6 +63,25 @@ func TestNewPlanScalesToZeroFromTheDocument(t *testing.T) {
 	}
 	if got := c.HPA.Metrics[0].Object.DescribedObject.Name; got != c.Deployment {
 		t.Errorf("describedObject %q, want the Deployment %q", got, c.Deployment)
+	}
+
+	// A legacy predictor-level hpaSpecs entry with minReplicas 0 (on a
+	// v2beta1 Object metric) scales to zero too.
+	legacy := seedDocument(t, "")
+	zero := int32(0)
+	avg := resource.MustParse("2")
+	h := &legacy.Spec.Predictors[0].HpaSpecs[0]
+	h.MinReplicas = &zero
+	h.Metrics = []sdepv1.MetricSpec{{Type: sdepv1.ObjectMetricSourceType, Object: &sdepv1.ObjectMetricSource{
+		Target:     sdepv1.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "my-dep"},
+		MetricName: metricInFlight, AverageValue: &avg}}}
+	plan, err = NewPlan(legacy, Mappings{Self: "/opt/sdep"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := plan.Predictors[0].Components[0]; !c.ScaleToZero || c.Replicas != 0 || *c.HPA.MinReplicas != 1 {
+		t.Errorf("legacy hpaSpecs with minReplicas 0: scale to zero %v, initial replicas %d, HPA minReplicas %d; want true, 0, 1",
+			c.ScaleToZero, c.Replicas, *c.HPA.MinReplicas)
 	}
 
 	plan, err = NewPlan(exampleDocument(t, "requests-hpa.json"), Mappings{Self: "/opt/sdep"})
