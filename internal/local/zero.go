@@ -193,5 +193,5 @@ func (c *component) coldStartLocked() {
 	d := rt.now().Sub(c.wokeAt)
 	c.wokeAt = time.Time{}
 	c.coldStarts = append(c.coldStarts, d)
-	rt.eventfLocked("%s: cold start %s (from the held request to a Ready replica)", c.label(), d.Round(time.Millisecond))
+	rt.eventfLocked("%s: cold start %s (from the 0→1 decision to a Ready replica)", c.label(), d.Round(time.Millisecond))
 }
