@@ -230,6 +230,7 @@ func TestServeScalesToZeroAndWakesOnARequest(t *testing.T) {
 
 	// Idle: the HPA goes to its minimum, then the idle window to zero.
 	start = time.Now()
+	lastRequest := time.Now()
 	waitFor(t, rt, 60*time.Second, "scaled to zero", func(c ComponentStatus) bool {
 		return c.ScaledToZero && c.Replicas == 0 && c.Terminating == 0
 	})
@@ -255,7 +256,14 @@ func TestServeScalesToZeroAndWakesOnARequest(t *testing.T) {
 	}
 	var toZero bool
 	for _, d := range ds {
-		toZero = toZero || (d.From == 1 && d.To == 0 && strings.Contains(d.Reason, "idle"))
+		if d.From == 1 && d.To == 0 && strings.Contains(d.Reason, "idle") {
+			toZero = true
+			// Not before the executor's rate window (10 whole seconds)
+			// has forgotten the last request, plus the idle window.
+			if gap := d.Time.Sub(lastRequest); gap < 10*time.Second+idle {
+				t.Errorf("1→0 %s after the last request: before the 10 s rate window and %s idle", gap, idle)
+			}
+		}
 	}
 	if !toZero {
 		t.Errorf("no 1→0 decision for idleness: %s", strings.Join(path, ", "))
