@@ -274,3 +274,74 @@ func TestServeScalesToZeroAndWakesOnARequest(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleWindowOnTheInjectedClock: with nothing in flight, the last
+// replica stops only after the whole idle window on the runtime's clock,
+// and only while the HPA's latest decision is at its minimum; a decision
+// above it starts the window again.
+func TestIdleWindowOnTheInjectedClock(t *testing.T) {
+	const idle = 30 * time.Second
+	clock := &fakeClock{now: t0}
+	log := &syncWriter{}
+	rt, err := New(requestsPlan(t, "requests-to-zero.json", 0), Options{Log: log, StatusPort: -1, Clock: clock,
+		Starter: &fakeStarter{}, CPU: &cpuTrace{used: map[int]float64{}}, ScaleToZeroIdle: idle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		rt.stopAll()
+		for _, ex := range rt.executors {
+			ex.Close()
+		}
+	})
+	if err := rt.startComponents(); err != nil {
+		t.Fatal(err)
+	}
+	c := rt.components[0]
+	at := func(d time.Duration) int32 {
+		clock.set(t0.Add(d))
+		rt.checkZero()
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		return c.desired
+	}
+	if n := at(time.Second); n != 0 {
+		t.Fatalf("idle at zero: desired %d, want 0 (nothing wakes it)", n)
+	}
+	rt.mu.Lock()
+	_ = c.scaleToLocked(1) // as a wake-up would
+	rt.mu.Unlock()
+	settle(t, rt)
+	if n := at(10 * time.Second); n != 1 {
+		t.Fatalf("window start: desired %d, want 1", n)
+	}
+	if n := at(10*time.Second + idle - time.Millisecond); n != 1 {
+		t.Fatalf("1 ms before the idle window ends: desired %d, want 1", n)
+	}
+	// The HPA wants more than its minimum: the window starts again.
+	rt.mu.Lock()
+	c.last = &autoscale.Decision{CurrentReplicas: 1, DesiredReplicas: 2}
+	rt.mu.Unlock()
+	if n := at(10*time.Second + idle); n != 1 {
+		t.Fatalf("with the HPA above its minimum: desired %d, want 1", n)
+	}
+	rt.mu.Lock()
+	c.last = &autoscale.Decision{CurrentReplicas: 1, DesiredReplicas: 1}
+	rt.mu.Unlock()
+	restart := 11*time.Second + idle
+	if n := at(restart); n != 1 {
+		t.Fatalf("window restarted: desired %d, want 1", n)
+	}
+	if n := at(restart + idle - time.Millisecond); n != 1 {
+		t.Fatalf("1 ms before the restarted window ends: desired %d, want 1", n)
+	}
+	if n := at(restart + idle); n != 0 {
+		t.Fatalf("after the whole window: desired %d, want 0", n)
+	}
+	if ds := rt.Decisions(); len(ds) != 1 || ds[0].From != 1 || ds[0].To != 0 || ds[0].Limit != zeroLimit || !ds[0].Time.Equal(t0.Add(restart+idle)) {
+		t.Errorf("decisions %+v, want one 1→0 at the window's end", ds)
+	}
+	if !strings.Contains(log.String(), "1→0: idle for 30s") {
+		t.Errorf("no 1→0 event with the idle time in the log:\n%s", log.String())
+	}
+}
