@@ -27,6 +27,9 @@ import (
 //   - 503 a component could not be reached: no endpoint in its set, the
 //     connection was refused or broke before a response arrived. The request
 //     may succeed if retried, possibly on another replica;
+//   - 503 a node that holds requests (hold.go) got no replica within
+//     seldon.io/activation-timeout (reason ACTIVATION_TIMEOUT), or its
+//     activation queue is full (ACTIVATION_QUEUE_FULL);
 //   - 504 a component did not answer within its node's timeout
 //     (seldon.io/rest-timeout or seldon.io/grpc-timeout). Unlike 503 the
 //     component may still be working on it, so a retry is not free;

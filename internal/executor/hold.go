@@ -109,9 +109,20 @@ func parseHoldRules(pred *v1.PredictorSpec, annotations map[string]string) (hold
 	}
 	for j := range pred.ComponentSpecs {
 		cs := &pred.ComponentSpecs[j]
+		limit := int64(0)
+		if v, ok := cs.Metadata.Annotations[AnnotationContainerConcurrency]; ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 || n > 1<<31-1 {
+				return r, fmt.Errorf("componentSpecs[%d].metadata.annotations[%s]: %q is not a number of requests ≥ 0; write it like \"4\" (0: no limit)", j, AnnotationContainerConcurrency, v)
+			}
+			limit = n
+		}
 		for _, c := range cs.Spec.Containers {
 			if scaleToZero(cs) {
 				r.toZero[c.Name] = true
+			}
+			if limit > 0 {
+				r.limit[c.Name] = limit
 			}
 		}
 	}
@@ -280,8 +291,8 @@ func pickFailed(n *node, err error) *Error {
 		return activationTimedOut(n)
 	case errors.Is(err, errLimitTimeout):
 		return &Error{HTTPStatus: http.StatusServiceUnavailable, GRPCCode: codes.Unavailable, Reason: reasonActivationTimeout,
-			Message: fmt.Sprintf("node %q: no replica could take the request within %v (%s): every replica has %d requests in flight, its limit (%s)",
-				n.name, h.timeout, AnnotationActivationTimeout, h.limit, AnnotationContainerConcurrency)}
+			Message: fmt.Sprintf("node %q: no replica could take the request within %s (%s): every replica has %d requests in flight, its limit (%s)",
+				n.name, seconds(h.timeout), AnnotationActivationTimeout, h.limit, AnnotationContainerConcurrency)}
 	case errors.Is(err, errHoldQueueFull):
 		return &Error{HTTPStatus: http.StatusServiceUnavailable, GRPCCode: codes.Unavailable, Reason: reasonActivationQueueFull,
 			Message: fmt.Sprintf("node %q: %d requests are already waiting for a replica, the limit (%s); retry later or raise the annotation",
@@ -308,8 +319,17 @@ const (
 // reachable through no connection within the activation timeout.
 func activationTimedOut(n *node) *Error {
 	return &Error{HTTPStatus: http.StatusServiceUnavailable, GRPCCode: codes.Unavailable, Reason: reasonActivationTimeout,
-		Message: fmt.Sprintf("node %q: no replica became ready within %v (%s); the component has no ready replica",
-			n.name, n.endpoints.hold.timeout, AnnotationActivationTimeout)}
+		Message: fmt.Sprintf("node %q: no replica became ready within %s (%s); the component has no ready replica",
+			n.name, seconds(n.endpoints.hold.timeout), AnnotationActivationTimeout)}
+}
+
+// seconds writes a whole number of seconds as "60s" (time.Duration's
+// String says "1m0s"), anything else as String does.
+func seconds(d time.Duration) string {
+	if d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return d.String()
 }
 
 // dialRefused reports whether a REST call failed because its connection

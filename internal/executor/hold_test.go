@@ -397,6 +397,86 @@ func TestRefusedDialEndsWithActivationTimeout(t *testing.T) {
 	}
 }
 
+// seldon.io/container-concurrency 1: one slow replica gets one request at a
+// time, the others wait (in flight and held) and all succeed.
+func TestContainerConcurrencyLimit(t *testing.T) {
+	for _, transport := range []string{"rest", "grpc"} {
+		t.Run(transport, func(t *testing.T) {
+			f := startFake(t, &fake{name: "m", block: make(chan struct{})})
+			s := servePredictor(t, scaledPredictor(unit("m", v1.Model, f), 1, nil,
+				map[string]string{AnnotationContainerConcurrency: "1"}))
+			const n = 5
+			var res []<-chan result
+			for range n {
+				res = append(res, s.predictAsync(t, transport))
+			}
+			waitFor(t, "4 held, 1 at the replica", func() bool {
+				l := loadOf(t, s, "m")
+				return l.Held == n-1 && l.InFlight == n && f.active.Load() == 1
+			})
+			time.Sleep(50 * time.Millisecond) // time for a wrongly admitted call to arrive
+			if got := f.active.Load(); got != 1 {
+				t.Errorf("calls at the replica = %d, want 1", got)
+			}
+			close(f.block)
+			for _, r := range res {
+				(<-r).ok(t, transport)
+			}
+			if got := f.maxActive.Load(); got != 1 {
+				t.Errorf("most calls at the replica at once = %d, want 1", got)
+			}
+			if got := f.count("/predict") + f.count("Predict"); got != n {
+				t.Errorf("replica served %d, want %d", got, n)
+			}
+		})
+	}
+}
+
+// With a limit of 2 and two replicas, four requests run at once (two on
+// each), a fifth waits.
+func TestContainerConcurrencyPerMember(t *testing.T) {
+	block := make(chan struct{})
+	a, b := startFake(t, &fake{name: "m", block: block}), startFake(t, &fake{name: "m", block: block})
+	s := servePredictor(t, scaledPredictor(unit("m", v1.Model, a), 1, nil,
+		map[string]string{AnnotationContainerConcurrency: "2"}))
+	set, _ := s.e.EndpointSet("m")
+	if err := set.Add(b.ep); err != nil {
+		t.Fatal(err)
+	}
+	var res []<-chan result
+	for range 5 {
+		res = append(res, s.predictAsync(t, "rest"))
+	}
+	waitFor(t, "2 at each replica and 1 held", func() bool {
+		return a.active.Load() == 2 && b.active.Load() == 2 && loadOf(t, s, "m").Held == 1
+	})
+	close(block)
+	for _, r := range res {
+		(<-r).ok(t, "rest")
+	}
+	if a.maxActive.Load() > 2 || b.maxActive.Load() > 2 {
+		t.Errorf("most at once: %d and %d, want at most 2", a.maxActive.Load(), b.maxActive.Load())
+	}
+}
+
+// A request waiting for a slot gives up after the activation timeout with a
+// message naming the limit.
+func TestContainerConcurrencyTimeout(t *testing.T) {
+	f := startFake(t, &fake{name: "m", block: make(chan struct{})})
+	defer close(f.block)
+	s := servePredictor(t, scaledPredictor(unit("m", v1.Model, f), 1,
+		map[string]string{AnnotationActivationTimeout: "200ms"},
+		map[string]string{AnnotationContainerConcurrency: "1"}))
+	first := s.predictAsync(t, "rest")
+	waitFor(t, "one call at the replica", func() bool { return f.active.Load() == 1 })
+	code, out, _ := s.post(t, "/api/v1.0/predictions", `{"strData":"x"}`)
+	want := `node "m": no replica could take the request within 200ms (seldon.io/activation-timeout): every replica has 1 requests in flight, its limit (seldon.io/container-concurrency)`
+	if code != 503 || dig(out, "status", "info") != want {
+		t.Errorf("%d %v, want 503 %q", code, out, want)
+	}
+	_ = first
+}
+
 // Removing the last member of a limited set that does not hold fails its
 // waiters at once rather than at the timeout.
 func TestLimitedWaitersFailWhenTheSetEmpties(t *testing.T) {
@@ -489,6 +569,8 @@ func TestHoldAnnotationsRefused(t *testing.T) {
 		{ann: map[string]string{AnnotationActivationTimeout: "-1s"}, want: `annotation seldon.io/activation-timeout: "-1s"`},
 		{ann: map[string]string{AnnotationActivationQueue: "0"}, want: `annotation seldon.io/activation-queue: "0" is not a positive number of requests`},
 		{ann: map[string]string{AnnotationActivationQueue: "many"}, want: `annotation seldon.io/activation-queue: "many"`},
+		{csAnn: map[string]string{AnnotationContainerConcurrency: "-1"}, want: `componentSpecs[0].metadata.annotations[seldon.io/container-concurrency]: "-1" is not a number of requests ≥ 0`},
+		{csAnn: map[string]string{AnnotationContainerConcurrency: "1.5"}, want: `componentSpecs[0].metadata.annotations[seldon.io/container-concurrency]: "1.5"`},
 	} {
 		_, err := New(scaledPredictor(v1.PredictiveUnit{Name: "m", Type: v1.Model}, 0, tc.ann, tc.csAnn), WithEmptyEndpointSets())
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -497,12 +579,13 @@ func TestHoldAnnotationsRefused(t *testing.T) {
 	}
 	// Good values are accepted and applied.
 	e, err := New(scaledPredictor(v1.PredictiveUnit{Name: "m", Type: v1.Model}, 1,
-		map[string]string{AnnotationActivationTimeout: "2m", AnnotationActivationQueue: "7"}, nil), WithEmptyEndpointSets())
+		map[string]string{AnnotationActivationTimeout: "2m", AnnotationActivationQueue: "7"},
+		map[string]string{AnnotationContainerConcurrency: "3"}), WithEmptyEndpointSets())
 	if err != nil {
 		t.Fatal(err)
 	}
 	set, _ := e.EndpointSet("m")
-	if want := (holdConfig{hold: true, timeout: 2 * time.Minute, queue: 7}); set.hold != want {
+	if want := (holdConfig{hold: true, limit: 3, timeout: 2 * time.Minute, queue: 7}); set.hold != want {
 		t.Errorf("hold config %+v, want %+v", set.hold, want)
 	}
 	e.Close()
@@ -541,4 +624,47 @@ func FuzzHoldRules(f *testing.F) {
 			t.Fatalf("accepted %q %q %q as %+v", timeout, queue, limit, h)
 		}
 	})
+}
+
+// The executor is ready while a holding node has no replica (it must take
+// the requests that wake it), and not ready while another node has none.
+func TestReadyLeavesOutHoldingNodes(t *testing.T) {
+	hp, _ := closedPorts(t)
+	for _, tc := range []struct {
+		min  int32
+		want int
+	}{{0, 200}, {1, 503}} {
+		s := servePredictor(t, scaledPredictor(v1.PredictiveUnit{Name: "m", Type: v1.Model,
+			Endpoint: &v1.Endpoint{ServiceHost: "127.0.0.1", HTTPPort: hp}}, tc.min, nil, nil))
+		resp, err := http.Get(s.restURL + "/ready")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("minReplicas %d, refused endpoint: /ready %d, want %d", tc.min, resp.StatusCode, tc.want)
+		}
+		e := s.e
+		set, _ := e.EndpointSet("m")
+		_, _ = set.Remove(set.Endpoints()[0])
+		if err := e.Ready(context.Background()); (err == nil) != (tc.want == 200) {
+			t.Errorf("minReplicas %d, empty set: Ready() = %v", tc.min, err)
+		}
+	}
+}
+
+// The default timeout reads as the annotation would be written.
+func TestActivationMessages(t *testing.T) {
+	n := &node{name: "classifier", endpoints: newHoldingEndpointSet("classifier", transportConfig{},
+		holdConfig{hold: true, timeout: DefaultActivationTimeout, queue: DefaultActivationQueue})}
+	e := pickFailed(n, errHoldTimeout)
+	want := `node "classifier": no replica became ready within 60s (seldon.io/activation-timeout); the component has no ready replica`
+	if e.Message != want || e.HTTPStatus != 503 || e.GRPCCode != codes.Unavailable {
+		t.Errorf("got %d %v %q, want 503 Unavailable %q", e.HTTPStatus, e.GRPCCode, e.Message, want)
+	}
+	for d, want := range map[time.Duration]string{90 * time.Second: "90s", 1500 * time.Millisecond: "1.5s", 200 * time.Millisecond: "200ms"} {
+		if got := seconds(d); got != want {
+			t.Errorf("seconds(%v) = %q, want %q", d, got, want)
+		}
+	}
 }

@@ -581,14 +581,16 @@ func (c restCodec) empty(st *walkState) *Message { return &Message{} }
 var errDraining = errors.New("draining: the executor is shutting down")
 
 // Ready reports, unless the executor is draining, whether every node that calls a component has an endpoint
-// accepting TCP connections on its REST port.
+// accepting TCP connections on its REST port. Nodes that hold requests
+// (hold.go) are left out: their component may have no replica, and the
+// executor must take their requests to wake it.
 func (e *Executor) Ready(ctx context.Context) error {
 	if e.draining.Load() {
 		return errDraining
 	}
 	var d net.Dialer
 	for _, n := range e.nodes {
-		if n.endpoints == nil {
+		if n.endpoints == nil || n.endpoints.hold.hold {
 			continue
 		}
 		eps := n.endpoints.Endpoints()
