@@ -82,6 +82,20 @@ type ComponentStatus struct {
 	ColdStarts   []int64 `json:"coldStartsMs,omitempty"`
 }
 
+// MarshalJSON writes minReplicas whenever the component has an HPA, so
+// that a minimum of 0 shows as 0 rather than as no field.
+func (c ComponentStatus) MarshalJSON() ([]byte, error) {
+	type plain ComponentStatus
+	out := struct {
+		plain
+		MinReplicas *int32 `json:"minReplicas,omitempty"`
+	}{plain: plain(c)}
+	if c.MaxReplicas > 0 {
+		out.MinReplicas = &c.MinReplicas
+	}
+	return json.Marshal(out)
+}
+
 func durationsMillis(ds []time.Duration) []int64 {
 	var out []int64
 	for _, d := range ds {

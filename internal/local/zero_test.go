@@ -3,6 +3,7 @@ package local
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -343,5 +344,31 @@ func TestIdleWindowOnTheInjectedClock(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "1→0: idle for 30s") {
 		t.Errorf("no 1→0 event with the idle time in the log:\n%s", log.String())
+	}
+}
+
+func TestStatusJSONShowsAMinimumOfZero(t *testing.T) {
+	for _, tt := range []struct {
+		c    ComponentStatus
+		want string
+	}{
+		{ComponentStatus{MinReplicas: 0, MaxReplicas: 10, ScaledToZero: true}, `"minReplicas":0`},
+		{ComponentStatus{MinReplicas: 1, MaxReplicas: 4}, `"minReplicas":1`},
+	} {
+		b, err := json.Marshal(tt.c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), tt.want) {
+			t.Errorf("%s: want %s", b, tt.want)
+		}
+		var back ComponentStatus
+		if err := json.Unmarshal(b, &back); err != nil || back.MinReplicas != tt.c.MinReplicas || back.ScaledToZero != tt.c.ScaledToZero {
+			t.Errorf("%s read back as %+v (%v)", b, back, err)
+		}
+	}
+	b, _ := json.Marshal(ComponentStatus{Replicas: 2})
+	if strings.Contains(string(b), "minReplicas") {
+		t.Errorf("a component without an HPA has a minReplicas: %s", b)
 	}
 }
