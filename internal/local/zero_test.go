@@ -15,6 +15,7 @@ import (
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/autoscale"
 	"github.com/sdep-dev/sdep/internal/decode"
+	"github.com/sdep-dev/sdep/internal/load"
 )
 
 // exampleDocument reads one of the examples.
@@ -370,5 +371,27 @@ func TestStatusJSONShowsAMinimumOfZero(t *testing.T) {
 	b, _ := json.Marshal(ComponentStatus{Replicas: 2})
 	if strings.Contains(string(b), "minReplicas") {
 		t.Errorf("a component without an HPA has a minReplicas: %s", b)
+	}
+}
+
+// TestServeWakesFromZeroOnAGRPCCall: a gRPC call on the front port to a
+// component at zero is held, wakes a replica and is answered.
+func TestServeWakesFromZeroOnAGRPCCall(t *testing.T) {
+	rt, _ := startRuntimeWith(t, requestsPlan(t, "requests-to-zero.json", 0), Options{SyncPeriod: time.Hour,
+		Autoscale: autoscale.DefaultConfig(), ScaleToZeroIdle: time.Hour})
+	waitFor(t, rt, 30*time.Second, "executor listening", func(ComponentStatus) bool { return rt.FrontAddrs().GRPC != "" })
+	if c := rt.Status().Components[0]; !c.ScaledToZero || c.Replicas != 0 {
+		t.Fatalf("at start: scaled to zero %v, %d replicas; want true, 0", c.ScaledToZero, c.Replicas)
+	}
+	r, err := load.Run(context.Background(), load.Options{Target: rt.FrontAddrs().GRPC, GRPC: true, Concurrency: 1, Duration: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests == 0 || r.Succeeded != r.Requests {
+		t.Fatalf("%d of %d gRPC calls succeeded; errors %v, first: %s", r.Succeeded, r.Requests, r.Errors, r.FirstError)
+	}
+	t.Logf("%d gRPC calls; the slowest (the first, held while waking) %s", r.Requests, r.Max.Round(time.Millisecond))
+	if c := rt.Status().Components[0]; c.Ready != 1 || len(c.ColdStarts) != 1 {
+		t.Errorf("after the call: %d ready, cold starts %v; want 1 and one", c.Ready, c.ColdStarts)
 	}
 }
