@@ -395,3 +395,42 @@ func TestServeWakesFromZeroOnAGRPCCall(t *testing.T) {
 		t.Errorf("after the call: %d ready, cold starts %v; want 1 and one", c.Ready, c.ColdStarts)
 	}
 }
+
+// TestApplyingAMinimumAboveZeroStartsIt: an edit that turns minReplicas 0
+// into 1 while the component is at zero starts a replica at once, as the
+// HPA leaves a target at zero alone.
+func TestApplyingAMinimumAboveZeroStartsIt(t *testing.T) {
+	rt, err := New(requestsPlan(t, "requests-to-zero.json", 0), Options{Log: &syncWriter{}, StatusPort: -1,
+		Clock: &fakeClock{now: t0}, Starter: &fakeStarter{}, CPU: &cpuTrace{used: map[int]float64{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		rt.stopAll()
+		for _, ex := range rt.executors {
+			ex.Close()
+		}
+	})
+	if err := rt.startComponents(); err != nil {
+		t.Fatal(err)
+	}
+	if c := rt.Status().Components[0]; c.Replicas != 0 || !c.ScaledToZero {
+		t.Fatalf("at start: %d replicas, scaled to zero %v", c.Replicas, c.ScaledToZero)
+	}
+	sd := exampleDocument(t, "requests-to-zero.json")
+	one := int32(1)
+	sd.Spec.Predictors[0].ComponentSpecs[0].HpaSpec.MinReplicas = &one
+	sd.Spec.Predictors[0].Graph.Parameters = []sdepv1.Parameter{{Name: "delaySecs", Value: "0", Type: "FLOAT"}}
+	next, err := NewPlan(sd, Mappings{Run: map[string]string{"classifier": fmt.Sprintf("env %s=1 '%s'", modelEnv, os.Args[0])}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Apply(next); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, rt)
+	if c := rt.Status().Components[0]; c.Replicas != 1 || c.Ready != 1 || c.ScaledToZero || c.MinReplicas != 1 {
+		t.Errorf("after the edit: %d replicas (%d ready), scaled to zero %v, minReplicas %d; want 1, 1, false, 1",
+			c.Replicas, c.Ready, c.ScaledToZero, c.MinReplicas)
+	}
+}
