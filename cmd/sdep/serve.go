@@ -26,6 +26,7 @@ type serveFlags struct {
 	trafficSeed            uint64
 	syncPeriod             time.Duration
 	downscaleStabilization time.Duration
+	scaleToZeroIdle        time.Duration
 	runs, endpoints        []string
 	reportDir              string
 	table                  string
@@ -66,6 +67,15 @@ GET /status on --status-port gives the state as JSON. On exit (Ctrl-C) the
 decisions (CSV and JSON) and a plot of replicas and CPU over time (SVG) are
 written to --report-dir.
 
+Object metrics seldon_requests_in_flight and seldon_requests_per_second on a
+component's Deployment (describedObject named as the componentSpec or its
+Deployment) are read from the executor, as sdep's metrics API serves them on
+a cluster. An hpaSpec with minReplicas 0 (and such a metric) starts the
+component with no replica: the first request is held by the executor and
+starts one at once, the HPA scales from 1 to N, and after
+--scale-to-zero-idle with nothing in flight, no request per second and the
+HPA at its minimum, the last replica is stopped.
+
 Locally the executor is shared by all replicas: unlike in a pod, its CPU and
 its request do not count in the replicas' utilisation.
 
@@ -96,6 +106,7 @@ on CPU keep their replica count.`,
 	fl.IntVar(&f.statusPort, "status-port", 8001, "port of the JSON status (GET /status); -1 disables it")
 	fl.DurationVar(&f.syncPeriod, "sync-period", 15*time.Second, "how often the autoscalers decide (kube-controller-manager's --horizontal-pod-autoscaler-sync-period)")
 	fl.DurationVar(&f.downscaleStabilization, "downscale-stabilization", 5*time.Minute, "scale-down stabilization window of HPAs without behavior (--horizontal-pod-autoscaler-downscale-stabilization)")
+	fl.DurationVar(&f.scaleToZeroIdle, "scale-to-zero-idle", local.DefaultScaleToZeroIdle, "for an hpaSpec with minReplicas 0: how long a component stays idle (nothing in flight, 0 req/s, the HPA at its minimum) before its last replica is stopped")
 	fl.StringArrayVar(&f.runs, "run", nil, "CONTAINER='command args': start this command per replica for the container; repeatable")
 	fl.StringArrayVar(&f.endpoints, "endpoint", nil, "CONTAINER=HOST:PORT: send the container's calls (REST, and gRPC on the same port) to a server already running; not autoscaled; repeatable")
 	fl.StringVar(&f.reportDir, "report-dir", "sdep-report", "where to write decisions and the plot on exit (empty: nowhere)")
@@ -132,6 +143,7 @@ func newRuntime(ctx context.Context, stderr io.Writer, stdin io.Reader, f serveF
 	rt, err := local.New(plan, local.Options{
 		HTTPPort: f.httpPort, GRPCPort: f.grpcPort, StatusPort: f.statusPort, TrafficSeed: f.trafficSeed,
 		SyncPeriod: f.syncPeriod, Autoscale: cfg, Log: stderr, ChildOutput: childOutput,
+		ScaleToZeroIdle: f.scaleToZeroIdle,
 	})
 	return rt, m, err
 }
@@ -139,6 +151,9 @@ func newRuntime(ctx context.Context, stderr io.Writer, stdin io.Reader, f serveF
 func runServe(ctx context.Context, stdout, stderr io.Writer, stdin io.Reader, f serveFlags) error {
 	if f.table != "auto" && f.table != "always" && f.table != "never" {
 		return fmt.Errorf("--table %q: want auto, always or never", f.table)
+	}
+	if f.scaleToZeroIdle <= 0 {
+		return fmt.Errorf("--scale-to-zero-idle %s: want a positive duration, e.g. 5m (the default) or 30s", f.scaleToZeroIdle)
 	}
 	// What is served, read first so that the watcher applies any later edit.
 	var served []byte

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestServeMappingsParseContainerAssignments(t *testing.T) {
@@ -35,6 +38,16 @@ func TestServeMappingsRejectMalformedFlags(t *testing.T) {
 		_, err := mappings(tt.runs, tt.endpoints)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("mappings(%q, %q) = %v, want an error with %q", tt.runs, tt.endpoints, err, tt.want)
+		}
+	}
+}
+
+func TestServeRejectsANonPositiveScaleToZeroIdle(t *testing.T) {
+	for _, d := range []time.Duration{0, -time.Second} {
+		err := runServe(context.Background(), io.Discard, io.Discard, strings.NewReader(""),
+			serveFlags{file: "-", table: "never", scaleToZeroIdle: d})
+		if err == nil || !strings.Contains(err.Error(), "--scale-to-zero-idle") || !strings.Contains(err.Error(), "positive duration") {
+			t.Errorf("--scale-to-zero-idle %s: error %v, want one naming the flag and asking for a positive duration", d, err)
 		}
 	}
 }

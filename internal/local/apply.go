@@ -60,6 +60,14 @@ func (rt *Runtime) Apply(plan *Plan) error {
 		templateChanged := !equality.Semantic.DeepEqual(prev.Containers, next.Containers) ||
 			prev.GracePeriod != next.GracePeriod
 		c.plan = next
+		if prev.ScaleToZero && !next.ScaleToZero && next.HPA != nil && c.desired == 0 {
+			// The HPA leaves a target at zero alone: start its minimum.
+			rt.eventf("%s: replicas 0→%d (minReplicas is no longer 0)", c.label(), next.Replicas)
+			c.wokeAt = time.Time{}
+			if err := c.scaleToLocked(next.Replicas); err != nil {
+				return err
+			}
+		}
 		if next.HPA == nil && (prev.HPA != nil || prev.Replicas != next.Replicas) {
 			rt.eventf("%s: replicas %d→%d (document)", c.label(), c.desired, next.Replicas)
 			if err := c.scaleToLocked(next.Replicas); err != nil {

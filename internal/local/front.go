@@ -141,14 +141,15 @@ func (f *front) updateLocked() {
 
 // predictorReadyLocked says, per predictor, whether every component that
 // runs replicas has a Ready one (components served by --endpoint count as
-// ready).
+// ready, and so do those with minReplicas 0: the executor holds their
+// requests while they have no Ready replica, and a held request wakes one).
 func (rt *Runtime) predictorReadyLocked() []bool {
 	ready := make([]bool, len(rt.plan.Predictors))
 	for i := range ready {
 		ready[i] = true
 	}
 	for _, c := range rt.components {
-		if c.plan.Scaled() && c.readyCountLocked() == 0 {
+		if c.plan.Scaled() && !c.plan.ScaleToZero && c.readyCountLocked() == 0 {
 			ready[c.predictor] = false
 		}
 	}

@@ -69,6 +69,13 @@ type ComponentPlan struct {
 	// KEDA is set when a kedaSpec asks for scaling the local runtime does
 	// not do (it needs KEDA's scalers).
 	KEDA bool
+	// ScaleToZero is set when the componentSpec's hpaSpec (or the legacy
+	// hpaSpecs entry moved onto it) has minReplicas 0. The component then
+	// starts with no replica (Replicas 0), a held request wakes one, and
+	// an idle window takes it back to none; HPA keeps minReplicas 1 for
+	// the HPA algorithm, which scales 1 to N as on a cluster, where the
+	// rendered HPA has minReplicas 1 and a scaler does 0↔1.
+	ScaleToZero bool
 }
 
 // Scaled reports whether any container runs as a local process, so the
@@ -133,6 +140,11 @@ func NewPlan(sd *sdepv1.SeldonDeployment, m Mappings) (*Plan, error) {
 		}
 		if bc.HPA != nil {
 			c.HPA = bc.HPA.Spec.DeepCopy()
+			if scalesToZero(&def.Spec.Predictors[bc.Predictor].ComponentSpecs[bc.ComponentSpec]) {
+				c.ScaleToZero, c.Replicas = true, 0
+				one := int32(1)
+				c.HPA.MinReplicas = &one
+			}
 		}
 		if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g != nil {
 			c.GracePeriod = time.Duration(*g) * time.Second
@@ -173,6 +185,14 @@ func NewPlan(sd *sdepv1.SeldonDeployment, m Mappings) (*Plan, error) {
 		return nil, err
 	}
 	return plan, nil
+}
+
+// scalesToZero reports whether a (defaulted) componentSpec asks for
+// minReplicas 0: its hpaSpec, where validation.Default has also put a
+// legacy hpaSpecs entry that names it. The decision is the document's own,
+// whatever minimum the builders render for the HPA.
+func scalesToZero(cs *sdepv1.SeldonPodSpec) bool {
+	return cs.KedaSpec == nil && cs.HpaSpec != nil && cs.HpaSpec.MinReplicas != nil && *cs.HpaSpec.MinReplicas == 0
 }
 
 func planContainer(ct *corev1.Container, m Mappings) (ContainerPlan, error) {

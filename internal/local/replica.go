@@ -328,6 +328,9 @@ func (rep *replica) updateReadyLocked() {
 	if ready != rep.ready {
 		rep.ready = ready
 		rep.readySince = rep.comp.rt.now()
+		if ready {
+			rep.comp.coldStartLocked()
+		}
 		rep.comp.rt.notifyLocked()
 	}
 }

@@ -60,6 +60,10 @@ type Options struct {
 	SyncPeriod time.Duration
 	// Autoscale holds the controller-wide HPA settings.
 	Autoscale autoscale.Config
+	// ScaleToZeroIdle is how long a component with minReplicas 0 stays
+	// idle at one replica before that replica is stopped (default
+	// DefaultScaleToZeroIdle).
+	ScaleToZeroIdle time.Duration
 	// Log receives one line per event (decisions, restarts); default stderr.
 	Log io.Writer
 	// ChildOutput receives the replicas' output, each line prefixed with
@@ -133,6 +137,12 @@ type component struct {
 	stopped        bool
 	last           *autoscale.Decision
 	utilization    float64 // latest average CPU utilisation, -1 if unknown
+	// For minReplicas 0 (zero.go): since when the component has been idle
+	// at one replica, when it was last woken from zero (zero once its
+	// replica is Ready), and each wake-up's time to a Ready replica.
+	idleSince  time.Time
+	wokeAt     time.Time
+	coldStarts []time.Duration
 }
 
 func (c *component) label() string {
@@ -146,6 +156,9 @@ func New(plan *Plan, opts Options) (*Runtime, error) {
 	}
 	if opts.SyncPeriod <= 0 {
 		opts.SyncPeriod = 15 * time.Second
+	}
+	if opts.ScaleToZeroIdle <= 0 {
+		opts.ScaleToZeroIdle = DefaultScaleToZeroIdle
 	}
 	if opts.Log == nil {
 		opts.Log = os.Stderr
@@ -218,7 +231,15 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	actx, stopActivation := context.WithCancel(context.Background())
+	activated := make(chan struct{})
+	go func() {
+		defer close(activated)
+		rt.activate(actx)
+	}()
 	stop := func() error {
+		stopActivation()
+		<-activated
 		err := servers.stop()
 		rt.stopAll()
 		for _, ex := range rt.executors {
@@ -271,6 +292,10 @@ func (rt *Runtime) startComponents() error {
 		if c.plan.Scaled() {
 			if err := c.scaleToLocked(c.plan.Replicas); err != nil {
 				return err
+			}
+			if c.plan.ScaleToZero {
+				rt.eventf("%s: minReplicas 0: scaled to zero; a request starts a replica, %s idle stops the last one",
+					c.label(), rt.opts.ScaleToZeroIdle)
 			}
 		} else if c.plan.HPA != nil {
 			rt.eventf("%s: every container is an --endpoint server: its hpaSpec is not acted on", c.label())
@@ -507,6 +532,7 @@ func (rt *Runtime) sync() {
 			continue
 		}
 		obs := c.observeLocked(now)
+		obs.Values = rt.requestValuesLocked(c)
 		sample := Sample{Time: now, Component: c.name, Deployment: c.deployment, Utilization: c.utilization, Target: -1}
 		if c.plan.HPA != nil {
 			prev := c.state

@@ -49,7 +49,12 @@ func serveMockClassifier() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	s := mockclassifier.New(mockclassifier.Config{ID: os.Getenv("PREDICTIVE_UNIT_ID"), Image: os.Getenv("PREDICTIVE_UNIT_IMAGE")})
+	cfg := mockclassifier.Config{ID: os.Getenv("PREDICTIVE_UNIT_ID"), Image: os.Getenv("PREDICTIVE_UNIT_IMAGE")}
+	if err := mockclassifier.ParseParameters(os.Getenv("PREDICTIVE_UNIT_PARAMETERS"), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	s := mockclassifier.New(cfg)
 	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	gs := grpc.NewServer()
 	s.RegisterGRPC(gs)
@@ -98,8 +103,16 @@ func startRuntime(t *testing.T, plan *Plan, sync, stabilization time.Duration) (
 	t.Helper()
 	cfg := autoscale.DefaultConfig()
 	cfg.DownscaleStabilizationWindow = stabilization
+	return startRuntimeWith(t, plan, Options{SyncPeriod: sync, Autoscale: cfg})
+}
+
+// startRuntimeWith runs the plan with opts (its log and the replicas'
+// output are the test's) until the test ends.
+func startRuntimeWith(t *testing.T, plan *Plan, opts Options) (*Runtime, *syncWriter) {
+	t.Helper()
 	log := &syncWriter{}
-	rt, err := New(plan, Options{SyncPeriod: sync, Autoscale: cfg, Log: log, ChildOutput: io.Discard})
+	opts.Log, opts.ChildOutput = log, io.Discard
+	rt, err := New(plan, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

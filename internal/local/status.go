@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/sdep-dev/sdep/internal/autoscale"
-	"github.com/sdep-dev/sdep/internal/executor"
 )
 
 // Status is the runtime's machine-readable state (GET /status).
@@ -24,8 +23,9 @@ type PredictorStatus struct {
 	PredictorAddrs
 	Traffic int32 `json:"traffic"`
 	Shadow  bool  `json:"shadow,omitempty"`
-	// Ready is whether every component has a Ready replica; a predictor
-	// that is not gets no share of the split.
+	// Ready is whether every component has a Ready replica, or has
+	// minReplicas 0 (its requests wait for the replica they wake); a
+	// predictor that is not gets no share of the split.
 	Ready bool `json:"ready"`
 	// Share is the percentage of front requests it is sent now.
 	Share float64 `json:"share"`
@@ -73,6 +73,35 @@ type ComponentStatus struct {
 	// containers is a graph node.
 	InFlight          *int64   `json:"inFlight,omitempty"`
 	RequestsPerSecond *float64 `json:"requestsPerSecond,omitempty"`
+	// For minReplicas 0: ScaledToZero says no replica is wanted now,
+	// Waking that a request has asked for one that is not Ready yet, and
+	// ColdStarts lists each wake-up's time, in milliseconds, from the
+	// 0→1 decision to a Ready replica.
+	ScaledToZero bool    `json:"scaledToZero,omitempty"`
+	Waking       bool    `json:"waking,omitempty"`
+	ColdStarts   []int64 `json:"coldStartsMs,omitempty"`
+}
+
+// MarshalJSON writes minReplicas whenever the component has an HPA, so
+// that a minimum of 0 shows as 0 rather than as no field.
+func (c ComponentStatus) MarshalJSON() ([]byte, error) {
+	type plain ComponentStatus
+	out := struct {
+		plain
+		MinReplicas *int32 `json:"minReplicas,omitempty"`
+	}{plain: plain(c)}
+	if c.MaxReplicas > 0 {
+		out.MinReplicas = &c.MinReplicas
+	}
+	return json.Marshal(out)
+}
+
+func durationsMillis(ds []time.Duration) []int64 {
+	var out []int64
+	for _, d := range ds {
+		out = append(out, d.Milliseconds())
+	}
+	return out
 }
 
 // MetricStatus is one HPA metric: its current value and its target.
@@ -157,6 +186,12 @@ func (rt *Runtime) Status() Status {
 			if h.MinReplicas != nil {
 				cs.MinReplicas = *h.MinReplicas
 			}
+			if c.plan.ScaleToZero {
+				cs.MinReplicas = 0
+				cs.ScaledToZero = c.desired == 0
+				cs.Waking = !c.wokeAt.IsZero()
+				cs.ColdStarts = durationsMillis(c.coldStarts)
+			}
 		}
 		if c.last != nil {
 			last := newDecisionRecord(c, *c.last)
@@ -211,16 +246,7 @@ func (rt *Runtime) Status() Status {
 // addLoadLocked fills the component's request figures from its
 // predictor's executor, by the rule the metrics API serves to the HPA.
 func (rt *Runtime) addLoadLocked(cs *ComponentStatus, c *component) {
-	if c.predictor >= len(rt.executors) {
-		return
-	}
-	ex := rt.executors[c.predictor]
-	names := make(map[string]bool, len(c.plan.Containers))
-	for _, ct := range c.plan.Containers {
-		names[ct.Name] = true
-	}
-	load := ex.Load()
-	if inFlight, rps, ok := executor.ComponentLoad([]executor.Load{load}, load.Predictor, names); ok {
+	if inFlight, rps, ok := rt.loadLocked(c); ok {
 		cs.InFlight, cs.RequestsPerSecond = &inFlight, &rps
 	}
 }

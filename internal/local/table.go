@@ -34,8 +34,15 @@ func WriteTable(w io.Writer, st Status) error {
 		if c.Terminating > 0 {
 			reps += fmt.Sprintf(" (+%d stopping)", c.Terminating)
 		}
-		if len(c.External) > 0 && c.Replicas == 0 {
+		switch {
+		case len(c.External) > 0 && c.Replicas == 0:
 			reps = "external"
+		case c.ScaledToZero && c.Terminating == 0:
+			reps = "0 (scaled to zero)"
+		case c.ScaledToZero:
+			reps = fmt.Sprintf("0 (scaling to zero, %d stopping)", c.Terminating)
+		case c.Waking:
+			reps += " (waking from zero)"
 		}
 		inFlight, rps := "-", "-"
 		if c.InFlight != nil {
