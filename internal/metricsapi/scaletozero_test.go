@@ -1,0 +1,505 @@
+package metricsapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sdepv1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/devcluster"
+	"github.com/sdep-dev/sdep/internal/executor"
+	"github.com/sdep-dev/sdep/internal/resources"
+	"github.com/sdep-dev/sdep/internal/testenv"
+)
+
+// testIdleWindow is --scale-to-zero-idle in the control-plane tests.
+const testIdleWindow = 3 * time.Second
+
+// zeroRig is the control plane, the example requests-to-zero (maxReplicas
+// 10, target 2 in flight), an executor in this process that holds the
+// component's requests while it has no Ready pod, and the metrics API.
+type zeroRig struct {
+	c      *devcluster.Cluster
+	cl     client.Client
+	ns     string
+	sd     *sdepv1.SeldonDeployment
+	dep    *appsv1.Deployment
+	hpa    *autoscalingv2.HorizontalPodAutoscaler
+	e      *executor.Executor
+	url    string // the executor's prediction URL
+	mocks  *mockPods
+	writes *replicaWrites
+	period time.Duration
+}
+
+// startZeroRig starts it all; prepare changes the rendered Deployment and
+// HPA before they are created, and metricsFlags go to the metrics API.
+func startZeroRig(ctx context.Context, t *testing.T, prepare func(*appsv1.Deployment, *autoscalingv2.HorizontalPodAutoscaler), metricsFlags ...string) *zeroRig {
+	t.Helper()
+	r := &zeroRig{ns: "zero", period: hpaSyncPeriod(t)}
+	var err error
+	r.c, err = devcluster.Start(ctx, devcluster.Options{
+		Metrics:                devcluster.MetricsNone,
+		HPASyncPeriod:          r.period,
+		DownscaleStabilization: 5 * time.Second,
+		CRDDirectoryPaths:      []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		Dir:                    t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.c.Stop() })
+	scheme := runtime.NewScheme()
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), sdepv1.AddToScheme(scheme)); err != nil {
+		t.Fatal(err)
+	}
+	if r.cl, err = client.New(r.c.Config, client.Options{Scheme: scheme}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.ns}}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "requests-to-zero.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sd = &sdepv1.SeldonDeployment{}
+	if err := json.Unmarshal(raw, r.sd); err != nil {
+		t.Fatal(err)
+	}
+	r.sd.Namespace = r.ns
+	if got := r.sd.Spec.Predictors[0].ComponentSpecs[0].HpaSpec.MaxReplicas; got != 10 {
+		t.Fatalf("the example's maxReplicas is %d, want 10", got)
+	}
+	if err := r.cl.Create(ctx, r.sd); err != nil {
+		t.Fatal(err)
+	}
+	res, err := resources.Build(r.sd, resources.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Deployments) != 1 || len(res.HPAs) != 1 {
+		t.Fatalf("rendered %d Deployments and %d HPAs, want 1 and 1", len(res.Deployments), len(res.HPAs))
+	}
+	r.dep, r.hpa = res.Deployments[0], res.HPAs[0]
+	prepare(r.dep, r.hpa)
+
+	r.e, err = executor.New(res.SeldonDeployment.Spec.Predictors[0], executor.WithDeploymentName(r.sd.Name), executor.WithEmptyEndpointSets())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.e.Close)
+	es := httptest.NewServer(r.e.Handler(executor.HandlerOptions{}))
+	t.Cleanup(es.Close)
+	r.url = es.URL + "/api/v1.0/predictions"
+	set, _ := r.e.EndpointSet("classifier")
+	r.mocks = &mockPods{set: set, servers: map[string]*httptest.Server{}}
+	t.Cleanup(r.mocks.closeAll)
+	go r.mocks.follow(ctx, r.cl, r.ns, r.dep.Spec.Selector.MatchLabels)
+
+	startMetricsAPI(ctx, t, r.c, strings.TrimPrefix(es.URL, "http://"), metricsFlags...)
+
+	cs, err := kubernetes.NewForConfig(r.c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.writes = watchReplicaWrites(ctx, t, cs, r.ns, r.dep.Name)
+	if err := r.cl.Create(ctx, r.dep); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.cl.Create(ctx, r.hpa); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// heldRequest sends one request and reports its error (nil: 200) when
+// answered.
+func (r *zeroRig) heldRequest() <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		resp, err := loadClient.Post(r.url, "application/json", strings.NewReader(`{"data":{"ndarray":[[1,2,3,4]]}}`))
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				err = errors.New(resp.Status)
+			}
+		}
+		done <- err
+	}()
+	return done
+}
+
+// waitHeld waits until the executor reports a request in flight for the
+// component while its Deployment still has 0 replicas: the request is held.
+func (r *zeroRig) waitHeld(ctx context.Context, t *testing.T) {
+	t.Helper()
+	err := testenv.Poll(ctx, 5*time.Second, "the request to be held", func() error {
+		if n := r.inFlight(); n == 0 {
+			return errors.New("nothing in flight")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *zeroRig) inFlight() int64 {
+	n, _, _ := executor.ComponentLoad([]executor.Load{r.e.Load()}, r.sd.Spec.Predictors[0].Name, map[string]bool{"classifier": true})
+	return n
+}
+
+// replicaWrite is one change of a Deployment's spec.replicas seen by a
+// watch, with the field manager that owns spec.replicas after it.
+type replicaWrite struct {
+	at       time.Time
+	from, to int32
+	manager  string
+}
+
+func (w replicaWrite) String() string {
+	return fmt.Sprintf("%d→%d by %s", w.from, w.to, w.manager)
+}
+
+// replicaWrites records every change of one Deployment's spec.replicas.
+type replicaWrites struct {
+	mu   sync.Mutex
+	list []replicaWrite
+	err  error
+}
+
+func (w *replicaWrites) all() []replicaWrite {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.list)
+}
+
+// waitFor waits for a change from `from` to `to` replicas and returns the
+// latest one.
+func (w *replicaWrites) waitFor(ctx context.Context, t *testing.T, from, to int32, timeout time.Duration) replicaWrite {
+	t.Helper()
+	var found replicaWrite
+	err := testenv.Poll(ctx, timeout, fmt.Sprintf("spec.replicas %d→%d", from, to), func() error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.err != nil {
+			return w.err
+		}
+		for i := len(w.list) - 1; i >= 0; i-- {
+			if w.list[i].from == from && w.list[i].to == to {
+				found = w.list[i]
+				return nil
+			}
+		}
+		return fmt.Errorf("changes so far: %v", w.list)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// watchReplicaWrites watches the Deployment (from before it exists) and
+// records each change of spec.replicas with the manager that owns the field
+// in managedFields after it (a write moves the field to its writer).
+func watchReplicaWrites(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name string) *replicaWrites {
+	t.Helper()
+	wi, err := cs.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(wi.Stop)
+	w := &replicaWrites{}
+	go func() {
+		last := int32(-1)
+		for ev := range wi.ResultChan() {
+			if ev.Type == watch.Error {
+				w.mu.Lock()
+				w.err = fmt.Errorf("watch: %v", ev.Object)
+				w.mu.Unlock()
+				return
+			}
+			d, ok := ev.Object.(*appsv1.Deployment)
+			if !ok || d.Spec.Replicas == nil {
+				continue
+			}
+			now := *d.Spec.Replicas
+			if ev.Type == watch.Added {
+				last = now
+				continue
+			}
+			if now == last {
+				continue
+			}
+			w.mu.Lock()
+			w.list = append(w.list, replicaWrite{at: time.Now(), from: last, to: now, manager: replicasOwner(d)})
+			w.mu.Unlock()
+			last = now
+		}
+	}()
+	return w
+}
+
+// replicasOwner is the manager (and subresource) whose managedFields entry
+// holds spec.replicas.
+func replicasOwner(d *appsv1.Deployment) string {
+	var owners []string
+	for _, mf := range d.ManagedFields {
+		if mf.FieldsV1 == nil {
+			continue
+		}
+		var fields map[string]map[string]any
+		if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields); err != nil {
+			continue
+		}
+		if _, ok := fields["f:spec"]["f:replicas"]; ok {
+			o := mf.Manager
+			if mf.Subresource != "" {
+				o += "/" + mf.Subresource
+			}
+			owners = append(owners, o)
+		}
+	}
+	return strings.Join(owners, ",")
+}
+
+// TestScaleFromZeroAndBack is scale to zero on the real control plane: the
+// HPA controller of kube-controller-manager (minReplicas 1) and the
+// metrics API with its scaler (--scale-to-zero-idle testIdleWindow). The
+// component starts at 0 replicas. One request is held by the executor and
+// must bring the Deployment to 1 replica within 2 s, then be answered;
+// load at concurrency 8 gives 4 replicas (target 2); once idle the HPA
+// brings it to 1 and the scaler to 0. A watch records every change of
+// spec.replicas with its field manager: the scaler must have made exactly
+// the 0→1 and the 1→0 and nothing else, and the HPA every other change.
+func TestScaleFromZeroAndBack(t *testing.T) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Skip("KUBEBUILDER_ASSETS is not set (the local control plane's binaries)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	r := startZeroRig(ctx, t, func(dep *appsv1.Deployment, hpa *autoscalingv2.HorizontalPodAutoscaler) {
+		// The operator's rendering for minReplicas 0, set here until it
+		// does it: the Deployment starts at 0, the HPA's minimum is 1.
+		dep.Spec.Replicas = new(int32(0))
+		hpa.Spec.MinReplicas = new(int32(1))
+	}, "--scale-to-zero-idle="+testIdleWindow.String())
+
+	// At 0 the HPA stands aside (ScalingActive false) and nothing moves.
+	err := testenv.Poll(ctx, time.Minute, "the HPA to see the target at zero", func() error {
+		var h autoscalingv2.HorizontalPodAutoscaler
+		if err := r.cl.Get(ctx, client.ObjectKeyFromObject(r.hpa), &h); err != nil {
+			return err
+		}
+		for _, c := range h.Status.Conditions {
+			if c.Type == autoscalingv2.ScalingActive && c.Status == corev1.ConditionFalse {
+				return nil
+			}
+		}
+		return fmt.Errorf("conditions %+v", h.Status.Conditions)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * r.period)
+	if got := replicas(ctx, t, r.cl, r.ns, r.dep.Name); got != 0 {
+		t.Fatalf("%d replicas before any request, want 0", got)
+	}
+
+	// 0→1: one held request.
+	sent := time.Now()
+	answered := r.heldRequest()
+	r.waitHeld(ctx, t)
+	up := r.writes.waitFor(ctx, t, 0, 1, 30*time.Second)
+	wake := up.at.Sub(sent)
+	t.Logf("0→1 %s after the held request (by %s)", wake.Round(10*time.Millisecond), up.manager)
+	if wake > 2*time.Second {
+		t.Errorf("0→1 took %s after the first held request, want at most 2s", wake)
+	}
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatalf("the held request: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the held request was not answered within a minute of the scale-up")
+	}
+	t.Logf("the held request was answered %s after it was sent", time.Since(sent).Round(10*time.Millisecond))
+
+	// 1→4 at concurrency 8.
+	load := &closedLoop{url: r.url}
+	defer load.set(0)
+	begin := time.Now()
+	load.set(8)
+	waitReplicas(ctx, t, r.cl, r.ns, r.dep.Name, 4, 2*time.Minute)
+	t.Logf("concurrency 8: 4 replicas after %s", time.Since(begin).Round(100*time.Millisecond))
+	for range 2 {
+		time.Sleep(r.period)
+		if got := replicas(ctx, t, r.cl, r.ns, r.dep.Name); got != 4 {
+			t.Fatalf("concurrency 8: %d replicas a sync later, want 4", got)
+		}
+	}
+
+	// Idle: the HPA to 1, then the scaler to 0.
+	load.set(0)
+	if failed := load.failures(); failed > 0 {
+		t.Errorf("%d requests failed (first: %s)", failed, load.firstError())
+	}
+	stopped := time.Now()
+	toOne := r.writes.waitFor(ctx, t, 4, 1, 2*time.Minute)
+	down := r.writes.waitFor(ctx, t, 1, 0, 2*time.Minute)
+	t.Logf("idle: 4→1 %s after the load stopped (by %s), 1→0 %s after it (by %s)",
+		toOne.at.Sub(stopped).Round(100*time.Millisecond), toOne.manager,
+		down.at.Sub(stopped).Round(100*time.Millisecond), down.manager)
+	// The per-second figure needs its 10 s window to reach 0, then the
+	// idle window runs: 1→0 cannot come sooner.
+	if d := down.at.Sub(stopped); d < testIdleWindow {
+		t.Errorf("1→0 %s after the last request, sooner than the idle window %s", d, testIdleWindow)
+	}
+	time.Sleep(2 * r.period)
+
+	all := r.writes.all()
+	t.Logf("spec.replicas changes: %v", all)
+	var byScaler []string
+	for _, w := range all {
+		scaler := strings.HasPrefix(w.manager, ScalerFieldManager+"/")
+		switch {
+		case scaler:
+			byScaler = append(byScaler, fmt.Sprintf("%d→%d", w.from, w.to))
+		case w.from == 0 || w.to == 0:
+			t.Errorf("%v: a move from or to 0 by someone else than the scaler", w)
+		}
+	}
+	if want := []string{"0→1", "1→0"}; !slices.Equal(byScaler, want) {
+		t.Errorf("the scaler's writes: %v, want exactly %v", byScaler, want)
+	}
+	if up.manager != ScalerFieldManager+"/scale" || down.manager != ScalerFieldManager+"/scale" {
+		t.Errorf("0→1 by %q and 1→0 by %q, want %s through the scale subresource", up.manager, down.manager, ScalerFieldManager)
+	}
+	if got := replicas(ctx, t, r.cl, r.ns, r.dep.Name); got != 0 {
+		t.Errorf("%d replicas at the end, want 0", got)
+	}
+	checkScalerEvents(ctx, t, r.cl, r.ns, r.sd.Name)
+}
+
+// checkScalerEvents wants one ScaledFromZero (with the in-flight count) and
+// one ScaledToZero Event on the SeldonDeployment.
+func checkScalerEvents(ctx context.Context, t *testing.T, cl client.Client, ns, sd string) {
+	t.Helper()
+	err := testenv.Poll(ctx, 30*time.Second, "the scaler's Events", func() error {
+		var list eventsv1.EventList
+		if err := cl.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		n := map[string]int{}
+		for _, ev := range list.Items {
+			if ev.Regarding.Kind != "SeldonDeployment" || ev.Regarding.Name != sd {
+				continue
+			}
+			n[ev.Reason]++
+			if ev.Reason == ReasonScaledFromZero && !strings.Contains(ev.Note, "request(s) in flight") {
+				return fmt.Errorf("ScaledFromZero note %q has no in-flight count", ev.Note)
+			}
+		}
+		if n[ReasonScaledFromZero] != 1 || n[ReasonScaledToZero] != 1 {
+			return fmt.Errorf("events by reason: %v, want one of each", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHPAAloneScalesFromZero measures the other design: the HPA alone,
+// minReplicas 0 (HPAScaleToZero, on in 1.37), no scaler
+// (--scale-to-zero=false). The HPA acts at 0 only when it scaled to zero
+// itself, so the Deployment starts at 1 and the HPA takes it to 0. Then,
+// SDEP_TEST_HPA_ALONE_ROUNDS times (default 3), one request is held and the
+// time to 1 replica is measured; it can be up to a sync period plus the
+// metric read. Set SDEP_TEST_HPA_ALONE=1 to run it (about a minute).
+func TestHPAAloneScalesFromZero(t *testing.T) {
+	if os.Getenv("SDEP_TEST_HPA_ALONE") == "" {
+		t.Skip("set SDEP_TEST_HPA_ALONE=1 to measure the HPA alone at zero")
+	}
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Skip("KUBEBUILDER_ASSETS is not set (the local control plane's binaries)")
+	}
+	rounds := 3
+	if v := os.Getenv("SDEP_TEST_HPA_ALONE_ROUNDS"); v != "" {
+		if _, err := fmt.Sscan(v, &rounds); err != nil || rounds < 1 || rounds > 20 {
+			t.Fatalf("SDEP_TEST_HPA_ALONE_ROUNDS=%q: want 1 to 20", v)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	r := startZeroRig(ctx, t, func(dep *appsv1.Deployment, hpa *autoscalingv2.HorizontalPodAutoscaler) {
+		dep.Spec.Replicas = new(int32(1))
+		if hpa.Spec.MinReplicas == nil || *hpa.Spec.MinReplicas != 0 {
+			t.Fatalf("the rendered HPA's minReplicas is %v, want 0", hpa.Spec.MinReplicas)
+		}
+	}, "--scale-to-zero=false")
+
+	var wakes []time.Duration
+	for i := range rounds {
+		down := r.writes.waitFor(ctx, t, 1, 0, 2*time.Minute)
+		if !strings.HasPrefix(down.manager, "kube-controller-manager") {
+			t.Fatalf("1→0 by %q, want the HPA controller", down.manager)
+		}
+		// Wait until the mock of the last pod is gone, so the request is
+		// held rather than served by a pod on its way out.
+		if err := testenv.Poll(ctx, 30*time.Second, "no Ready pod", func() error {
+			if n := r.mocks.count(); n > 0 {
+				return fmt.Errorf("%d mocks", n)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// Spread the requests over the sync cycle: a user's request
+		// comes at any point of it.
+		time.Sleep(time.Duration(i) * r.period / time.Duration(rounds))
+		sent := time.Now()
+		answered := r.heldRequest()
+		r.waitHeld(ctx, t)
+		up := r.writes.waitFor(ctx, t, 0, 1, 2*time.Minute)
+		wake := up.at.Sub(sent)
+		wakes = append(wakes, wake)
+		t.Logf("round %d: 0→1 %s after the held request (by %s)", i+1, wake.Round(10*time.Millisecond), up.manager)
+		if err := <-answered; err != nil {
+			t.Fatalf("round %d: the held request: %v", i+1, err)
+		}
+		// A fresh 1→0 per round: clear what waitFor may find.
+		r.writes.mu.Lock()
+		r.writes.list = nil
+		r.writes.mu.Unlock()
+	}
+	slices.Sort(wakes)
+	t.Logf("the HPA alone, sync period %s: wake from zero min %s, median %s, max %s over %d rounds",
+		r.period, wakes[0].Round(10*time.Millisecond), wakes[len(wakes)/2].Round(10*time.Millisecond),
+		wakes[len(wakes)-1].Round(10*time.Millisecond), len(wakes))
+}
