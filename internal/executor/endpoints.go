@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -41,9 +42,19 @@ type EndpointSet struct {
 	node      string
 	transport transportConfig
 
-	mu      sync.Mutex // serialises Add and Remove
+	mu      sync.Mutex // serialises Add and Remove; guards waitq
 	members atomic.Pointer[[]*member]
 	next    atomic.Uint32 // rotates the scan start so ties spread evenly
+
+	// How requests that find no member to take them wait (hold.go). Set
+	// when the set is made, never changed after.
+	hold holdConfig
+	// held counts requests waiting in pick or for a refused dial to
+	// succeed (at most hold.queue).
+	held atomic.Int64
+	// waitq is the requests waiting in pick, oldest first: each is woken
+	// by a token on its channel (see wait).
+	waitq []chan struct{}
 }
 
 // transportConfig is what every member's connections are built from.
@@ -53,7 +64,13 @@ type transportConfig struct {
 }
 
 func newEndpointSet(node string, cfg transportConfig) *EndpointSet {
-	s := &EndpointSet{node: node, transport: cfg}
+	return newHoldingEndpointSet(node, cfg, holdConfig{})
+}
+
+// newHoldingEndpointSet is a set whose requests wait for a member as hold
+// says (the zero holdConfig: they never wait, as newEndpointSet).
+func newHoldingEndpointSet(node string, cfg transportConfig, hold holdConfig) *EndpointSet {
+	s := &EndpointSet{node: node, transport: cfg, hold: hold}
 	s.members.Store(&[]*member{})
 	return s
 }
@@ -73,12 +90,16 @@ type member struct {
 	grpcMax  int
 
 	inflight atomic.Int64
+	// limit is the set's per-member concurrency limit (0: none); when a
+	// release takes inflight below it, a waiter of set is woken.
+	limit    int64
+	set      *EndpointSet
 	draining atomic.Bool
 	doneOnce sync.Once
 	done     chan struct{}
 }
 
-func newMember(ep Endpoint, cfg transportConfig) *member {
+func newMember(ep Endpoint, cfg transportConfig, set *EndpointSet) *member {
 	tr := &http.Transport{
 		Proxy: nil, // graph components are addressed directly, never through a proxy
 		DialContext: (&net.Dialer{
@@ -102,6 +123,8 @@ func newMember(ep Endpoint, cfg transportConfig) *member {
 		http:     client,
 		httpTr:   tr,
 		grpcMax:  cfg.grpcMaxMessageSize,
+		limit:    set.hold.limit,
+		set:      set,
 		done:     make(chan struct{}),
 	}
 }
@@ -138,8 +161,13 @@ func (m *member) grpcClient() (*grpc.ClientConn, error) {
 }
 
 func (m *member) release() {
-	if m.inflight.Add(-1) == 0 && m.draining.Load() {
+	n := m.inflight.Add(-1)
+	if n == 0 && m.draining.Load() {
 		m.finish()
+	}
+	if m.limit > 0 && n < m.limit && m.set.held.Load() > 0 {
+		// A slot is free: the oldest waiter may take it.
+		m.set.wakeOne()
 	}
 }
 
@@ -168,8 +196,11 @@ func (s *EndpointSet) Add(ep Endpoint) error {
 	}
 	next := make([]*member, len(old), len(old)+1)
 	copy(next, old)
-	next = append(next, newMember(ep, s.transport))
+	next = append(next, newMember(ep, s.transport, s))
 	s.members.Store(&next)
+	// Requests held for a member try again (under mu, after the store,
+	// so none misses it: see wait).
+	s.wakeAllLocked()
 	return nil
 }
 
@@ -194,6 +225,9 @@ func (s *EndpointSet) Remove(ep Endpoint) (drained <-chan struct{}, err error) {
 		if m.inflight.Load() == 0 {
 			m.finish()
 		}
+		// Waiters for a slot look again: a set that does not hold fails
+		// them once it is empty.
+		s.wakeAllLocked()
 		return m.done, nil
 	}
 	return nil, fmt.Errorf("node %q: endpoint %s is not in the set", s.node, ep)
@@ -221,18 +255,30 @@ func (s *EndpointSet) InFlight() []int64 {
 }
 
 // pick reserves the member with the fewest requests in flight. The caller
-// must call release on it when the request is done.
-func (s *EndpointSet) pick() (*member, error) {
+// must call release on it when the request is done. When no member can
+// take the request (the set is empty, or every member is at the
+// concurrency limit), a set that holds waits for one (see wait), telling
+// h (may be nil) while it waits; otherwise it fails with ErrNoEndpoint.
+func (s *EndpointSet) pick(ctx context.Context, h holder) (*member, error) {
+	if m := s.tryPick(); m != nil {
+		return m, nil
+	}
+	return s.wait(ctx, h)
+}
+
+// tryPick is pick's fast path: the least loaded member, or nil when the
+// set is empty or (with a concurrency limit) the least loaded member is
+// full. Without a limit it costs an atomic load, the scan and an atomic
+// add.
+func (s *EndpointSet) tryPick() *member {
 	for {
 		ms := *s.members.Load()
 		n := len(ms)
 		if n == 0 {
-			return nil, ErrNoEndpoint
+			return nil
 		}
-		var best *member
-		if n == 1 {
-			best = ms[0]
-		} else {
+		best := ms[0]
+		if n > 1 {
 			start := int(s.next.Add(1) % uint32(n))
 			least := int64(math.MaxInt64)
 			for i := range n {
@@ -242,12 +288,55 @@ func (s *EndpointSet) pick() (*member, error) {
 				}
 			}
 		}
+		if s.hold.limit > 0 {
+			if !best.reserveBelow(s.hold.limit) {
+				return nil
+			}
+		} else {
+			best.inflight.Add(1)
+		}
+		if !best.draining.Load() {
+			return best
+		}
+		// Removed between the snapshot and the reservation: try again on
+		// the new member list.
+		best.release()
+	}
+}
+
+// reserveBelow takes one of the member's limit slots, or reports that all
+// are in use.
+func (m *member) reserveBelow(limit int64) bool {
+	for {
+		v := m.inflight.Load()
+		if v >= limit {
+			return false
+		}
+		if m.inflight.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
+
+// pickNow is pick for status and metadata calls: it never waits and
+// ignores the concurrency limit (such calls are cheap, and should say at
+// once that no replica is there).
+func (s *EndpointSet) pickNow() (*member, error) {
+	for {
+		ms := *s.members.Load()
+		if len(ms) == 0 {
+			return nil, ErrNoEndpoint
+		}
+		best := ms[0]
+		for _, m := range ms[1:] {
+			if m.inflight.Load() < best.inflight.Load() {
+				best = m
+			}
+		}
 		best.inflight.Add(1)
 		if !best.draining.Load() {
 			return best, nil
 		}
-		// Removed between the snapshot and the reservation: try again on
-		// the new member list.
 		best.release()
 	}
 }

@@ -27,7 +27,7 @@ func TestPickPrefersFewestInFlight(t *testing.T) {
 	seen := map[Endpoint]int{}
 	var held []*member
 	for range 3 {
-		m, err := s.pick()
+		m, err := s.pick(context.Background(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +44,7 @@ func TestPickPrefersFewestInFlight(t *testing.T) {
 			m.release()
 		}
 	}
-	m, _ := s.pick()
+	m, _ := s.pick(context.Background(), nil)
 	if m.ep != b {
 		t.Errorf("picked %v, want b (the least loaded)", m.ep)
 	}
@@ -53,7 +53,7 @@ func TestPickPrefersFewestInFlight(t *testing.T) {
 func TestEndpointSetAddRemove(t *testing.T) {
 	s := newEndpointSet("m", transportConfig{maxIdleConnsPerHost: 1})
 	a := Endpoint{"a", 1, 2}
-	if _, err := s.pick(); !errors.Is(err, ErrNoEndpoint) {
+	if _, err := s.pick(context.Background(), nil); !errors.Is(err, ErrNoEndpoint) {
 		t.Errorf("pick on an empty set: %v, want ErrNoEndpoint", err)
 	}
 	if err := s.Add(a); err != nil {
@@ -62,7 +62,7 @@ func TestEndpointSetAddRemove(t *testing.T) {
 	if err := s.Add(a); err == nil {
 		t.Error("adding a member twice succeeded")
 	}
-	m, _ := s.pick()
+	m, _ := s.pick(context.Background(), nil)
 	drained, err := s.Remove(a)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ func TestEndpointSetAddRemove(t *testing.T) {
 		t.Fatal("drained while a request was in flight")
 	default:
 	}
-	if _, err := s.pick(); !errors.Is(err, ErrNoEndpoint) {
+	if _, err := s.pick(context.Background(), nil); !errors.Is(err, ErrNoEndpoint) {
 		t.Errorf("pick after removing the only member: %v, want ErrNoEndpoint", err)
 	}
 	m.release()

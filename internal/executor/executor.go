@@ -209,6 +209,10 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 	if err != nil {
 		return nil, err
 	}
+	holds, err := parseHoldRules(&pred, cfg.annotations)
+	if err != nil {
+		return nil, err
+	}
 	met, err := newMetrics(cfg.registry)
 	if err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
@@ -227,7 +231,7 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 		return nil, problems
 	}
 	b := builder{e: e, labels: labels, images: predictor.Images(&pred), transport: tc,
-		restTimeout: restTimeout, grpcTimeout: grpcTimeout}
+		restTimeout: restTimeout, grpcTimeout: grpcTimeout, holds: holds}
 	root, err := b.build(graph.Root)
 	if err != nil {
 		return nil, err
@@ -252,7 +256,7 @@ func New(pred v1.PredictorSpec, opts ...Option) (*Executor, error) {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	e.states.New = func() any {
-		return &walkState{path: graphPath{nodes: e.nodes, routes: make([]int32, len(e.nodes))}}
+		return &walkState{path: graphPath{nodes: e.nodes, routes: make([]int32, len(e.nodes))}, admit: e.admit}
 	}
 	return e, nil
 }
@@ -374,6 +378,7 @@ type builder struct {
 	transport   transportConfig
 	restTimeout time.Duration
 	grpcTimeout time.Duration
+	holds       holdRules
 }
 
 // build turns a compiled graph node into the executor's node: the
@@ -406,7 +411,7 @@ func (b *builder) build(g *predictor.Node) (*node, error) {
 	b.e.byName[g.Name] = n
 
 	if g.CallsComponent() {
-		n.endpoints = newEndpointSet(g.Name, b.transport)
+		n.endpoints = newHoldingEndpointSet(g.Name, b.transport, b.holds.forNode(g.Name))
 		n.load = newNodeLoad(time.Now)
 		if !b.e.cfg.emptySets {
 			ep := g.Unit.Endpoint
@@ -486,6 +491,10 @@ type walkState struct {
 	// for the feedback events of nodes that log (set only when logged).
 	fbBody []byte
 	fbType string
+	// held counts the request's component calls waiting for a replica;
+	// admit is the executor's admission (see holdStart).
+	held  atomic.Int32
+	admit *admission
 }
 
 func (e *Executor) getState(puid string) *walkState {

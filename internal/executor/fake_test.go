@@ -45,11 +45,13 @@ type fake struct {
 	// fixedPB is the gRPC predict answer instead of the trace.
 	fixedPB *pb.SeldonMessage
 
-	calls    sync.Map // path -> *atomic.Int64
-	mu       sync.Mutex
-	lastHdr  http.Header
-	lastBody []byte
-	lastMD   metadata.MD
+	calls sync.Map // path -> *atomic.Int64
+	// active is the calls being served now; maxActive the most at once.
+	active, maxActive atomic.Int64
+	mu                sync.Mutex
+	lastHdr           http.Header
+	lastBody          []byte
+	lastMD            metadata.MD
 
 	rest *httptest.Server
 	grpc *grpc.Server
@@ -62,6 +64,18 @@ func (f *fake) count(path string) int64 {
 		return 0
 	}
 	return v.(*atomic.Int64).Load()
+}
+
+// serving counts a call being served until the returned func is called.
+func (f *fake) serving() func() {
+	n := f.active.Add(1)
+	for {
+		m := f.maxActive.Load()
+		if n <= m || f.maxActive.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	return func() { f.active.Add(-1) }
 }
 
 func (f *fake) inc(path string) {
@@ -115,6 +129,7 @@ func (f *fake) wait(ctx context.Context) error {
 }
 
 func (f *fake) serveREST(w http.ResponseWriter, r *http.Request) {
+	defer f.serving()()
 	f.inc(r.URL.Path)
 	body, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
@@ -171,6 +186,7 @@ type fakeGRPC struct {
 }
 
 func (g *fakeGRPC) trace(ctx context.Context, method, format string, in *pb.SeldonMessage) (*pb.SeldonMessage, error) {
+	defer g.f.serving()()
 	g.f.inc(method)
 	md, _ := metadata.FromIncomingContext(ctx)
 	g.f.mu.Lock()

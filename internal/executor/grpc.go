@@ -250,7 +250,7 @@ func (s *grpcServer) GraphMetadata(ctx context.Context, _ *emptypb.Empty) (*pb.S
 }
 
 func (e *Executor) grpcModelMetadata(ctx context.Context, n *node) (*pb.SeldonModelMetadata, error) {
-	m, err := n.endpoints.pick()
+	m, err := n.endpoints.pickNow()
 	if err != nil {
 		return nil, noEndpoint(n)
 	}
@@ -278,14 +278,23 @@ type grpcCodec struct{ e *Executor }
 func (c grpcCodec) invoke(ctx context.Context, st *walkState, n *node, o op, method string, in, out any) error {
 	n.load.begin()
 	defer n.load.end()
-	m, err := n.endpoints.pick()
+	m, err := n.endpoints.pick(ctx, st)
 	if err != nil {
-		return noEndpoint(n)
+		return pickFailed(n, err)
 	}
 	defer m.release()
 	conn, err := m.grpcClient()
 	if err != nil {
 		return c.e.callFailed(n, method, m.grpcTarget(), err)
+	}
+	var opts []grpc.CallOption
+	if n.endpoints.hold.hold {
+		// Wait for the connection (the component may be waking) rather
+		// than fail while it is down.
+		if err := n.endpoints.awaitConn(ctx, conn, st); err != nil {
+			return pickFailed(n, err)
+		}
+		opts = waitForReady
 	}
 	if n.grpcTimeout > 0 {
 		var cancel context.CancelFunc
@@ -293,7 +302,7 @@ func (c grpcCodec) invoke(ctx context.Context, st *walkState, n *node, o op, met
 		defer cancel()
 	}
 	start := time.Now()
-	err = conn.Invoke(ctx, method, in, out)
+	err = conn.Invoke(ctx, method, in, out, opts...)
 	if err != nil {
 		ge := c.e.fromGRPC(n, method, m.grpcTarget(), err)
 		n.grpcObs[o].observe(ge.GRPCCode.String(), start)

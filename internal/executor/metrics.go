@@ -108,6 +108,7 @@ func httpCode(status int) string {
 const (
 	inFlightMetric = "seldon_requests_in_flight"
 	rpsMetric      = "seldon_requests_per_second"
+	heldMetric     = "seldon_requests_held"
 )
 
 // rateWindow is how many whole seconds seldon_requests_per_second averages
@@ -173,9 +174,9 @@ func (l *nodeLoad) rate() float64 {
 // loadCollector exports every node's load; the values are read from the
 // nodes' counters at scrape time.
 type loadCollector struct {
-	inFlight, rps *prometheus.Desc
-	nodes         []*node
-	labels        [][]string
+	inFlight, rps, held *prometheus.Desc
+	nodes               []*node
+	labels              [][]string
 }
 
 var loadLabels = []string{"deployment_name", "predictor_name", "predictor_version",
@@ -187,6 +188,9 @@ func newLoadCollector(e *Executor) *loadCollector {
 			"Requests being served by, or waiting for, the endpoints of a graph node's component.", loadLabels, nil),
 		rps: prometheus.NewDesc(rpsMetric,
 			"Requests per second sent to a graph node's component, over the last 10 whole seconds.", loadLabels, nil),
+		held: prometheus.NewDesc(heldMetric,
+			"Requests waiting for a replica of a graph node's component (none ready, or all at the concurrency limit); "+
+				"they are counted in "+inFlightMetric+" too.", loadLabels, nil),
 	}
 	for _, n := range e.nodes {
 		if n.load == nil {
@@ -203,12 +207,14 @@ func newLoadCollector(e *Executor) *loadCollector {
 func (c *loadCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.inFlight
 	ch <- c.rps
+	ch <- c.held
 }
 
 func (c *loadCollector) Collect(ch chan<- prometheus.Metric) {
 	for i, n := range c.nodes {
 		ch <- prometheus.MustNewConstMetric(c.inFlight, prometheus.GaugeValue, float64(n.load.inFlight.Load()), c.labels[i]...)
 		ch <- prometheus.MustNewConstMetric(c.rps, prometheus.GaugeValue, n.load.rate(), c.labels[i]...)
+		ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(n.endpoints.Held()), c.labels[i]...)
 	}
 }
 
@@ -230,6 +236,9 @@ type NodeLoad struct {
 	InFlight int64 `json:"inFlight"`
 	// RequestsPerSecond is seldon_requests_per_second.
 	RequestsPerSecond float64 `json:"requestsPerSecond"`
+	// Held is seldon_requests_held: requests (among InFlight) waiting for
+	// a replica.
+	Held int64 `json:"held"`
 }
 
 // Load reports the current figures of every node that calls a component.
@@ -238,7 +247,7 @@ func (e *Executor) Load() Load {
 	for _, n := range e.nodes {
 		if n.load != nil {
 			out.Nodes = append(out.Nodes, NodeLoad{Name: n.name, InFlight: n.load.inFlight.Load(),
-				RequestsPerSecond: n.load.rate()})
+				RequestsPerSecond: n.load.rate(), Held: n.endpoints.Held()})
 		}
 	}
 	return out

@@ -46,7 +46,7 @@ func (e *Executor) serveModelRoute(w http.ResponseWriter, r *http.Request, compo
 			Message: fmt.Sprintf("no graph node %q with a component (have: %s)", model, strings.Join(e.NodesWithEndpoints(), ", "))}, "")
 		return
 	}
-	m, err := n.endpoints.pick()
+	m, err := n.endpoints.pickNow()
 	if err != nil {
 		writeStatus(w, noEndpoint(n), "")
 		return

@@ -377,11 +377,12 @@ func (c restCodec) sendFeedback(ctx context.Context, st *walkState, n *node, fb 
 func (c restCodec) post(ctx context.Context, st *walkState, n *node, o op, body []byte) (*Message, error) {
 	n.load.begin()
 	defer n.load.end()
-	m, err := n.endpoints.pick()
+	m, err := n.endpoints.pick(ctx, st)
 	if err != nil {
-		return nil, noEndpoint(n)
+		return nil, pickFailed(n, err)
 	}
 	defer m.release()
+	parent := ctx
 	if n.restTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, n.restTimeout)
@@ -403,6 +404,19 @@ func (c restCodec) post(ctx context.Context, st *walkState, n *node, o op, body 
 	// cookie machinery copies every request's headers, and redirects are
 	// never followed anyway (see redirectError).
 	resp, err := m.httpTr.RoundTrip(req)
+	if err != nil && n.endpoints.hold.hold && dialRefused(err) {
+		// No ready replica behind the address yet: the request was not
+		// sent, so send it again while the component wakes.
+		var cancel context.CancelFunc
+		if resp, cancel, err = n.endpoints.redial(parent, m, req, n.restTimeout, st); err == nil {
+			defer cancel()
+		} else if isHoldError(err) {
+			c.e.logSeldonCall(st, n, o, jsonContentType[0], body, "", nil, 0)
+			e := pickFailed(n, err)
+			n.restObs[o].observe(httpCode(e.HTTPStatus), start)
+			return nil, e
+		}
+	}
 	if err != nil {
 		c.e.logSeldonCall(st, n, o, jsonContentType[0], body, "", nil, 0)
 		e := c.e.callFailed(n, call, m.httpBase, err)
@@ -643,7 +657,7 @@ func (e *Executor) graphMetadataJSON(ctx context.Context) []byte {
 }
 
 func (e *Executor) componentMetadata(ctx context.Context, n *node) json.RawMessage {
-	m, err := n.endpoints.pick()
+	m, err := n.endpoints.pickNow()
 	if err != nil {
 		return json.RawMessage(`{}`)
 	}

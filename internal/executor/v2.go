@@ -210,11 +210,12 @@ func (c restRawCodec) post(ctx context.Context, st *walkState, n *node, o op, in
 	defer n.load.end()
 	path := c.path(n, o)
 	call := "POST " + path
-	m, err := n.endpoints.pick()
+	m, err := n.endpoints.pick(ctx, st)
 	if err != nil {
-		return nil, noEndpoint(n)
+		return nil, pickFailed(n, err)
 	}
 	defer m.release()
+	parent := ctx
 	if n.restTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, n.restTimeout)
@@ -240,6 +241,18 @@ func (c restRawCodec) post(ctx context.Context, st *walkState, n *node, o op, in
 	}
 	start := time.Now()
 	resp, err := m.httpTr.RoundTrip(req)
+	if err != nil && n.endpoints.hold.hold && dialRefused(err) {
+		// No ready replica behind the address yet (see restCodec.post).
+		var cancel context.CancelFunc
+		if resp, cancel, err = n.endpoints.redial(parent, m, req, n.restTimeout, st); err == nil {
+			defer cancel()
+		} else if isHoldError(err) {
+			c.e.logRawCall(st, n, o, in, nil, nil, 0)
+			e := pickFailed(n, err)
+			n.restObs[o].observe(httpCode(e.HTTPStatus), start)
+			return nil, e
+		}
+	}
 	if err != nil {
 		c.e.logRawCall(st, n, o, in, nil, nil, 0)
 		e := c.e.callFailed(n, call, m.httpBase, err)
@@ -423,7 +436,7 @@ func (e *Executor) proxyGet(w http.ResponseWriter, r *http.Request, model, path 
 			model, strings.Join(e.NodesWithEndpoints(), ", ")))
 		return
 	}
-	m, err := n.endpoints.pick()
+	m, err := n.endpoints.pickNow()
 	if err != nil {
 		writeRawError(w, noEndpoint(n))
 		return

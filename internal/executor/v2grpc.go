@@ -56,7 +56,7 @@ func (e *Executor) grpcProxy(ctx context.Context, n *node, method string, in, ou
 	_ = grpc.SetHeader(ctx, metadata.Pairs(grpcPuidKey, puid))
 	ctx, cancel := context.WithTimeout(e.outgoing(ctx, puid), 5*time.Second)
 	defer cancel()
-	m, err := n.endpoints.pick()
+	m, err := n.endpoints.pickNow()
 	if err != nil {
 		return grpcStatus(noEndpoint(n))
 	}
