@@ -3,9 +3,11 @@ package metricsapi
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,16 +18,18 @@ import (
 	"testing"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/devcluster"
@@ -33,6 +37,9 @@ import (
 	"github.com/sdep-dev/sdep/internal/resources"
 	"github.com/sdep-dev/sdep/internal/testenv"
 )
+
+// metricsAPIUser is the user the metrics API runs as in these tests.
+const metricsAPIUser = "metrics-api-test"
 
 // testIdleWindow is --scale-to-zero-idle in the control-plane tests.
 const testIdleWindow = 3 * time.Second
@@ -119,13 +126,27 @@ func startZeroRig(ctx context.Context, t *testing.T, prepare func(*appsv1.Deploy
 	t.Cleanup(r.mocks.closeAll)
 	go r.mocks.follow(ctx, r.cl, r.ns, r.dep.Spec.Selector.MatchLabels)
 
-	startMetricsAPI(ctx, t, r.c, strings.TrimPrefix(es.URL, "http://"), metricsFlags...)
+	// The metrics API reads and writes as a user of its own, so that its
+	// writes are told from kube-controller-manager's (the cluster's admin).
+	u, err := r.c.Env.AddUser(envtest.User{Name: metricsAPIUser, Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := u.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kcPath := filepath.Join(r.c.Dir, "metrics-api-user.kubeconfig")
+	if err := os.WriteFile(kcPath, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startMetricsAPI(ctx, t, r.c, strings.TrimPrefix(es.URL, "http://"), append([]string{"--lister-kubeconfig=" + kcPath}, metricsFlags...)...)
 
 	cs, err := kubernetes.NewForConfig(r.c.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.writes = watchReplicaWrites(ctx, t, cs, r.ns, r.dep.Name)
+	r.writes = recordReplicaWrites(ctx, t, cs, r.ns, r.dep.Name)
 	if err := r.cl.Create(ctx, r.dep); err != nil {
 		t.Fatal(err)
 	}
@@ -173,8 +194,10 @@ func (r *zeroRig) inFlight() int64 {
 	return n
 }
 
-// replicaWrite is one change of a Deployment's spec.replicas seen by a
-// watch, with the field manager that owns spec.replicas after it.
+// replicaWrite is one write to a Deployment's spec.replicas (an update of
+// the Deployment or of its scale subresource) as the API server's admission
+// saw it: the count before and after, and who wrote it (the write's
+// fieldManager and user, "manager as user", or the user alone).
 type replicaWrite struct {
 	at       time.Time
 	from, to int32
@@ -185,11 +208,15 @@ func (w replicaWrite) String() string {
 	return fmt.Sprintf("%d→%d by %s", w.from, w.to, w.manager)
 }
 
-// replicaWrites records every change of one Deployment's spec.replicas.
+// replicaWrites records the writes to one Deployment's spec.replicas: a
+// validating admission webhook (on loopback, failurePolicy Fail, so a write
+// it did not see did not happen) for updates of deployments and
+// deployments/scale, which allows all and keeps those that change
+// spec.replicas.
 type replicaWrites struct {
-	mu   sync.Mutex
-	list []replicaWrite
-	err  error
+	ns, name string
+	mu       sync.Mutex
+	list     []replicaWrite
 }
 
 func (w *replicaWrites) all() []replicaWrite {
@@ -198,7 +225,7 @@ func (w *replicaWrites) all() []replicaWrite {
 	return slices.Clone(w.list)
 }
 
-// waitFor waits for a change from `from` to `to` replicas and returns the
+// waitFor waits for a write from `from` to `to` replicas and returns the
 // latest one.
 func (w *replicaWrites) waitFor(ctx context.Context, t *testing.T, from, to int32, timeout time.Duration) replicaWrite {
 	t.Helper()
@@ -206,16 +233,13 @@ func (w *replicaWrites) waitFor(ctx context.Context, t *testing.T, from, to int3
 	err := testenv.Poll(ctx, timeout, fmt.Sprintf("spec.replicas %d→%d", from, to), func() error {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		if w.err != nil {
-			return w.err
-		}
 		for i := len(w.list) - 1; i >= 0; i-- {
 			if w.list[i].from == from && w.list[i].to == to {
 				found = w.list[i]
 				return nil
 			}
 		}
-		return fmt.Errorf("changes so far: %v", w.list)
+		return fmt.Errorf("writes so far: %v", w.list)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -223,68 +247,82 @@ func (w *replicaWrites) waitFor(ctx context.Context, t *testing.T, from, to int3
 	return found
 }
 
-// watchReplicaWrites watches the Deployment (from before it exists) and
-// records each change of spec.replicas with the manager that owns the field
-// in managedFields after it (a write moves the field to its writer).
-func watchReplicaWrites(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name string) *replicaWrites {
+func (w *replicaWrites) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	var review admissionv1.AdmissionReview
+	if err := json.NewDecoder(io.LimitReader(req.Body, 4<<20)).Decode(&review); err != nil || review.Request == nil {
+		http.Error(rw, "not an AdmissionReview", http.StatusBadRequest)
+		return
+	}
+	r := review.Request
+	if r.Namespace == w.ns && r.Name == w.name {
+		var opts struct {
+			FieldManager string `json:"fieldManager"`
+		}
+		_ = json.Unmarshal(r.Options.Raw, &opts)
+		who := r.UserInfo.Username
+		if opts.FieldManager != "" {
+			who = opts.FieldManager + " as " + who
+		}
+		from, to := specReplicas(r.OldObject.Raw), specReplicas(r.Object.Raw)
+		if from != to {
+			w.mu.Lock()
+			w.list = append(w.list, replicaWrite{at: time.Now(), from: from, to: to, manager: who})
+			w.mu.Unlock()
+		}
+	}
+	review.Response = &admissionv1.AdmissionResponse{UID: r.UID, Allowed: true}
+	review.Request = nil
+	rw.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(rw).Encode(&review)
+}
+
+// specReplicas is spec.replicas of a Deployment or a Scale (a Scale omits
+// 0).
+func specReplicas(raw []byte) int32 {
+	var o struct {
+		Spec struct {
+			Replicas *int32 `json:"replicas"`
+		} `json:"spec"`
+	}
+	if json.Unmarshal(raw, &o) != nil || o.Spec.Replicas == nil {
+		return 0
+	}
+	return *o.Spec.Replicas
+}
+
+// recordReplicaWrites starts the webhook and registers it.
+func recordReplicaWrites(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name string) *replicaWrites {
 	t.Helper()
-	wi, err := cs.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	w := &replicaWrites{ns: ns, name: name}
+	srv := httptest.NewUnstartedServer(w)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the API server's dropped connections
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	fail := admissionregistrationv1.Fail
+	none := admissionregistrationv1.SideEffectClassNone
+	scope := admissionregistrationv1.NamespacedScope
+	url := srv.URL + "/"
+	_, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "record-replica-writes"},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+			Name:                    "replicas.record.test",
+			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: ca},
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+				Rule: admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"},
+					Resources: []string{"deployments", "deployments/scale"}, Scope: &scope},
+			}},
+			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: ns}},
+			FailurePolicy:           &fail,
+			SideEffects:             &none,
+			AdmissionReviewVersions: []string{"v1"},
+		}},
+	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(wi.Stop)
-	w := &replicaWrites{}
-	go func() {
-		last := int32(-1)
-		for ev := range wi.ResultChan() {
-			if ev.Type == watch.Error {
-				w.mu.Lock()
-				w.err = fmt.Errorf("watch: %v", ev.Object)
-				w.mu.Unlock()
-				return
-			}
-			d, ok := ev.Object.(*appsv1.Deployment)
-			if !ok || d.Spec.Replicas == nil {
-				continue
-			}
-			now := *d.Spec.Replicas
-			if ev.Type == watch.Added {
-				last = now
-				continue
-			}
-			if now == last {
-				continue
-			}
-			w.mu.Lock()
-			w.list = append(w.list, replicaWrite{at: time.Now(), from: last, to: now, manager: replicasOwner(d)})
-			w.mu.Unlock()
-			last = now
-		}
-	}()
 	return w
-}
-
-// replicasOwner is the manager (and subresource) whose managedFields entry
-// holds spec.replicas.
-func replicasOwner(d *appsv1.Deployment) string {
-	var owners []string
-	for _, mf := range d.ManagedFields {
-		if mf.FieldsV1 == nil {
-			continue
-		}
-		var fields map[string]map[string]any
-		if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields); err != nil {
-			continue
-		}
-		if _, ok := fields["f:spec"]["f:replicas"]; ok {
-			o := mf.Manager
-			if mf.Subresource != "" {
-				o += "/" + mf.Subresource
-			}
-			owners = append(owners, o)
-		}
-	}
-	return strings.Join(owners, ",")
 }
 
 // TestScaleFromZeroAndBack is scale to zero on the real control plane: the
@@ -293,9 +331,10 @@ func replicasOwner(d *appsv1.Deployment) string {
 // component starts at 0 replicas. One request is held by the executor and
 // must bring the Deployment to 1 replica within 2 s, then be answered;
 // load at concurrency 8 gives 4 replicas (target 2); once idle the HPA
-// brings it to 1 and the scaler to 0. A watch records every change of
-// spec.replicas with its field manager: the scaler must have made exactly
-// the 0→1 and the 1→0 and nothing else, and the HPA every other change.
+// brings it to 1 and the scaler to 0. An admission webhook records every
+// write that changes spec.replicas with its field manager (or user): the
+// scaler must have made exactly the 0→1 and the 1→0 and nothing else, and
+// the HPA controller every other write.
 func TestScaleFromZeroAndBack(t *testing.T) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		t.Skip("KUBEBUILDER_ASSETS is not set (the local control plane's binaries)")
@@ -383,28 +422,43 @@ func TestScaleFromZeroAndBack(t *testing.T) {
 	time.Sleep(2 * r.period)
 
 	all := r.writes.all()
-	t.Logf("spec.replicas changes: %v", all)
-	var byScaler []string
+	t.Logf("spec.replicas writes: %v", all)
+	var scalerWrites []string
 	for _, w := range all {
-		scaler := strings.HasPrefix(w.manager, ScalerFieldManager+"/")
 		switch {
-		case scaler:
-			byScaler = append(byScaler, fmt.Sprintf("%d→%d", w.from, w.to))
+		case w.manager == byScaler:
+			scalerWrites = append(scalerWrites, fmt.Sprintf("%d→%d", w.from, w.to))
+		case !byHPAController(w.manager):
+			t.Errorf("%v: a write by neither the scaler nor the HPA controller", w)
 		case w.from == 0 || w.to == 0:
-			t.Errorf("%v: a move from or to 0 by someone else than the scaler", w)
+			t.Errorf("%v: the HPA controller moved the count from or to 0", w)
 		}
 	}
-	if want := []string{"0→1", "1→0"}; !slices.Equal(byScaler, want) {
-		t.Errorf("the scaler's writes: %v, want exactly %v", byScaler, want)
+	if want := []string{"0→1", "1→0"}; !slices.Equal(scalerWrites, want) {
+		t.Errorf("the scaler's writes: %v, want exactly %v", scalerWrites, want)
 	}
-	if up.manager != ScalerFieldManager+"/scale" || down.manager != ScalerFieldManager+"/scale" {
-		t.Errorf("0→1 by %q and 1→0 by %q, want %s through the scale subresource", up.manager, down.manager, ScalerFieldManager)
+	if up.manager != byScaler || down.manager != byScaler {
+		t.Errorf("0→1 by %q and 1→0 by %q, want %s", up.manager, down.manager, byScaler)
 	}
 	if got := replicas(ctx, t, r.cl, r.ns, r.dep.Name); got != 0 {
 		t.Errorf("%d replicas at the end, want 0", got)
 	}
 	checkScalerEvents(ctx, t, r.cl, r.ns, r.sd.Name)
 }
+
+// byHPAController reports whether a replicaWrite's manager is
+// kube-controller-manager's HPA controller (its own or its controller
+// ServiceAccount's credentials; it sends no fieldManager).
+func byHPAController(manager string) bool {
+	return manager == devclusterControllerUser
+}
+
+// devclusterControllerUser is the user kube-controller-manager runs as on
+// the local control plane.
+const devclusterControllerUser = "sdep-admin"
+
+// byScaler is the scaler's writes' manager.
+const byScaler = ScalerFieldManager + " as " + metricsAPIUser
 
 // checkScalerEvents wants one ScaledFromZero (with the in-flight count) and
 // one ScaledToZero Event on the SeldonDeployment.
@@ -467,7 +521,7 @@ func TestHPAAloneScalesFromZero(t *testing.T) {
 	var wakes []time.Duration
 	for i := range rounds {
 		down := r.writes.waitFor(ctx, t, 1, 0, 2*time.Minute)
-		if !strings.HasPrefix(down.manager, "kube-controller-manager") {
+		if !byHPAController(down.manager) {
 			t.Fatalf("1→0 by %q, want the HPA controller", down.manager)
 		}
 		// Wait until the mock of the last pod is gone, so the request is
