@@ -256,9 +256,9 @@ func scalerMovesAComponent(ctx context.Context, t *testing.T, cl client.Client, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	dep, hpa := res.Deployments[0], res.HPAs[0]
-	// What the operator renders for minReplicas 0: the Deployment at 0
-	// and the HPA at minReplicas 1 (set here until the operator does it).
+	dep, hpa := componentObjects(t, res, naming.DeploymentName(res.SeldonDeployment, &res.SeldonDeployment.Spec.Predictors[0], 0))
+	// What the operator renders for minReplicas 0, set here so that the
+	// test does not depend on it: the Deployment at 0, the HPA's minimum 1.
 	dep.Spec.Replicas = new(int32(0))
 	hpa.Spec.MinReplicas = new(int32(1))
 	if err := cl.Create(ctx, dep); err != nil {

@@ -34,6 +34,7 @@ import (
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/devcluster"
 	"github.com/sdep-dev/sdep/internal/executor"
+	"github.com/sdep-dev/sdep/internal/naming"
 	"github.com/sdep-dev/sdep/internal/resources"
 	"github.com/sdep-dev/sdep/internal/testenv"
 )
@@ -107,10 +108,9 @@ func startZeroRig(ctx context.Context, t *testing.T, prepare func(*appsv1.Deploy
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Deployments) != 1 || len(res.HPAs) != 1 {
-		t.Fatalf("rendered %d Deployments and %d HPAs, want 1 and 1", len(res.Deployments), len(res.HPAs))
-	}
-	r.dep, r.hpa = res.Deployments[0], res.HPAs[0]
+	// The component's Deployment and HPA; the executor runs in this
+	// process, so no executor Deployment is created.
+	r.dep, r.hpa = componentObjects(t, res, naming.DeploymentName(res.SeldonDeployment, &res.SeldonDeployment.Spec.Predictors[0], 0))
 	prepare(r.dep, r.hpa)
 
 	r.e, err = executor.New(res.SeldonDeployment.Spec.Predictors[0], executor.WithDeploymentName(r.sd.Name), executor.WithEmptyEndpointSets())
@@ -154,6 +154,27 @@ func startZeroRig(ctx context.Context, t *testing.T, prepare func(*appsv1.Deploy
 		t.Fatal(err)
 	}
 	return r
+}
+
+// componentObjects are the rendered Deployment and HPA named name.
+func componentObjects(t *testing.T, res *resources.Result, name string) (*appsv1.Deployment, *autoscalingv2.HorizontalPodAutoscaler) {
+	t.Helper()
+	var dep *appsv1.Deployment
+	var hpa *autoscalingv2.HorizontalPodAutoscaler
+	for _, d := range res.Deployments {
+		if d.Name == name {
+			dep = d
+		}
+	}
+	for _, h := range res.HPAs {
+		if h.Name == name {
+			hpa = h
+		}
+	}
+	if dep == nil || hpa == nil {
+		t.Fatalf("no Deployment and HPA %q among the rendered objects", name)
+	}
+	return dep, hpa
 }
 
 // heldRequest sends one request and reports its error (nil: 200) when
@@ -342,8 +363,9 @@ func TestScaleFromZeroAndBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	r := startZeroRig(ctx, t, func(dep *appsv1.Deployment, hpa *autoscalingv2.HorizontalPodAutoscaler) {
-		// The operator's rendering for minReplicas 0, set here until it
-		// does it: the Deployment starts at 0, the HPA's minimum is 1.
+		// The operator's rendering for minReplicas 0 (set here, so that
+		// the test does not depend on it): the Deployment starts at 0, the
+		// HPA's minimum is 1.
 		dep.Spec.Replicas = new(int32(0))
 		hpa.Spec.MinReplicas = new(int32(1))
 	}, "--scale-to-zero-idle="+testIdleWindow.String())
@@ -399,6 +421,10 @@ func TestScaleFromZeroAndBack(t *testing.T) {
 	for range 2 {
 		time.Sleep(r.period)
 		if got := replicas(ctx, t, r.cl, r.ns, r.dep.Name); got != 4 {
+			var h autoscalingv2.HorizontalPodAutoscaler
+			_ = r.cl.Get(ctx, client.ObjectKeyFromObject(r.hpa), &h)
+			t.Logf("HPA status: %+v", h.Status)
+			t.Logf("executor load: %+v; failed requests %d (first: %s); writes %v", r.e.Load(), load.failures(), load.firstError(), r.writes.all())
 			t.Fatalf("concurrency 8: %d replicas a sync later, want 4", got)
 		}
 	}
@@ -512,10 +538,10 @@ func TestHPAAloneScalesFromZero(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	r := startZeroRig(ctx, t, func(dep *appsv1.Deployment, hpa *autoscalingv2.HorizontalPodAutoscaler) {
+		// The document's minReplicas 0 on the HPA itself; the HPA acts
+		// at 0 only once it scaled to 0 itself, so it starts at 1.
 		dep.Spec.Replicas = new(int32(1))
-		if hpa.Spec.MinReplicas == nil || *hpa.Spec.MinReplicas != 0 {
-			t.Fatalf("the rendered HPA's minReplicas is %v, want 0", hpa.Spec.MinReplicas)
-		}
+		hpa.Spec.MinReplicas = new(int32(0))
 	}, "--scale-to-zero=false")
 
 	var wakes []time.Duration
