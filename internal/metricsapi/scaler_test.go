@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,12 +15,16 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/executor"
@@ -251,5 +256,60 @@ func TestCheckScalerFlags(t *testing.T) {
 	err := CheckScalerFlags(0, -time.Second)
 	if err == nil || !strings.Contains(err.Error(), "--scale-to-zero-idle") || !strings.Contains(err.Error(), "--scale-to-zero-poll") {
 		t.Fatalf("err = %v, want both flags named", err)
+	}
+}
+
+// A write that races another (the HPA's, between the scaler's read and its
+// update) carries the resourceVersion the scaler read, so it fails with a
+// conflict (checked here as the API server does; the fake client does not):
+// the other count stays, no Event is recorded, and the next poll reads it
+// and leaves it alone.
+func TestScalerLosesARaceToTheHPA(t *testing.T) {
+	f := newScalerFixture(t, 0, 1)
+	raced := false
+	f.s.Client = interceptor.NewClient(f.cl.(client.WithWatch), interceptor.Funcs{
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+			var o client.SubResourceUpdateOptions
+			o.ApplyOptions(opts)
+			body, ok := o.SubResourceBody.(*autoscalingv1.Scale)
+			if sub != "scale" || !ok {
+				return fmt.Errorf("update of %q with a %T body, want the scale subresource", sub, o.SubResourceBody)
+			}
+			if !raced {
+				raced = true
+				// The HPA's write, in between.
+				var sc autoscalingv1.Scale
+				if err := c.SubResource("scale").Get(ctx, obj, &sc); err != nil {
+					return err
+				}
+				sc.Spec.Replicas = 3
+				if err := c.SubResource("scale").Update(ctx, obj, client.WithSubResourceBody(&sc)); err != nil {
+					return err
+				}
+			}
+			var cur appsv1.Deployment
+			if err := c.Get(ctx, client.ObjectKeyFromObject(obj), &cur); err != nil {
+				return err
+			}
+			// No resourceVersion: an unconditional write, which would win.
+			if body.ResourceVersion != "" && body.ResourceVersion != cur.ResourceVersion {
+				return apierrors.NewConflict(schema.GroupResource{Group: "apps", Resource: "deployments"}, obj.GetName(),
+					fmt.Errorf("resourceVersion %q, now %q", body.ResourceVersion, cur.ResourceVersion))
+			}
+			return c.SubResource(sub).Update(ctx, obj, opts...)
+		},
+	})
+	f.load.set(2, 0, false)
+	if got := f.step(t, time.Second); got != 3 {
+		t.Fatalf("after the race: %d replicas, want the HPA's 3", got)
+	}
+	if !raced {
+		t.Fatal("the scaler did not write")
+	}
+	if e := f.event(t); e != "" {
+		t.Fatalf("event after a lost race: %q", e)
+	}
+	if got := f.step(t, time.Second); got != 3 {
+		t.Fatalf("the next poll: %d replicas, want 3", got)
 	}
 }
