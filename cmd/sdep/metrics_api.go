@@ -18,6 +18,12 @@ component's graph nodes, polled from GET /load of the predictor's executor
 pods and summed over them. An HPA scales on them with an Object metric whose
 describedObject is the Deployment (docs/request-autoscaling.md).
 
+With --scale-to-zero (the default) it also moves the Deployment of each
+component whose hpaSpec has minReplicas 0 from 0 to 1 replica as soon as
+its executors hold a request for it, and from 1 to 0 once its HPA wants 1
+and it has had no request for --scale-to-zero-idle (default 5m); the HPA
+does 1..N. It polls those components every --scale-to-zero-poll (500ms).
+
 Authentication and authorisation are delegated to the API server
 (system:auth-delegator and the extension-apiserver-authentication reader);
 reads use --lister-kubeconfig, else the in-cluster config.`,

@@ -194,8 +194,9 @@ func TestHPAScalesOnRequestsInFlight(t *testing.T) {
 
 // startMetricsAPI runs the Adapter in this process on a loopback port with
 // a self-signed certificate, delegating authentication and authorisation to
-// the cluster, and registers it as v1beta2.custom.metrics.k8s.io.
-func startMetricsAPI(ctx context.Context, t *testing.T, c *devcluster.Cluster, executorAddr string) {
+// the cluster, and registers it as v1beta2.custom.metrics.k8s.io. The
+// extra flags follow the test's own.
+func startMetricsAPI(ctx context.Context, t *testing.T, c *devcluster.Cluster, executorAddr string, extra ...string) {
 	t.Helper()
 	port, err := devcluster.FreePort()
 	if err != nil {
@@ -234,7 +235,7 @@ func startMetricsAPI(ctx context.Context, t *testing.T, c *devcluster.Cluster, e
 	}
 	fs := pflag.NewFlagSet("metrics-api", pflag.ContinueOnError)
 	a := NewAdapter(fs)
-	if err := fs.Parse([]string{
+	if err := fs.Parse(append([]string{
 		"--secure-port=" + strconv.Itoa(port), "--bind-address=127.0.0.1",
 		"--cert-dir=" + filepath.Join(c.Dir, "metrics-api-certs"),
 		"--lister-kubeconfig=" + c.Kubeconfig,
@@ -246,7 +247,7 @@ func startMetricsAPI(ctx context.Context, t *testing.T, c *devcluster.Cluster, e
 		// (which dials localhost and checks the Service's DNS name).
 		"--cert-secret=sdep-metrics-api-cert", "--namespace=" + metav1.NamespaceSystem,
 		"--service-name=sdep-metrics-api", "--apiservices=v1beta2.custom.metrics.k8s.io",
-	}); err != nil {
+	}, extra...)); err != nil {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(ctx)

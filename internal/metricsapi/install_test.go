@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -31,6 +33,7 @@ import (
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/devcluster"
 	"github.com/sdep-dev/sdep/internal/executor"
+	"github.com/sdep-dev/sdep/internal/naming"
 	"github.com/sdep-dev/sdep/internal/predictor"
 	"github.com/sdep-dev/sdep/internal/resources"
 	"github.com/sdep-dev/sdep/internal/testenv"
@@ -177,6 +180,7 @@ func TestInstalledRBACServesAMetric(t *testing.T) {
 		"--cert-dir=" + filepath.Join(c.Dir, "metrics-api-certs"),
 		"--lister-kubeconfig=" + kubeconfig, "--authentication-kubeconfig=" + kubeconfig, "--authorization-kubeconfig=" + kubeconfig,
 		"--cert-secret=sdep-metrics-api-cert", "--namespace=" + installNamespace, "--service-name=sdep-metrics-api",
+		"--scale-to-zero-idle=1s",
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -216,6 +220,136 @@ func TestInstalledRBACServesAMetric(t *testing.T) {
 		}
 		if !strings.Contains(string(body), `"value":"0"`) {
 			return fmt.Errorf("unexpected answer: %s", body)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	scalerMovesAComponent(ctx, t, cl, ns)
+}
+
+// scalerMovesAComponent checks the scaler's rights as the install grants
+// them: a component with minReplicas 0 at 0 replicas and a request in
+// flight at its executor (a real executor on loopback, behind a pod marked
+// Running at 127.0.0.1, whose only endpoint answers when the test says)
+// must go to 1 replica, then, with the request answered and the HPA's
+// status at 1, back to 0; both Events must be recorded. It needs the
+// SeldonDeployment watch, the scale subresource, the HPA read and the
+// Event create.
+func scalerMovesAComponent(ctx context.Context, t *testing.T, cl client.Client, ns string) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "requests-to-zero.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd := &sdepv1.SeldonDeployment{}
+	if err := json.Unmarshal(raw, sd); err != nil {
+		t.Fatal(err)
+	}
+	sd.Namespace = ns
+	if err := cl.Create(ctx, sd); err != nil {
+		t.Fatal(err)
+	}
+	res, err := resources.Build(sd, resources.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep, hpa := componentObjects(t, res, naming.DeploymentName(res.SeldonDeployment, &res.SeldonDeployment.Spec.Predictors[0], 0))
+	// What the operator renders for minReplicas 0, set here so that the
+	// test does not depend on it: the Deployment at 0, the HPA's minimum 1.
+	dep.Spec.Replicas = new(int32(0))
+	hpa.Spec.MinReplicas = new(int32(1))
+	if err := cl.Create(ctx, dep); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Create(ctx, hpa); err != nil {
+		t.Fatal(err)
+	}
+	// No HPA controller runs here: its status says it wants 1.
+	hpa.Status = autoscalingv2.HorizontalPodAutoscalerStatus{CurrentReplicas: 1, DesiredReplicas: 1}
+	if err := cl.Status().Update(ctx, hpa); err != nil {
+		t.Fatal(err)
+	}
+
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"data":{"names":["proba"],"ndarray":[[0.43]]}}`)
+	}))
+	defer slow.Close()
+	e, err := executor.New(res.SeldonDeployment.Spec.Predictors[0], executor.WithDeploymentName(sd.Name), executor.WithEmptyEndpointSets())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	set, _ := e.EndpointSet("classifier")
+	host, sp, _ := net.SplitHostPort(strings.TrimPrefix(slow.URL, "http://"))
+	slowPort, _ := strconv.Atoi(sp)
+	if err := set.Add(executor.Endpoint{Host: host, HTTPPort: int32(slowPort)}); err != nil {
+		t.Fatal(err)
+	}
+	es := httptest.NewServer(e.Handler(executor.HandlerOptions{}))
+	defer es.Close()
+	_, ep, _ := net.SplitHostPort(strings.TrimPrefix(es.URL, "http://"))
+	execPort, _ := strconv.Atoi(ep)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: sd.Name + "-executor", Namespace: ns, Labels: map[string]string{
+			naming.LabelSeldonID:  naming.SeldonID(sd),
+			naming.LabelSeldonApp: naming.PredictorServiceName(sd, &sd.Spec.Predictors[0]),
+		}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: predictor.ExecutorContainerName, Image: "executor",
+			Ports: []corev1.ContainerPort{{Name: predictor.PortNameHTTP, ContainerPort: int32(execPort)}},
+		}}},
+	}
+	if err := cl.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "127.0.0.1", PodIPs: []corev1.PodIP{{IP: "127.0.0.1"}}}
+	if err := cl.Status().Update(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+
+	answered := make(chan error, 1)
+	go func() {
+		resp, err := loadClient.Post(es.URL+"/api/v1.0/predictions", "application/json", strings.NewReader(`{"data":{"ndarray":[[1,2,3,4]]}}`))
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				err = errors.New(resp.Status)
+			}
+		}
+		answered <- err
+	}()
+	waitReplicas(ctx, t, cl, ns, dep.Name, 1, 30*time.Second)
+	close(release)
+	if err := <-answered; err != nil {
+		t.Fatalf("the request: %v", err)
+	}
+	// The per-second figure falls to 0 within its 10 s window, then the
+	// 1 s idle window passes.
+	waitReplicas(ctx, t, cl, ns, dep.Name, 0, 60*time.Second)
+	err = testenv.Poll(ctx, 30*time.Second, "the scaler's two Events", func() error {
+		var list eventsv1.EventList
+		if err := cl.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, ev := range list.Items {
+			if ev.Regarding.Kind == "SeldonDeployment" && ev.Regarding.Name == sd.Name {
+				seen[ev.Reason] = true
+			}
+		}
+		if !seen[ReasonScaledFromZero] || !seen[ReasonScaledToZero] {
+			return fmt.Errorf("events seen: %v", seen)
 		}
 		return nil
 	})

@@ -173,16 +173,22 @@ func (p *Provider) component(ctx context.Context, d *appsv1.Deployment) (*sdepv1
 			if naming.DeploymentName(&sd, pr, j) != d.Name {
 				continue
 			}
-			nodes := map[string]bool{}
-			for _, c := range pr.ComponentSpecs[j].Spec.Containers {
-				if c.Name != predictor.ExecutorContainerName {
-					nodes[c.Name] = true
-				}
-			}
-			return &sd, pr, nodes, nil
+			return &sd, pr, componentNodes(&pr.ComponentSpecs[j]), nil
 		}
 	}
 	return nil, nil, nil, nil
+}
+
+// componentNodes are the graph nodes a componentSpec serves: its
+// containers' names, the executor's left out.
+func componentNodes(cs *sdepv1.SeldonPodSpec) map[string]bool {
+	nodes := map[string]bool{}
+	for _, c := range cs.Spec.Containers {
+		if c.Name != predictor.ExecutorContainerName {
+			nodes[c.Name] = true
+		}
+	}
+	return nodes
 }
 
 // executors lists the addresses of predictor pred's executors.

@@ -10,12 +10,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	cmapi "sigs.k8s.io/custom-metrics-apiserver/pkg/cmd"
 	"sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
@@ -36,6 +41,10 @@ type Adapter struct {
 	// Certs, when Certs.Secret is set, issues the serving certificate
 	// (--cert-secret; see SelfCerts).
 	Certs SelfCerts
+	// ScaleToZero runs the Scaler beside the server (--scale-to-zero),
+	// with ScaleToZeroIdle and ScaleToZeroPoll as its Idle and Poll.
+	ScaleToZero                      bool
+	ScaleToZeroIdle, ScaleToZeroPoll time.Duration
 }
 
 // NewAdapter installs the server's flags (the API server library's
@@ -56,11 +65,22 @@ func NewAdapter(fs *pflag.FlagSet) *Adapter {
 	fs.StringVar(&a.Certs.ClusterDomain, "cluster-domain", "cluster.local", "also certify <service>.<namespace>.svc.<cluster-domain> (empty: not)")
 	fs.StringSliceVar(&a.Certs.APIServices, "apiservices", []string{"v1beta2.custom.metrics.k8s.io", "v1beta1.custom.metrics.k8s.io"},
 		"APIServices whose caBundle --cert-secret fills")
+	fs.BoolVar(&a.ScaleToZero, "scale-to-zero", true,
+		"move the Deployments of components with hpaSpec.minReplicas 0 from 0 to 1 replica when requests wait for them, and from 1 to 0 after --scale-to-zero-idle without requests (the HPA, minReplicas 1, does the rest)")
+	fs.DurationVar(&a.ScaleToZeroIdle, "scale-to-zero-idle", DefaultScaleToZeroIdle,
+		"how long a component at 1 replica must have had no request in flight and none per second before it goes to 0")
+	fs.DurationVar(&a.ScaleToZeroPoll, "scale-to-zero-poll", DefaultScaleToZeroPoll,
+		"how often the scaler polls the executors of components with minReplicas 0")
 	return a
 }
 
 // Run serves until ctx ends.
 func (a *Adapter) Run(ctx context.Context) error {
+	if a.ScaleToZero {
+		if err := CheckScalerFlags(a.ScaleToZeroIdle, a.ScaleToZeroPoll); err != nil {
+			return err
+		}
+	}
 	cfg, err := a.base.ClientConfig()
 	if err != nil {
 		return err
@@ -94,10 +114,67 @@ func (a *Adapter) Run(ctx context.Context) error {
 			}
 		})
 	}
+	p := &Provider{Client: c, ExecutorAddress: a.ExecutorAddress}
 	if a.Custom != nil {
 		a.base.WithCustomMetrics(a.Custom)
 	} else {
-		a.base.WithCustomMetrics(&Provider{Client: c, ExecutorAddress: a.ExecutorAddress})
+		a.base.WithCustomMetrics(p)
+	}
+	if a.ScaleToZero {
+		stop, err := a.startScaler(ctx, cfg, scheme, c, p)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	return a.base.Run(ctx)
+}
+
+// startScaler runs the Scaler until ctx ends: SeldonDeployments come from
+// an informer (list and watch), Events go to events.k8s.io. stop waits for
+// it to end.
+func (a *Adapter) startScaler(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, c client.Client, p *Provider) (stop func(), err error) {
+	sds, err := cache.New(cfg, cache.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("SeldonDeployment cache: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("events client: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: cs.EventsV1()})
+	broadcaster.StartRecordingToSink(ctx.Done())
+	s := &Scaler{
+		Provider: p, SeldonDeployments: sds, Client: c,
+		Events: broadcaster.NewRecorder(scheme, ScalerFieldManager),
+		Idle:   a.ScaleToZeroIdle, Poll: a.ScaleToZeroPoll,
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := sds.Start(ctx); err != nil && ctx.Err() == nil {
+			klog.ErrorS(err, "scale to zero: the SeldonDeployment informer stopped")
+		}
+	})
+	wg.Go(func() {
+		// The one informer: SeldonDeployments (the scaler reads nothing
+		// else through the cache).
+		for {
+			_, err := sds.GetInformer(ctx, &sdepv1.SeldonDeployment{})
+			if err == nil {
+				break
+			}
+			klog.ErrorS(err, "scale to zero: watching SeldonDeployments (retried in 10s)")
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(10 * time.Second):
+			}
+		}
+		if !sds.WaitForCacheSync(ctx) {
+			return
+		}
+		_ = s.Run(ctx)
+	})
+	return func() { cancel(); wg.Wait(); broadcaster.Shutdown() }, nil
 }
