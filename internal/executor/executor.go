@@ -10,6 +10,7 @@ package executor
 
 import (
 	"fmt"
+	"net"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -411,7 +412,17 @@ func (b *builder) build(g *predictor.Node) (*node, error) {
 	b.e.byName[g.Name] = n
 
 	if g.CallsComponent() {
-		n.endpoints = newHoldingEndpointSet(g.Name, b.transport, b.holds.forNode(g.Name))
+		hc := b.holds.forNode(g.Name)
+		if !b.e.cfg.emptySets && hc.limit > 0 {
+			if ep := g.Unit.Endpoint; ep != nil && !isLoopbackHost(ep.ServiceHost) {
+				// The one member is the component's Service, not a replica:
+				// a per-replica limit there would cap every replica together.
+				b.e.cfg.log.Info("not enforced: the node reaches its component through a Service, so the executor cannot limit each replica",
+					"node", g.Name, "annotation", AnnotationContainerConcurrency, "host", ep.ServiceHost)
+				hc.limit = 0
+			}
+		}
+		n.endpoints = newHoldingEndpointSet(g.Name, b.transport, hc)
 		n.load = newNodeLoad(time.Now)
 		if !b.e.cfg.emptySets {
 			ep := g.Unit.Endpoint
@@ -550,4 +561,15 @@ func (e *Executor) protocolLabel() string {
 		return string(v1.ProtocolSeldon)
 	}
 	return e.cfg.protocolName
+}
+
+// isLoopbackHost reports whether a node's service_host is this pod itself
+// (the executor then shares the component's pod, so its one endpoint is one
+// replica).
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

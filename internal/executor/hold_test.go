@@ -688,3 +688,37 @@ func TestLegacyHpaSpecsAtZeroHold(t *testing.T) {
 		t.Errorf("an entry for another componentSpec: hold %v, err %v", r.forNode("m").hold, err)
 	}
 }
+
+// In a cluster a node's one endpoint is the component's Service unless the
+// executor shares the component's pod (a loopback host): the per-replica
+// limit is kept for loopback hosts only.
+func TestContainerConcurrencyOnlyForReplicas(t *testing.T) {
+	for _, tc := range []struct {
+		host  string
+		limit int64
+	}{{"127.0.0.1", 3}, {"localhost", 3}, {"::1", 3}, {"c-m.default.svc.cluster.local.", 0}, {"10.0.0.7", 0}} {
+		pred := scaledPredictor(v1.PredictiveUnit{Name: "m", Type: v1.Model,
+			Endpoint: &v1.Endpoint{ServiceHost: tc.host, HTTPPort: 9000, GRPCPort: 9500}}, 1, nil,
+			map[string]string{AnnotationContainerConcurrency: "3"})
+		e, err := New(pred)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.byName["m"].endpoints.hold.limit; got != tc.limit {
+			t.Errorf("host %q: limit %d, want %d", tc.host, got, tc.limit)
+		}
+		e.Close()
+	}
+	// sdep serve's sets (one member per replica) keep it whatever the host.
+	pred := scaledPredictor(v1.PredictiveUnit{Name: "m", Type: v1.Model,
+		Endpoint: &v1.Endpoint{ServiceHost: "c-m.default.svc.cluster.local.", HTTPPort: 9000}}, 1, nil,
+		map[string]string{AnnotationContainerConcurrency: "3"})
+	e, err := New(pred, WithEmptyEndpointSets())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if got := e.byName["m"].endpoints.hold.limit; got != 3 {
+		t.Errorf("empty endpoint sets: limit %d, want 3", got)
+	}
+}

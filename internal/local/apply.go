@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+
+	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 )
 
 // Apply makes a running Runtime serve an edited document, as `kubectl
@@ -32,7 +34,7 @@ func (rt *Runtime) Apply(plan *Plan) error {
 	count := 0
 	for i, p := range plan.Predictors {
 		old := rt.plan.Predictors[i].Spec
-		if p.Spec.Name != old.Name || !equality.Semantic.DeepEqual(p.Spec.Graph, old.Graph) {
+		if p.Spec.Name != old.Name || !equality.Semantic.DeepEqual(withoutHosts(p.Spec.Graph), withoutHosts(old.Graph)) {
 			return fmt.Errorf("predictor %s: the graph changed: restart sdep serve to apply that", old.Name)
 		}
 		for _, c := range p.Components {
@@ -194,4 +196,24 @@ func (c *component) removeLocked(r *replica) {
 		}
 		c.rt.notifyLocked()
 	}()
+}
+
+// withoutHosts is a copy of a graph with every endpoint's service_host
+// cleared. Defaulting picks the hosts (localhost, or the Service's name
+// when the executor runs in a Deployment of its own, as it does once a
+// componentSpec may scale to zero), and sdep serve never dials them: its
+// executors get each replica's address. So a host is not a graph change.
+func withoutHosts(u sdepv1.PredictiveUnit) sdepv1.PredictiveUnit {
+	out := *u.DeepCopy()
+	var blank func(*sdepv1.PredictiveUnit)
+	blank = func(n *sdepv1.PredictiveUnit) {
+		if n.Endpoint != nil {
+			n.Endpoint.ServiceHost = ""
+		}
+		for i := range n.Children {
+			blank(&n.Children[i])
+		}
+	}
+	blank(&out)
+	return out
 }

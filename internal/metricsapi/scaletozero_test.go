@@ -366,11 +366,14 @@ func TestScaleFromZeroAndBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	r := startZeroRig(ctx, t, func(dep *appsv1.Deployment, hpa *autoscalingv2.HorizontalPodAutoscaler) {
-		// The operator's rendering for minReplicas 0 (set here, so that
-		// the test does not depend on it): the Deployment starts at 0, the
-		// HPA's minimum is 1.
-		dep.Spec.Replicas = new(int32(0))
-		hpa.Spec.MinReplicas = new(int32(1))
+		// The operator's rendering for minReplicas 0, used as is: the
+		// Deployment starts at 0 and the HPA's minimum is 1.
+		if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 0 {
+			t.Fatalf("rendered Deployment: replicas %v, want 0", dep.Spec.Replicas)
+		}
+		if hpa.Spec.MinReplicas == nil || *hpa.Spec.MinReplicas != 1 {
+			t.Fatalf("rendered HPA: minReplicas %v, want 1", hpa.Spec.MinReplicas)
+		}
 	}, "--scale-to-zero-idle="+testIdleWindow.String())
 
 	// At 0 the HPA stands aside (ScalingActive false) and nothing moves.
