@@ -10,9 +10,9 @@ package executor
 
 import (
 	"fmt"
-	"net"
 	"math"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
