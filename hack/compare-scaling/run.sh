@@ -31,7 +31,8 @@ for kind in requests cpu; do
 		--sync-period "$sync" --downscale-stabilization "$down" --report-dir "$out/$kind" > "$out/$kind.log" 2>&1 &
 	pid=$!
 	sleep "$start"
-	"$sdep" load http://127.0.0.1:18700/api/v1.0/predictions --concurrency "$concurrency" --duration "${load}s" | tail -n 3
+	"$sdep" load http://127.0.0.1:18700/api/v1.0/predictions --concurrency "$concurrency" --duration "${load}s" 2>&1 |
+		tr '\r' '\n' | grep -E '^(throughput|latency|errors)'  # the summary, not the progress line
 	sleep $((run - start - load))
 	kill -INT "$pid"; wait "$pid" || true
 	grep -E '→' "$out/$kind.log" || echo "(no scaling)"
