@@ -111,16 +111,20 @@ func (c *restClient) post(ctx context.Context, path string, header map[string][]
 	if timeout > 0 {
 		deadline = now.Add(timeout)
 	}
+	ctxDeadline := false
 	if d, ok := ctx.Deadline(); ok && (deadline.IsZero() || d.Before(deadline)) {
-		deadline = d
+		deadline, ctxDeadline = d, true
 	}
 	pc, err := c.get(ctx, now, deadline, false)
 	if err != nil {
-		return restAnswer{}, err
+		return restAnswer{}, callError(ctx, err, ctxDeadline)
 	}
 	ans, stale, err := c.exchange(ctx, pc, path, header, body, deadline, maxBody, replayable)
-	if err == nil || !stale || ctx.Err() != nil {
-		return ans, err
+	if err == nil {
+		return ans, nil
+	}
+	if !stale || ctx.Err() != nil {
+		return ans, callError(ctx, err, ctxDeadline)
 	}
 	// The retry. It happens once, on a newly dialled connection, only when
 	// the failed connection came from the pool (it had carried an earlier
@@ -133,12 +137,26 @@ func (c *restClient) post(ctx context.Context, path string, header map[string][]
 	// and died before answering a byte, is why a call that must not run
 	// twice (feedback) is not replayable: it is retried only when its write
 	// failed. The idle timeout and the peek in get make the case rare.
-	pc, err = c.get(ctx, time.Now(), deadline, true)
-	if err != nil {
-		return restAnswer{}, err
+	if pc, err = c.get(ctx, time.Now(), deadline, true); err != nil {
+		return restAnswer{}, callError(ctx, err, ctxDeadline)
 	}
-	ans, _, err = c.exchange(ctx, pc, path, header, body, deadline, maxBody, replayable)
-	return ans, err
+	if ans, _, err = c.exchange(ctx, pc, path, header, body, deadline, maxBody, replayable); err != nil {
+		return ans, callError(ctx, err, ctxDeadline)
+	}
+	return ans, nil
+}
+
+// callError is ctx's error when ctx ended the call (cancelled, or its
+// deadline made the connection time out a moment before ctx says so),
+// else err.
+func callError(ctx context.Context, err error, ctxDeadline bool) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	if ctxDeadline && isTimeout(err) {
+		return context.DeadlineExceeded
+	}
+	return err
 }
 
 // get takes the newest usable idle connection, or dials one (always, when
@@ -283,11 +301,6 @@ func (c *restClient) exchange(ctx context.Context, pc *restConn, path string, he
 			c.put(pc)
 		} else {
 			_ = pc.nc.Close()
-		}
-		if err != nil {
-			if cerr := ctx.Err(); cerr != nil {
-				err = cerr
-			}
 		}
 	}()
 
