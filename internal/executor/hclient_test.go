@@ -529,7 +529,7 @@ func TestRESTClientConcurrentCalls(t *testing.T) {
 				want := fmt.Sprintf(`{"g":%d,"i":%d}`, g, i)
 				ans, err := c.post(context.Background(), "/predict", testHeader, []byte(want), time.Second, 1<<10, true)
 				if err != nil || string(ans.body) != want {
-					errs <- fmt.Errorf("got %q, %v; want %s", ans.body, err, want)
+					errs <- fmt.Errorf("got %q, %w; want %s", ans.body, err, want)
 					return
 				}
 			}
