@@ -106,6 +106,9 @@ type restAnswer struct {
 // call may be sent twice (see the retry below).
 func (c *restClient) post(ctx context.Context, path string, header map[string][]string, body []byte,
 	timeout time.Duration, maxBody int64, replayable bool) (restAnswer, error) {
+	if !validPath(path) {
+		return restAnswer{}, fmt.Errorf("invalid request path %q", path)
+	}
 	now := time.Now()
 	var deadline time.Time
 	if timeout > 0 {
@@ -421,6 +424,19 @@ func validFieldName(s string) bool {
 		case c == '-' || c == '_' || c == '.' || c == '!' || c == '#' || c == '$' || c == '%' || c == '&' ||
 			c == '\'' || c == '*' || c == '+' || c == '^' || c == '`' || c == '|' || c == '~':
 		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validPath: an origin-form target without spaces or control bytes.
+func validPath(s string) bool {
+	if s == "" || s[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f {
 			return false
 		}
 	}

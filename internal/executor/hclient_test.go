@@ -175,8 +175,21 @@ func TestRESTClientBadHeaderIsNotSent(t *testing.T) {
 			t.Errorf("header %v: err %v, want an invalid header error", h, err)
 		}
 	}
+	for _, path := range []string{"/v2/models/a b/infer", "/x\r\nHost: evil", "predict", ""} {
+		if _, err := c.post(context.Background(), path, testHeader, nil, time.Second, 1<<10, true); err == nil || !strings.Contains(err.Error(), "invalid request path") {
+			t.Errorf("path %q: err %v, want an invalid path error", path, err)
+		}
+	}
 	if n := c.idleConns(); n != 0 {
 		t.Errorf("%d idle connections after refused requests, want 0", n)
+	}
+	for i := 0; i < 100 && s.accepts.Load() < 2; i++ {
+		time.Sleep(10 * time.Millisecond) // the server accepts in its own goroutine
+	}
+	if n := s.accepts.Load(); n != 2 {
+		// A bad header is found once a connection is taken (and closed
+		// unused); a bad path before.
+		t.Errorf("%d connections; want 2, one per bad header", n)
 	}
 }
 
