@@ -181,9 +181,17 @@ func (c *restClient) get(ctx context.Context, now, deadline time.Time, fresh boo
 		c.idle = c.idle[:n-1]
 		c.mu.Unlock()
 		idle := now.Sub(pc.idleAt)
-		if idle > restIdleTimeout || idle > restPeekAfter && !connAlive(pc.nc) {
+		if idle > restIdleTimeout {
 			_ = pc.nc.Close()
 			continue
+		}
+		if idle > restPeekAfter {
+			// The last call's deadline may have passed, which would fail
+			// the peek: clear it (exchange sets the next).
+			if pc.nc.SetReadDeadline(time.Time{}) != nil || !connAlive(pc.nc) {
+				_ = pc.nc.Close()
+				continue
+			}
 		}
 		return pc, nil
 	}

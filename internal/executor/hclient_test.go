@@ -428,6 +428,24 @@ func TestRESTClientDropsConnectionsClosedWhileIdle(t *testing.T) {
 	}
 }
 
+// A connection that is open and idle past the peek threshold, whose last
+// call had a short timeout now expired, is still reused.
+func TestRESTClientReusesQuietConnectionAfterItsDeadline(t *testing.T) {
+	s := newRawServer(t, answerEach(okAnswer))
+	c := newRESTClient(s.addr(), 4)
+	defer c.closeIdle()
+	if _, err := callOnce(t, c, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(restPeekAfter + 50*time.Millisecond)
+	if _, err := callOnce(t, c, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.accepts.Load(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+}
+
 func TestConnAlive(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
