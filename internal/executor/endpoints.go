@@ -7,7 +7,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -81,8 +80,8 @@ type member struct {
 	ep       Endpoint
 	httpBase string // "http://host:port", paths are appended per call
 	http     *http.Client
-	httpTr   *http.Transport
-	urls     [numOps]atomic.Pointer[url.URL]
+	httpTr   *http.Transport // status and metadata calls
+	rest     *restClient     // prediction calls (hclient.go)
 
 	grpcOnce sync.Once
 	grpcConn *grpc.ClientConn
@@ -117,9 +116,11 @@ func newMember(ep Endpoint, cfg transportConfig, set *EndpointSet) *member {
 		// A redirect is a component error: following it could send the
 		// request (with its headers) anywhere, even back to the executor.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	addr := net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.HTTPPort)))
 	return &member{
 		ep:       ep,
-		httpBase: "http://" + net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.HTTPPort))),
+		httpBase: "http://" + addr,
+		rest:     newRESTClient(addr, cfg.maxIdleConnsPerHost),
 		http:     client,
 		httpTr:   tr,
 		grpcMax:  cfg.grpcMaxMessageSize,
@@ -175,6 +176,7 @@ func (m *member) release() {
 func (m *member) finish() {
 	m.doneOnce.Do(func() {
 		m.httpTr.CloseIdleConnections()
+		m.rest.closeIdle()
 		m.grpcOnce.Do(func() {}) // no dial after this point
 		if m.grpcConn != nil {
 			_ = m.grpcConn.Close()

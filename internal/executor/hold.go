@@ -344,13 +344,13 @@ const (
 	redialMax   = 500 * time.Millisecond
 )
 
-// redial sends req again, after a growing pause, while its dial is refused,
-// for at most the activation timeout (counted as held). Each attempt gets
-// its own component timeout from parent; the returned cancel (never nil
-// when err is nil) ends the last attempt's context once its answer is read.
-func (s *EndpointSet) redial(parent context.Context, m *member, req *http.Request, timeout time.Duration, h holder) (*http.Response, context.CancelFunc, error) {
+// redial calls try again, after a growing pause, while its dial is
+// refused, for at most the activation timeout (counted as held). try
+// makes one whole call (its own component timeout included) and returns
+// its error.
+func (s *EndpointSet) redial(parent context.Context, h holder, try func() error) error {
 	if err := s.enterHold(h); err != nil {
-		return nil, nil, err
+		return err
 	}
 	defer s.leaveHold(h)
 	deadline := time.NewTimer(s.hold.timeout)
@@ -361,33 +361,15 @@ func (s *EndpointSet) redial(parent context.Context, m *member, req *http.Reques
 		select {
 		case <-parent.Done():
 			t.Stop()
-			return nil, nil, parent.Err()
+			return parent.Err()
 		case <-deadline.C:
 			t.Stop()
-			return nil, nil, errHoldTimeout
+			return errHoldTimeout
 		case <-t.C:
 		}
 		pause = min(2*pause, redialMax)
-		ctx, cancel := context.WithCancel(parent)
-		if timeout > 0 {
-			ctx, cancel = context.WithTimeout(parent, timeout)
-		}
-		again := req.WithContext(ctx)
-		if req.GetBody != nil {
-			body, err := req.GetBody()
-			if err != nil {
-				cancel()
-				return nil, nil, err
-			}
-			again.Body = body
-		}
-		resp, err := m.httpTr.RoundTrip(again)
-		if err == nil {
-			return resp, cancel, nil
-		}
-		cancel()
-		if !dialRefused(err) {
-			return nil, nil, err
+		if err := try(); err == nil || !dialRefused(err) {
+			return err
 		}
 	}
 }

@@ -500,7 +500,7 @@ func marshalForLog(m any) []byte {
 // sent (after chaining) and what came back, in their own content types,
 // gzip bodies decompressed by the worker. A router's call is not logged,
 // as under the seldon protocol. raw is nil when there was no answer.
-func (e *Executor) logRawCall(st *walkState, n *node, o op, in *rawMsg, resp *http.Response, raw []byte, status int) {
+func (e *Executor) logRawCall(st *walkState, n *node, o op, in *rawMsg, answer http.Header, raw []byte, status int) {
 	if n.logger == nil || !st.logged || o == opRoute {
 		return
 	}
@@ -509,8 +509,8 @@ func (e *Executor) logRawCall(st *walkState, n *node, o op, in *rawMsg, resp *ht
 		req.contentType = jsonContentType[0]
 	}
 	var out payload
-	if resp != nil {
-		out = payload{contentType: resp.Header.Get("Content-Type"), body: raw, gzip: isGzip(resp.Header.Get("Content-Encoding"))}
+	if answer != nil {
+		out = payload{contentType: answer.Get("Content-Type"), body: raw, gzip: isGzip(answer.Get("Content-Encoding"))}
 	}
 	e.logPayloads(st, n, CETypeRequest, CETypeResponse, req, out, status)
 }

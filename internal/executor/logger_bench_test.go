@@ -98,6 +98,6 @@ func BenchmarkPayloadLogRawCallHook(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		e.logRawCall(st, n, opPredict, in, resp, benchPayload, 200)
+		e.logRawCall(st, n, opPredict, in, resp.Header, benchPayload, 200)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -382,52 +381,40 @@ func (c restCodec) post(ctx context.Context, st *walkState, n *node, o op, body 
 		return nil, pickFailed(n, err)
 	}
 	defer m.release()
-	parent := ctx
-	if n.restTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, n.restTimeout)
-		defer cancel()
-	}
 	call := restCalls[o]
 	start := time.Now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
+	header := st.header
+	if header == nil {
+		header = jsonHeader
 	}
-	u := m.url(o)
-	req.URL, req.Host = u, u.Host
-	req.Header = st.header
-	if req.Header == nil {
-		req.Header = http.Header{"Content-Type": jsonContentType}
-	}
-	// The transport itself, not http.Client: the client's redirect and
-	// cookie machinery copies every request's headers, and redirects are
-	// never followed anyway (see redirectError).
-	resp, err := m.httpTr.RoundTrip(req)
+	// Feedback may have side effects: it is not sent twice on a doubt.
+	replayable := o != opFeedback
+	ans, err := m.rest.post(ctx, restPaths[o], header, body, n.restTimeout, c.e.maxBody, replayable)
 	if err != nil && n.endpoints.hold.hold && dialRefused(err) {
 		// No ready replica behind the address yet: the request was not
 		// sent, so send it again while the component wakes.
-		var cancel context.CancelFunc
-		if resp, cancel, err = n.endpoints.redial(parent, m, req, n.restTimeout, st); err == nil {
-			defer cancel()
-		} else if isHoldError(err) {
+		err = n.endpoints.redial(ctx, st, func() error {
+			var err error
+			ans, err = m.rest.post(ctx, restPaths[o], header, body, n.restTimeout, c.e.maxBody, replayable)
+			return err
+		})
+		if isHoldError(err) {
 			c.e.logSeldonCall(st, n, o, jsonContentType[0], body, "", nil, 0)
 			e := pickFailed(n, err)
 			n.restObs[o].observe(httpCode(e.HTTPStatus), start)
 			return nil, e
 		}
 	}
-	if err != nil {
+	if err != nil && ans.status == 0 {
 		c.e.logSeldonCall(st, n, o, jsonContentType[0], body, "", nil, 0)
 		e := c.e.callFailed(n, call, m.httpBase, err)
 		n.restObs[o].observe(httpCode(e.HTTPStatus), start)
 		return nil, e
 	}
-	raw, _, err := readBody(resp.Body, resp.ContentLength, c.e.maxBody, nil)
-	_ = resp.Body.Close()
-	n.restObs[o].observe(httpCode(resp.StatusCode), start)
+	raw := ans.body
+	n.restObs[o].observe(httpCode(ans.status), start)
 	if n.logger != nil {
-		c.e.logSeldonCall(st, n, o, jsonContentType[0], body, resp.Header.Get("Content-Type"), raw, resp.StatusCode)
+		c.e.logSeldonCall(st, n, o, jsonContentType[0], body, ans.header.Get("Content-Type"), raw, ans.status)
 	}
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
@@ -435,14 +422,18 @@ func (c restCodec) post(ctx context.Context, st *walkState, n *node, o op, body 
 		}
 		return nil, c.e.callFailed(n, call, m.httpBase, err)
 	}
-	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
-		return nil, redirectError(n, call, resp.StatusCode)
+	if ans.status >= 300 && ans.status <= 399 {
+		return nil, redirectError(n, call, ans.status)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, componentError(n, call, resp.StatusCode, raw)
+	if ans.status < 200 || ans.status > 299 {
+		return nil, componentError(n, call, ans.status, raw)
 	}
 	return decodeAnswer(n, o, raw)
 }
+
+// jsonHeader is what components get when a request has no headers of its
+// own to forward.
+var jsonHeader = map[string][]string{"Content-Type": jsonContentType}
 
 // restCalls names each call in errors and logs ("POST /predict").
 var restCalls = func() (calls [numOps]string) {
@@ -503,18 +494,6 @@ func componentError(n *node, call string, code int, body []byte) *Error {
 	}
 	return &Error{HTTPStatus: status, GRPCCode: grpcCodeOf(status), Reason: reason,
 		Message: fmt.Sprintf("node %q: %s returned HTTP %d: %s", n.name, call, code, detail)}
-}
-
-func (m *member) url(o op) *url.URL {
-	if u := m.urls[o].Load(); u != nil {
-		return u
-	}
-	u, err := url.Parse(m.httpBase + restPaths[o])
-	if err != nil { // host and port were validated when the member was added
-		panic(err)
-	}
-	m.urls[o].Store(u)
-	return u
 }
 
 func (c restCodec) branch(n *node, routed *Message) (int, error) {

@@ -215,57 +215,48 @@ func (c restRawCodec) post(ctx context.Context, st *walkState, n *node, o op, in
 		return nil, pickFailed(n, err)
 	}
 	defer m.release()
-	parent := ctx
-	if n.restTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, n.restTimeout)
-		defer cancel()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.httpBase+path, bytes.NewReader(in.body))
-	if err != nil {
-		return nil, graphError(n, "building %s: %v", call, err)
-	}
-	req.Header = st.header
-	if req.Header == nil {
-		req.Header = http.Header{"Content-Type": jsonContentType}
+	header := st.header
+	if header == nil {
+		header = jsonHeader
 	}
 	if in.encoding != "" || in.contentType != "" && in.contentType != "application/json" {
-		h := maps.Clone(req.Header)
+		h := maps.Clone(header)
 		if in.contentType != "" {
 			h["Content-Type"] = []string{in.contentType}
 		}
 		if in.encoding != "" {
 			h["Content-Encoding"] = []string{in.encoding}
 		}
-		req.Header = h
+		header = h
 	}
 	start := time.Now()
-	resp, err := m.httpTr.RoundTrip(req)
+	ans, err := m.rest.post(ctx, path, header, in.body, n.restTimeout, c.e.maxBody, true)
 	if err != nil && n.endpoints.hold.hold && dialRefused(err) {
 		// No ready replica behind the address yet (see restCodec.post).
-		var cancel context.CancelFunc
-		if resp, cancel, err = n.endpoints.redial(parent, m, req, n.restTimeout, st); err == nil {
-			defer cancel()
-		} else if isHoldError(err) {
+		err = n.endpoints.redial(ctx, st, func() error {
+			var err error
+			ans, err = m.rest.post(ctx, path, header, in.body, n.restTimeout, c.e.maxBody, true)
+			return err
+		})
+		if isHoldError(err) {
 			c.e.logRawCall(st, n, o, in, nil, nil, 0)
 			e := pickFailed(n, err)
 			n.restObs[o].observe(httpCode(e.HTTPStatus), start)
 			return nil, e
 		}
 	}
-	if err != nil {
+	if err != nil && ans.status == 0 {
 		c.e.logRawCall(st, n, o, in, nil, nil, 0)
 		e := c.e.callFailed(n, call, m.httpBase, err)
 		n.restObs[o].observe(httpCode(e.HTTPStatus), start)
 		return nil, e
 	}
-	raw, _, err := readBody(resp.Body, resp.ContentLength, c.e.maxBody, nil)
-	_ = resp.Body.Close()
-	n.restObs[o].observe(httpCode(resp.StatusCode), start)
+	raw := ans.body
+	n.restObs[o].observe(httpCode(ans.status), start)
 	if err != nil {
 		c.e.logRawCall(st, n, o, in, nil, nil, 0)
 	} else {
-		c.e.logRawCall(st, n, o, in, resp, raw, resp.StatusCode)
+		c.e.logRawCall(st, n, o, in, ans.header, raw, ans.status)
 	}
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
@@ -273,22 +264,22 @@ func (c restRawCodec) post(ctx context.Context, st *walkState, n *node, o op, in
 		}
 		return nil, c.e.callFailed(n, call, m.httpBase, err)
 	}
-	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
-		return nil, redirectError(n, call, resp.StatusCode)
+	if ans.status >= 300 && ans.status <= 399 {
+		return nil, redirectError(n, call, ans.status)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		body, encoding := raw, resp.Header.Get("Content-Encoding")
+	if ans.status < 200 || ans.status > 299 {
+		body, encoding := raw, ans.header.Get("Content-Encoding")
 		if strings.EqualFold(encoding, "gzip") {
 			if body, err = c.e.plainBody(&rawMsg{body: raw, encoding: encoding}); err != nil {
 				body = nil // not gzip after all: the {"error": ...} answer instead
 			}
 			encoding = ""
 		}
-		return nil, &passError{err: componentError(n, call, resp.StatusCode, body), body: body,
-			contentType: resp.Header.Get("Content-Type"), encoding: encoding}
+		return nil, &passError{err: componentError(n, call, ans.status, body), body: body,
+			contentType: ans.header.Get("Content-Type"), encoding: encoding}
 	}
-	return &rawMsg{body: raw, contentType: resp.Header.Get("Content-Type"),
-		encoding: resp.Header.Get("Content-Encoding"), answer: true}, nil
+	return &rawMsg{body: raw, contentType: ans.header.Get("Content-Type"),
+		encoding: ans.header.Get("Content-Encoding"), answer: true}, nil
 }
 
 func (c restRawCodec) aggregate(ctx context.Context, st *walkState, n *node, ins []*rawMsg) (*rawMsg, error) {
