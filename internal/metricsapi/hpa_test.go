@@ -101,15 +101,7 @@ func TestHPAScalesOnRequestsInFlight(t *testing.T) {
 
 	// The example, with room to scale: its Object metric names the
 	// componentSpec ("my-dep").
-	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "requests-hpa.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd := &sdepv1.SeldonDeployment{}
-	if err := json.Unmarshal(raw, sd); err != nil {
-		t.Fatal(err)
-	}
-	sd.Namespace = ns
+	sd := readExample(t, "requests-hpa.json", ns)
 	sd.Spec.Predictors[0].ComponentSpecs[0].HpaSpec.MaxReplicas = 10
 	if err := cl.Create(ctx, sd); err != nil {
 		t.Fatal(err)

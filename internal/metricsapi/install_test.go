@@ -2,7 +2,6 @@ package metricsapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -121,15 +120,7 @@ func TestInstalledRBACServesAMetric(t *testing.T) {
 	if err := cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "requests-hpa.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd := &sdepv1.SeldonDeployment{}
-	if err := json.Unmarshal(raw, sd); err != nil {
-		t.Fatal(err)
-	}
-	sd.Namespace = ns
+	sd := readExample(t, "requests-hpa.json", ns)
 	if err := cl.Create(ctx, sd); err != nil {
 		t.Fatal(err)
 	}
@@ -240,15 +231,7 @@ func TestInstalledRBACServesAMetric(t *testing.T) {
 // Event create.
 func scalerMovesAComponent(ctx context.Context, t *testing.T, cl client.Client, ns string) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "requests-to-zero.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd := &sdepv1.SeldonDeployment{}
-	if err := json.Unmarshal(raw, sd); err != nil {
-		t.Fatal(err)
-	}
-	sd.Namespace = ns
+	sd := readExample(t, "requests-to-zero.json", ns)
 	if err := cl.Create(ctx, sd); err != nil {
 		t.Fatal(err)
 	}
@@ -257,10 +240,11 @@ func scalerMovesAComponent(ctx context.Context, t *testing.T, cl client.Client, 
 		t.Fatal(err)
 	}
 	dep, hpa := componentObjects(t, res, naming.DeploymentName(res.SeldonDeployment, &res.SeldonDeployment.Spec.Predictors[0], 0))
-	// What the operator renders for minReplicas 0, set here so that the
-	// test does not depend on it: the Deployment at 0, the HPA's minimum 1.
-	dep.Spec.Replicas = new(int32(0))
-	hpa.Spec.MinReplicas = new(int32(1))
+	// The operator's rendering for minReplicas 0, used as is: the
+	// Deployment at 0, the HPA's minimum 1.
+	if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 0 || hpa.Spec.MinReplicas == nil || *hpa.Spec.MinReplicas != 1 {
+		t.Fatalf("rendered: Deployment replicas %v, HPA minReplicas %v; want 0 and 1", dep.Spec.Replicas, hpa.Spec.MinReplicas)
+	}
 	if err := cl.Create(ctx, dep); err != nil {
 		t.Fatal(err)
 	}

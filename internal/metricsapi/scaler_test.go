@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -70,15 +68,7 @@ type scalerFixture struct {
 // idle window and a clock the test moves.
 func newScalerFixture(t *testing.T, replicas, desired int32) *scalerFixture {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "requests-to-zero.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd := &sdepv1.SeldonDeployment{}
-	if err := json.Unmarshal(raw, sd); err != nil {
-		t.Fatal(err)
-	}
-	sd.Namespace = "ns"
+	sd := readExample(t, "requests-to-zero.json", "ns")
 	res, err := resources.Build(sd, resources.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)

@@ -89,15 +89,7 @@ func startZeroRig(ctx context.Context, t *testing.T, prepare func(*appsv1.Deploy
 	if err := r.cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.ns}}); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "requests-to-zero.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.sd = &sdepv1.SeldonDeployment{}
-	if err := json.Unmarshal(raw, r.sd); err != nil {
-		t.Fatal(err)
-	}
-	r.sd.Namespace = r.ns
+	r.sd = readExample(t, "requests-to-zero.json", r.ns)
 	if got := r.sd.Spec.Predictors[0].ComponentSpecs[0].HpaSpec.MaxReplicas; got != 10 {
 		t.Fatalf("the example's maxReplicas is %d, want 10", got)
 	}
