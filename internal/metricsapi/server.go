@@ -81,10 +81,14 @@ func (a *Adapter) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	cfg, err := a.base.ClientConfig()
+	libCfg, err := a.base.ClientConfig()
 	if err != nil {
 		return err
 	}
+	// A copy of our own: the library sets fields of its config again each
+	// time it is asked for it (QPS, burst), from its own goroutines once it
+	// runs, while the scaler's clients read theirs.
+	cfg := rest.CopyConfig(libCfg)
 	scheme := runtime.NewScheme()
 	if err := errors.Join(clientgoscheme.AddToScheme(scheme), sdepv1.AddToScheme(scheme)); err != nil {
 		return err
