@@ -68,7 +68,7 @@ func decodedFamily(t *testing.T, i int) family {
 		}
 		f.services = append(f.services, got)
 	}
-	sd.TypeMeta.APIVersion, sd.TypeMeta.Kind = sdepv1.GroupVersion.String(), "SeldonDeployment"
+	sd.APIVersion, sd.Kind = sdepv1.GroupVersion.String(), "SeldonDeployment"
 	js, err := json.Marshal(sd)
 	if err != nil {
 		t.Fatal(err)

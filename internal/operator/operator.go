@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -239,15 +238,15 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 
 // Run starts the operator and blocks until ctx is done.
 // Unless $GOGC says otherwise, it runs the garbage collector at
-// DefaultGCPercent.
+// DefaultGCPercent; unless $GOMEMLIMIT does, with a soft memory limit of
+// MemoryLimitShare of its container's memory limit (see tuneGC).
 func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(DefaultGCPercent)
-	}
+	gcPercent, memLimit := tuneGC(os.LookupEnv, cgroupMemoryFiles)
 	mgr, err := NewManager(cfg, opts)
 	if err != nil {
 		return err
 	}
+	mgr.GetLogger().Info("garbage collector", "gcPercent", gcPercent, "softMemoryLimitBytes", memLimit)
 	return mgr.Start(ctx)
 }
 
