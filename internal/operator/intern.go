@@ -57,7 +57,10 @@ func internStrings(obj any, t *internTable) {
 	internValue(v.Elem(), t)
 }
 
-var objectMetaType = reflect.TypeFor[metav1.ObjectMeta]()
+var (
+	objectMetaType = reflect.TypeFor[metav1.ObjectMeta]()
+	stringMapType  = reflect.TypeFor[map[string]string]()
+)
 
 func internValue(v reflect.Value, t *internTable) {
 	switch v.Kind() {
@@ -95,6 +98,15 @@ func internValue(v reflect.Value, t *internTable) {
 func internMap(v reflect.Value, t *internTable) {
 	typ := v.Type()
 	if v.IsNil() || !v.CanSet() || typ.Key().Kind() != reflect.String || typ.Elem().Kind() != reflect.String {
+		return
+	}
+	if typ == stringMapType { // labels, annotations, selectors: no reflection
+		in := v.Interface().(map[string]string)
+		out := make(map[string]string, len(in))
+		for k, e := range in {
+			out[t.intern(k)] = t.intern(e)
+		}
+		v.Set(reflect.ValueOf(out))
 		return
 	}
 	out := reflect.MakeMapWithSize(typ, v.Len())
