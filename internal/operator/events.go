@@ -2,10 +2,10 @@ package operator
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -39,9 +39,9 @@ const (
 // at least six minutes, keyed by two whole object references, plus a
 // goroutine and two more copies per event on its way. Converging 1,000
 // SeldonDeployments sends about 4,000 events, and those copies were about
-// 5 MB of the operator's live heap. This one keeps, per event sent, a key
-// string and the event's name and count, and writes from one goroutine
-// in the order the events came.
+// 5 MB of the operator's live heap. This one keeps, per event sent, a
+// 16-byte digest of what makes events the same and the event's name and
+// count, and writes from one goroutine in the order the events came.
 type eventRecorder struct {
 	client             eventsv1client.EventsGetter
 	scheme             *runtime.Scheme
@@ -52,7 +52,7 @@ type eventRecorder struct {
 	mu      sync.Mutex
 	pending []pendingEvent
 	wake    chan struct{}
-	sent    map[string]*sentEvent
+	sent    map[eventKey]*sentEvent
 	dropped int
 	// lastStamp is the time stamp of the newest event's name: two events
 	// in the same nanosecond (or a clock that went back) still get
@@ -81,7 +81,7 @@ func newEventRecorder(client eventsv1client.EventsGetter, scheme *runtime.Scheme
 	host, _ := os.Hostname()
 	return &eventRecorder{
 		client: client, scheme: scheme, controller: controller, holder: controller + "-" + host,
-		log: log, now: time.Now, wake: make(chan struct{}, 1), sent: map[string]*sentEvent{},
+		log: log, now: time.Now, wake: make(chan struct{}, 1), sent: map[eventKey]*sentEvent{},
 	}
 }
 
@@ -104,7 +104,7 @@ func (r *eventRecorder) Eventf(regarding, related runtime.Object, eventtype, rea
 		}
 	}
 	now := r.now()
-	key := eventKey(eventtype, reason, action, reg, rel)
+	key := keyOf(eventtype, reason, action, reg, rel)
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -153,26 +153,33 @@ func (r *eventRecorder) enqueueLocked(p pendingEvent) {
 }
 
 // eventKey says which events are the same event: client-go's rule (the
-// type, reason, action and both references, resourceVersion included).
-func eventKey(eventtype, reason, action string, reg, rel *corev1.ObjectReference) string {
-	var b strings.Builder
-	for _, s := range []string{eventtype, reason, action} {
-		b.WriteString(s)
-		b.WriteByte(0)
+// type, reason, action and both references, resourceVersion included),
+// kept as a digest of them (16 bytes instead of the hundreds the strings
+// take; a collision of two different events is far less likely than a
+// lost request).
+type eventKey [16]byte
+
+func keyOf(eventtype, reason, action string, reg, rel *corev1.ObjectReference) eventKey {
+	h := sha256.New()
+	write := func(s string) {
+		_, _ = h.Write([]byte(s))
+		_, _ = h.Write([]byte{0})
 	}
-	writeRef := func(ref *corev1.ObjectReference) {
+	for _, s := range []string{eventtype, reason, action} {
+		write(s)
+	}
+	for _, ref := range []*corev1.ObjectReference{reg, rel} {
 		if ref == nil {
-			b.WriteByte(1)
-			return
+			write("\x01")
+			continue
 		}
 		for _, s := range []string{ref.APIVersion, ref.Kind, ref.Namespace, ref.Name, string(ref.UID), ref.ResourceVersion, ref.FieldPath} {
-			b.WriteString(s)
-			b.WriteByte(0)
+			write(s)
 		}
 	}
-	writeRef(reg)
-	writeRef(rel)
-	return b.String()
+	var k eventKey
+	copy(k[:], h.Sum(nil))
+	return k
 }
 
 // Start writes the events until ctx ends; it is the manager's runnable.
