@@ -7,11 +7,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// maxInterned bounds the strings the intern table holds. At 1,000
-// SeldonDeployments it holds about 15,000 (each child's own name and the
-// strings its family shares); past the bound it starts over, which costs
-// only the sharing of strings already cached, never a wrong value. The
-// table's own cost at the bound is a few MiB.
+// maxInterned bounds the strings the intern table holds: a few per cached
+// object (its name, the values its family shares) and those every object
+// shares. Past the bound it starts over, which costs only the sharing of
+// strings cached before, never a wrong value; the strings of deleted
+// objects leave the table then too. The table's own cost at the bound is
+// a few MiB.
 const maxInterned = 1 << 16
 
 // internTable hands out one copy of each string it has seen. The decoders
