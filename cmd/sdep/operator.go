@@ -32,7 +32,11 @@ ISTIO_ENABLED=true Istio VirtualServices and DestinationRules, and serves the
 validating webhook. An autoscaled Deployment's
 replicas belong to its autoscaler: the operator never writes them.
 
-It uses --kubeconfig, else $KUBECONFIG, else the in-cluster config.`,
+It uses --kubeconfig, else $KUBECONFIG, else the in-cluster config.
+
+Its garbage collector runs at GOGC 50 unless $GOGC is set and, in a
+container with a memory limit, with a soft memory limit of 3/4 of it
+unless $GOMEMLIMIT is set.`,
 		Example: "  sdep operator --kubeconfig ~/.kube/config --webhook=false\n" +
 			"  sdep operator --watch-namespace models --leader-elect\n" +
 			"  sdep operator --namespace sdep-system --webhook-cert-mode=self --webhook-cert-dir /certs",

@@ -58,6 +58,9 @@ type config struct {
 	heapProfile string
 	// qps, burst and concurrency are passed to the operator when set (its defaults otherwise).
 	qps, burst, concurrency int
+	// gogc and gomemlimit, when set, are the operator's GOGC and
+	// GOMEMLIMIT (and only the operator's: not the API server's).
+	gogc, gomemlimit string
 }
 
 func main() {
@@ -72,6 +75,8 @@ func main() {
 	flag.IntVar(&cfg.burst, "kube-api-burst", 0, "the operator's --kube-api-burst (0: its default)")
 	flag.IntVar(&cfg.concurrency, "max-concurrent-reconciles", 0, "the operator's --max-concurrent-reconciles (0: its default)")
 	flag.StringVar(&cfg.heapProfile, "heap-profile", "", "write the operator's heap profile at its peak RSS while converging to this file (read it with go tool pprof -sample_index=inuse_space)")
+	flag.StringVar(&cfg.gogc, "gogc", "", "the operator's GOGC (default: the operator's own, 50)")
+	flag.StringVar(&cfg.gomemlimit, "gomemlimit", "", "the operator's GOMEMLIMIT, e.g. 64MiB, as a soft limit derived from a container's limit would set it (default: none)")
 	flag.BoolVar(&cfg.keepLogs, "keep-logs", false, "keep the operator's and control plane's logs (the folder is printed)")
 	flag.Parse()
 	// Ctrl-C must still stop etcd and kube-apiserver, which outlive a killed parent.
@@ -206,6 +211,9 @@ func run(ctx context.Context, cfg config) error {
 	limits := "the operator's default API rate limits"
 	if cfg.qps > 0 || cfg.burst > 0 || cfg.concurrency > 0 {
 		limits = fmt.Sprintf("--kube-api-qps=%d --kube-api-burst=%d --max-concurrent-reconciles=%d (0: default)", cfg.qps, cfg.burst, cfg.concurrency)
+	}
+	if cfg.gogc != "" || cfg.gomemlimit != "" {
+		limits += fmt.Sprintf(", GOGC=%q GOMEMLIMIT=%q", cfg.gogc, cfg.gomemlimit)
 	}
 	fmt.Printf("sdep operator benchmark: %d SeldonDeployments (%s), each %d Deployment, %d Services, %d HPA; %s\n\n",
 		cfg.n, cfg.seed, perSDep.deployments, perSDep.services, perSDep.hpas, limits)
@@ -393,6 +401,7 @@ func startOperator(cfg config, kubeconfig, logPath string) (*operatorProcess, er
 	cmd := exec.Command(cfg.sdep, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.Env = os.Environ()
 	if cfg.heapProfile != "" {
 		// Go's default samples one allocation per 512 KiB, too coarse to
 		// tell a few MiB apart in a heap of tens; this costs some CPU.
@@ -400,7 +409,13 @@ func startOperator(cfg config, kubeconfig, logPath string) (*operatorProcess, er
 		if v := os.Getenv("GODEBUG"); v != "" {
 			godebug = v + "," + godebug
 		}
-		cmd.Env = append(os.Environ(), "GODEBUG="+godebug)
+		cmd.Env = append(cmd.Env, "GODEBUG="+godebug)
+	}
+	if cfg.gogc != "" {
+		cmd.Env = append(cmd.Env, "GOGC="+cfg.gogc)
+	}
+	if cfg.gomemlimit != "" {
+		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+cfg.gomemlimit)
 	}
 	if err := cmd.Start(); err != nil {
 		_ = log.Close()

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -38,7 +39,9 @@ const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 //     someone else, or an own child whose label was removed) from the API
 //     server when its create finds the name taken.
 //   - Every object: no managedFields (the reconciler patches, it does not
-//     apply) and no last-applied-configuration annotation.
+//     apply) and no last-applied-configuration annotation; and every
+//     string of a typed object is shared with the other cached objects
+//     holding the same one (intern.go), which changes no value.
 //
 // The reconciler compares every field it sets with the live object and
 // reads the children's status, so the objects it caches are kept whole
@@ -104,6 +107,9 @@ var stripUnread toolscache.TransformFunc = func(in any) (any, error) {
 			}
 			obj.SetAnnotations(kept)
 		}
+	}
+	if _, ok := in.(runtime.Unstructured); !ok {
+		internStrings(in, &interned)
 	}
 	return in, nil
 }

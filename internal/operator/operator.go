@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	eventsv1client "k8s.io/client-go/kubernetes/typed/events/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
@@ -38,6 +38,10 @@ import (
 
 // LeaderElectionID names the Lease replicas of the operator compete for.
 const LeaderElectionID = "sdep-operator.sdep.dev"
+
+// EventsReportingController is the reportingController of the operator's
+// events (their reportingInstance adds the host name).
+const EventsReportingController = "sdep-operator"
 
 // Options configure the operator. The zero value of each field means its default.
 type Options struct {
@@ -198,10 +202,20 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if !kedaServed {
 		log.Info("the KEDA ScaledObject CRD is not installed: kedaSpecs will be reported in KedaReady and not acted on")
 	}
+	// The operator's own recorder, not the manager's: the same events for
+	// much less memory (events.go).
+	eventsClient, err := eventsv1client.NewForConfigAndClient(cfg, httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("creating the events client: %w", err)
+	}
+	recorder := newEventRecorder(eventsClient, mgr.GetScheme(), EventsReportingController, log.WithName("events"))
+	if err := mgr.Add(recorder); err != nil {
+		return nil, err
+	}
 	r := &controller.Reconciler{
 		Client:              mgr.GetClient(),
 		APIReader:           mgr.GetAPIReader(),
-		Recorder:            mgr.GetEventRecorder("sdep-operator"),
+		Recorder:            recorder,
 		Options:             opts.Resources,
 		Policy:              opts.Policy,
 		ScaledObjectsServed: kedaServed,
@@ -239,15 +253,15 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 
 // Run starts the operator and blocks until ctx is done.
 // Unless $GOGC says otherwise, it runs the garbage collector at
-// DefaultGCPercent.
+// DefaultGCPercent; unless $GOMEMLIMIT does, with a soft memory limit of
+// MemoryLimitShare of its container's memory limit (see tuneGC).
 func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(DefaultGCPercent)
-	}
+	gcPercent, memLimit := tuneGC(os.LookupEnv, cgroupMemoryFiles)
 	mgr, err := NewManager(cfg, opts)
 	if err != nil {
 		return err
 	}
+	mgr.GetLogger().Info("garbage collector", "gcPercent", gcPercent, "softMemoryLimitBytes", memLimit)
 	return mgr.Start(ctx)
 }
 

@@ -148,6 +148,89 @@ func TestDriftIsRestored(t *testing.T) {
 		waitForEventNote(t, ns, sd.Name, "UpdateService", svcName, ".spec.ports[0].port")
 	})
 
+	// The operator's cache shares equal strings between cached objects
+	// (internal/operator/intern.go). Each edit here sets a string field to
+	// a value other cached objects hold (another label's value, the other
+	// container's image, the other Service's selector value): the
+	// comparison must still see the edited value, and put back its own.
+	t.Run("strings other cached objects hold", func(t *testing.T) {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(dep), dep); err != nil {
+			t.Fatal(err)
+		}
+		want := dep.DeepCopy()
+		exec := executorOf(want)
+		model := &want.Spec.Template.Spec.Containers[0]
+		if model.Name == exec.Name {
+			model = &want.Spec.Template.Spec.Containers[1]
+		}
+		if len(model.Env) == 0 || want.Labels["version"] == "" || want.Spec.Template.Annotations["prometheus.io/scrape"] == "" {
+			t.Fatalf("the Deployment lacks the fields this test edits: %+v", want)
+		}
+		edited := dep.DeepCopy()
+		edited.Labels["version"] = want.Labels[naming.LabelSeldonID]
+		edited.Spec.Template.Annotations["prometheus.io/scrape"] = "false"
+		for i := range edited.Spec.Template.Spec.Containers {
+			c := &edited.Spec.Template.Spec.Containers[i]
+			if c.Name == model.Name {
+				c.Image = exec.Image
+				c.Env[0].Value = exec.Name
+			}
+		}
+		if err := k8s.Update(ctx, edited); err != nil {
+			t.Fatal(err)
+		}
+		waitForObject(t, "the label, annotation, image and env value put back", dep, func() error {
+			var c *corev1.Container
+			for i := range dep.Spec.Template.Spec.Containers {
+				if dep.Spec.Template.Spec.Containers[i].Name == model.Name {
+					c = &dep.Spec.Template.Spec.Containers[i]
+				}
+			}
+			switch {
+			case dep.Labels["version"] != want.Labels["version"]:
+				return fmt.Errorf("label version %q", dep.Labels["version"])
+			case dep.Spec.Template.Annotations["prometheus.io/scrape"] != want.Spec.Template.Annotations["prometheus.io/scrape"]:
+				return fmt.Errorf("annotation %q", dep.Spec.Template.Annotations["prometheus.io/scrape"])
+			case c == nil || c.Image != model.Image || c.Env[0].Value != model.Env[0].Value:
+				return fmt.Errorf("container %+v", c)
+			}
+			return nil
+		})
+		waitForEventNote(t, ns, sd.Name, "UpdateDeployment", depName, "restored")
+
+		var services corev1.ServiceList
+		if err := k8s.List(ctx, &services, client.InNamespace(ns), client.MatchingLabels{naming.LabelSeldonID: want.Labels[naming.LabelSeldonID]}); err != nil {
+			t.Fatal(err)
+		}
+		if len(services.Items) < 2 {
+			t.Fatalf("%d Services, want the predictor's and the model's", len(services.Items))
+		}
+		// One Service's selector value set to the other's.
+		a, b := services.Items[0], services.Items[1]
+		var key, wantValue, otherValue string
+		for k, v := range a.Spec.Selector {
+			key, wantValue = k, v
+		}
+		for _, v := range b.Spec.Selector {
+			otherValue = v
+		}
+		if key == "" || otherValue == "" || otherValue == wantValue {
+			t.Fatalf("the Services' selectors: %v, %v", a.Spec.Selector, b.Spec.Selector)
+		}
+		a.Spec.Selector[key] = otherValue
+		if err := k8s.Update(ctx, &a); err != nil {
+			t.Fatal(err)
+		}
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: a.Name}}
+		waitForObject(t, "the Service selector put back", svc, func() error {
+			if got := svc.Spec.Selector[key]; got != wantValue {
+				return fmt.Errorf("selector %s=%q", key, got)
+			}
+			return nil
+		})
+		waitForEventNote(t, ns, sd.Name, "UpdateService", a.Name, ".spec.selector")
+	})
+
 	t.Run("deleted children", func(t *testing.T) {
 		for _, obj := range []client.Object{
 			&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: svcName}},
