@@ -34,7 +34,7 @@ replicas belong to its autoscaler: the operator never writes them.
 
 It uses --kubeconfig, else $KUBECONFIG, else the in-cluster config.
 
-Its garbage collector runs at GOGC 50 unless $GOGC is set and, in a
+Its garbage collector runs at GOGC 25 unless $GOGC is set and, in a
 container with a memory limit, with a soft memory limit of 3/4 of it
 unless $GOMEMLIMIT is set.`,
 		Example: "  sdep operator --kubeconfig ~/.kube/config --webhook=false\n" +
