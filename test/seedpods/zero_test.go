@@ -268,11 +268,21 @@ func checkAtZero(t *testing.T, k *clients, n zeroNames, sdName string) {
 	if err := k.ctrl.Get(ctx, client.ObjectKey{Namespace: zeroNS, Name: sdName}, &sd); err != nil {
 		t.Fatal(err)
 	}
-	if sd.Status.State != sdepv1.StateAvailable || !strings.Contains(sd.Status.Description, "scaled to zero") {
-		t.Errorf("SeldonDeployment %s: state %q, description %q; want Available, scaled to zero", sdName, sd.Status.State, sd.Status.Description)
+	// The component's own status says it, and so does DeploymentsReady.
+	ds := sd.Status.DeploymentStatus[n.component]
+	var ready string
+	for _, c := range sd.Status.Conditions {
+		if c.Type == sdepv1.ConditionDeploymentsReady && c.Status == metav1.ConditionTrue {
+			ready = c.Message
+		}
+	}
+	if sd.Status.State != sdepv1.StateAvailable || ds.Status != string(sdepv1.StateAvailable) ||
+		!strings.Contains(ds.Description, "scaled to zero") || !strings.Contains(ready, "scaled to zero") {
+		t.Errorf("SeldonDeployment %s: state %q; deploymentStatus[%s] %q %q; DeploymentsReady %q; want Available, and the component Available and scaled to zero",
+			sdName, sd.Status.State, n.component, ds.Status, ds.Description, ready)
 	}
 	if t.Failed() {
-		t.FailNow()
+		t.Fatalf("the cluster at zero:%s", zeroStates(n))
 	}
 }
 
