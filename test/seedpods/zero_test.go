@@ -532,15 +532,15 @@ func watchWake(ctx context.Context, k *clients, n zeroNames, start time.Time, cs
 				if cs.podSeen == 0 {
 					cs.podSeen = now
 				}
+				if cs.replicasOne == 0 || cs.replicasOne > now {
+					cs.replicasOne = now // a pod means spec.replicas was 1 already
+				}
 				if podReady(p) {
 					cs.podReady = now
 					for _, st := range p.Status.ContainerStatuses {
 						if st.State.Running != nil {
 							cs.started = st.Name + " " + st.State.Running.StartedAt.UTC().Format("15:04:05")
 						}
-					}
-					if cs.replicasOne == 0 {
-						cs.replicasOne = now
 					}
 					return nil
 				}
