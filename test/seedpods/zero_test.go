@@ -53,7 +53,8 @@ const (
 // installed from dist/sdep.yaml (operator, metrics API and its scaler as
 // pods), examples/requests-to-zero.json applied verbatim, a first request
 // that wakes the component from no pod at all, the scaler's 1→0 after the
-// idle window, and a second wake-up.
+// idle window, a second wake-up, and a third with a readiness probe of the
+// document's own.
 func TestScaleToZeroOnRealContainers(t *testing.T) {
 	requireNode(t)
 	begin := time.Now()
@@ -81,7 +82,8 @@ func TestScaleToZeroOnRealContainers(t *testing.T) {
 	// and the real node serves no cluster DNS (pods get no resolver: the
 	// host's is off this machine). The test gives the executor's pods
 	// that one name as a host alias of the Service's ClusterIP: a field
-	// the operator does not render, so it leaves it alone.
+	// the operator does not render, so it keeps it until it writes the
+	// pod template again.
 	aliasComponentService(t, k, n)
 	checkAtZero(t, k, n, sd.Name)
 
@@ -131,7 +133,7 @@ func TestScaleToZeroOnRealContainers(t *testing.T) {
 		checkAtZero(t, k, n, sd.Name)
 		quick := measureColdStart(t, k, n, url)
 		t.Logf("cold start 3 (%s, readinessProbe tcpSocket every 1s, no initial delay):%s", zeroFile, quick)
-		t.Logf("scale to zero on real containers: cold start %s, then %s (image cached), then %s with a quick readiness probe; whole test %.1fs",
+		t.Logf("scale to zero on real containers: cold start %s, then %s (second), then %s with a quick readiness probe; whole test %.1fs",
 			ms(first.answered), ms(second.answered), ms(quick.answered), time.Since(begin).Seconds())
 	})
 }
