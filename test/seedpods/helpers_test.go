@@ -83,6 +83,9 @@ func decodeDocs(name string, data []byte) ([]*sdepv1.SeldonDeployment, error) {
 type operatorRef struct {
 	namespace, name, image string
 	webhookConfigs         []string
+	// metricsAPI is the Deployment that runs `sdep metrics-api` (with
+	// its scaler), "" when the manifest has none.
+	metricsAPI string
 }
 
 // readManifest finds the operator Deployment and the webhook
@@ -111,6 +114,12 @@ func readManifest(path string) (operatorRef, error) {
 			}
 			c, _ := containers[0].(map[string]any)
 			image, _ := c["image"].(string)
+			// The same image runs the metrics API: tell it by its
+			// subcommand, whatever order the manifest lists them in.
+			if args, _ := c["args"].([]any); len(args) > 0 && args[0] == "metrics-api" {
+				ref.metricsAPI = u.GetName()
+				continue
+			}
 			ref.namespace, ref.name, ref.image = u.GetNamespace(), u.GetName(), image
 		case "ValidatingWebhookConfiguration":
 			ref.webhookConfigs = append(ref.webhookConfigs, u.GetName())
