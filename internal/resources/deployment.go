@@ -31,7 +31,7 @@ func MakeDeployment(sd *sdepv1.SeldonDeployment, p *sdepv1.PredictorSpec, j int,
 		if !inGraph || c.Name == validation.ExecutorContainerName {
 			continue
 		}
-		if err := defaultGraphContainer(sd, p, n, c); err != nil {
+		if err := defaultGraphContainer(sd, p, n, c, predictor.ScalesToZero(p, j)); err != nil {
 			return nil, err
 		}
 		podLabels[ContainerServiceLabel(c.Name)] = naming.ContainerServiceName(sd, p, c.Name)
