@@ -197,20 +197,8 @@ func (sc syncScenario) run(t *testing.T) string {
 	cfg := autoscale.DefaultConfig()
 	cfg.DownscaleStabilizationWindow = sc.stabilization
 	events := &syncWriter{}
-	rt, err := New(seedPlan(t), Options{SyncPeriod: syncPeriod, Autoscale: cfg, Log: events, ChildOutput: io.Discard,
+	rt := startedRuntime(t, seedPlan(t), Options{SyncPeriod: syncPeriod, Autoscale: cfg, Log: events, ChildOutput: io.Discard,
 		StatusPort: -1, Clock: clock, CPU: trace, Starter: starter})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		rt.stopAll()
-		for _, ex := range rt.executors {
-			ex.Close()
-		}
-	})
-	if err := rt.startComponents(); err != nil {
-		t.Fatal(err)
-	}
 	settle(t, rt)
 
 	var log strings.Builder
@@ -391,4 +379,24 @@ func TestRunSyncsOnTheInjectedClock(t *testing.T) {
 			t.Errorf("sync %d at %s, want %s", i+1, s.Time, want)
 		}
 	}
+}
+
+// startedRuntime is New(plan, opts) with its components started (no sync
+// loop), stopped when the test ends.
+func startedRuntime(t *testing.T, plan *Plan, opts Options) *Runtime {
+	t.Helper()
+	rt, err := New(plan, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		rt.stopAll()
+		for _, ex := range rt.executors {
+			ex.Close()
+		}
+	})
+	if err := rt.startComponents(); err != nil {
+		t.Fatal(err)
+	}
+	return rt
 }

@@ -285,20 +285,8 @@ func TestIdleWindowOnTheInjectedClock(t *testing.T) {
 	const idle = 30 * time.Second
 	clock := &fakeClock{now: t0}
 	log := &syncWriter{}
-	rt, err := New(requestsPlan(t, "requests-to-zero.json", 0), Options{Log: log, StatusPort: -1, Clock: clock,
+	rt := startedRuntime(t, requestsPlan(t, "requests-to-zero.json", 0), Options{Log: log, StatusPort: -1, Clock: clock,
 		Starter: &fakeStarter{}, CPU: &cpuTrace{used: map[int]float64{}}, ScaleToZeroIdle: idle})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		rt.stopAll()
-		for _, ex := range rt.executors {
-			ex.Close()
-		}
-	})
-	if err := rt.startComponents(); err != nil {
-		t.Fatal(err)
-	}
 	c := rt.components[0]
 	at := func(d time.Duration) int32 {
 		clock.set(t0.Add(d))
@@ -400,20 +388,8 @@ func TestServeWakesFromZeroOnAGRPCCall(t *testing.T) {
 // into 1 while the component is at zero starts a replica at once, as the
 // HPA leaves a target at zero alone.
 func TestApplyingAMinimumAboveZeroStartsIt(t *testing.T) {
-	rt, err := New(requestsPlan(t, "requests-to-zero.json", 0), Options{Log: &syncWriter{}, StatusPort: -1,
+	rt := startedRuntime(t, requestsPlan(t, "requests-to-zero.json", 0), Options{Log: &syncWriter{}, StatusPort: -1,
 		Clock: &fakeClock{now: t0}, Starter: &fakeStarter{}, CPU: &cpuTrace{used: map[int]float64{}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		rt.stopAll()
-		for _, ex := range rt.executors {
-			ex.Close()
-		}
-	})
-	if err := rt.startComponents(); err != nil {
-		t.Fatal(err)
-	}
 	if c := rt.Status().Components[0]; c.Replicas != 0 || !c.ScaledToZero {
 		t.Fatalf("at start: %d replicas, scaled to zero %v", c.Replicas, c.ScaledToZero)
 	}
