@@ -52,7 +52,7 @@ func (cfg Config) Decide(spec autoscalingv2.HorizontalPodAutoscalerSpec, state S
 	// read only if the autoscaler scaled the target to 0 itself and it has
 	// an Object or External metric, or if it did and minReplicas has since
 	// been raised above 0 (then the target goes back to minReplicas).
-	objectOrExternal := hasObjectOrExternalMetric(spec.Metrics)
+	objectOrExternal := HasObjectOrExternalMetric(spec.Metrics)
 	scaledToZero := cfg.ScaleToZero && st.ScaledToZero
 	fromZero := cur == 0 && scaledToZero && (minR != 0 || objectOrExternal)
 

@@ -80,16 +80,16 @@ func MinReplicasProblem(spec autoscalingv2.HorizontalPodAutoscalerSpec, scaleToZ
 		return &Problem{Field: "minReplicas", Message: fmt.Sprintf("%d: must not be negative: set it to 1 or more (0 to scale to zero)", minR)}
 	case minR == 0 && !scaleToZero:
 		return &Problem{Field: "minReplicas", Message: "0: must be at least 1 while scale-to-zero is off (the HPAScaleToZero feature gate, Config.ScaleToZero): set it to 1 or more, or turn scale-to-zero on"}
-	case minR == 0 && !hasObjectOrExternalMetric(spec.Metrics):
+	case minR == 0 && !HasObjectOrExternalMetric(spec.Metrics):
 		return &Problem{Field: "metrics", Message: "must specify at least one Object or External metric to support scaling to zero replicas " +
 			"(minReplicas is 0): add one, or set minReplicas to at least 1"}
 	}
 	return nil
 }
 
-// hasObjectOrExternalMetric reports whether an Object or External metric
+// HasObjectOrExternalMetric reports whether an Object or External metric
 // is among the metrics (upstream looks at the type alone).
-func hasObjectOrExternalMetric(metrics []autoscalingv2.MetricSpec) bool {
+func HasObjectOrExternalMetric(metrics []autoscalingv2.MetricSpec) bool {
 	for _, m := range metrics {
 		if m.Type == autoscalingv2.ObjectMetricSourceType || m.Type == autoscalingv2.ExternalMetricSourceType {
 			return true

@@ -691,12 +691,15 @@ func TestLegacyHpaSpecsAtZeroHold(t *testing.T) {
 
 // In a cluster a node's one endpoint is the component's Service unless the
 // executor shares the component's pod (a loopback host): the per-replica
-// limit is kept for loopback hosts only.
+// limit is kept for loopback hosts only. Nothing is sent: New dials no
+// member (connections are made on a member's first call, and this test
+// makes none), and the one non-loopback address is TEST-NET-1's
+// (RFC 5737).
 func TestContainerConcurrencyOnlyForReplicas(t *testing.T) {
 	for _, tc := range []struct {
 		host  string
 		limit int64
-	}{{"127.0.0.1", 3}, {"localhost", 3}, {"::1", 3}, {"c-m.default.svc.cluster.local.", 0}, {"10.0.0.7", 0}} {
+	}{{"127.0.0.1", 3}, {"localhost", 3}, {"::1", 3}, {"c-m.default.svc.cluster.local.", 0}, {"192.0.2.7", 0}} {
 		pred := scaledPredictor(v1.PredictiveUnit{Name: "m", Type: v1.Model,
 			Endpoint: &v1.Endpoint{ServiceHost: tc.host, HTTPPort: 9000, GRPCPort: 9500}}, 1, nil,
 			map[string]string{AnnotationContainerConcurrency: "3"})

@@ -140,11 +140,10 @@ func NewPlan(sd *sdepv1.SeldonDeployment, m Mappings) (*Plan, error) {
 		}
 		if bc.HPA != nil {
 			c.HPA = bc.HPA.Spec.DeepCopy()
-			if scalesToZero(&def.Spec.Predictors[bc.Predictor].ComponentSpecs[bc.ComponentSpec]) {
-				c.ScaleToZero, c.Replicas = true, 0
-				one := int32(1)
-				c.HPA.MinReplicas = &one
-			}
+			// The builders' own decision (predictor.ScalesToZero): such a
+			// component starts with no replica (Replicas.Initial is 0) and
+			// its HPA is rendered with a minimum of 1, as on a cluster.
+			c.ScaleToZero = bc.Replicas.ToZero
 		}
 		if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g != nil {
 			c.GracePeriod = time.Duration(*g) * time.Second
@@ -187,13 +186,6 @@ func NewPlan(sd *sdepv1.SeldonDeployment, m Mappings) (*Plan, error) {
 	return plan, nil
 }
 
-// scalesToZero reports whether a (defaulted) componentSpec asks for
-// minReplicas 0: its hpaSpec, where validation.Default has also put a
-// legacy hpaSpecs entry that names it. The decision is the document's own,
-// whatever minimum the builders render for the HPA.
-func scalesToZero(cs *sdepv1.SeldonPodSpec) bool {
-	return cs.KedaSpec == nil && cs.HpaSpec != nil && cs.HpaSpec.MinReplicas != nil && *cs.HpaSpec.MinReplicas == 0
-}
 
 func planContainer(ct *corev1.Container, m Mappings) (ContainerPlan, error) {
 	cp := ContainerPlan{

@@ -158,7 +158,7 @@ func (s *Scaler) targets(ctx context.Context) ([]scaleTarget, error) {
 		for k := range sd.Spec.Predictors {
 			pr := &sd.Spec.Predictors[k]
 			for j := range pr.ComponentSpecs {
-				if !ScalesToZero(&pr.ComponentSpecs[j]) {
+				if !predictor.ScalesToZero(pr, j) {
 					continue
 				}
 				out = append(out, scaleTarget{
@@ -170,12 +170,6 @@ func (s *Scaler) targets(ctx context.Context) ([]scaleTarget, error) {
 		}
 	}
 	return out, nil
-}
-
-// ScalesToZero reports whether a (defaulted) componentSpec has an hpaSpec
-// with minReplicas 0 and no kedaSpec (KEDA scales to zero by itself).
-func ScalesToZero(cs *sdepv1.SeldonPodSpec) bool {
-	return cs.KedaSpec == nil && cs.HpaSpec != nil && cs.HpaSpec.MinReplicas != nil && *cs.HpaSpec.MinReplicas == 0
 }
 
 // scale handles one component.

@@ -439,12 +439,7 @@ func hpaCanScaleFromZero(h *sdepv1.SeldonHpaSpec) bool {
 	if len(h.Metrics) > 0 {
 		return legacyCanScaleFromZero(h.Metrics)
 	}
-	for _, m := range h.MetricsV2 {
-		if m.Type == autoscalingv2.ObjectMetricSourceType || m.Type == autoscalingv2.ExternalMetricSourceType {
-			return true
-		}
-	}
-	return false
+	return autoscale.HasObjectOrExternalMetric(h.MetricsV2)
 }
 
 func legacyCanScaleFromZero(ms []sdepv1.MetricSpec) bool {
