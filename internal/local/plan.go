@@ -186,7 +186,6 @@ func NewPlan(sd *sdepv1.SeldonDeployment, m Mappings) (*Plan, error) {
 	return plan, nil
 }
 
-
 func planContainer(ct *corev1.Container, m Mappings) (ContainerPlan, error) {
 	cp := ContainerPlan{
 		Name:     ct.Name,
