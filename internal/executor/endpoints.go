@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/sdep-dev/sdep/internal/grpcflow"
 )
 
 // Endpoint is one replica of a graph node: a host with the node's REST and
@@ -149,7 +151,8 @@ var reconnectParams = grpc.ConnectParams{
 func (m *member) grpcClient() (*grpc.ClientConn, error) {
 	m.grpcOnce.Do(func() {
 		target := net.JoinHostPort(m.ep.Host, strconv.Itoa(int(m.ep.GRPCPort)))
-		m.grpcConn, m.grpcErr = grpc.NewClient("passthrough:///"+target,
+		// Fixed flow-control windows (grpcflow): no PING per call.
+		opts := append(grpcflow.DialOptions(),
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithConnectParams(reconnectParams),
 			grpc.WithDefaultCallOptions(
@@ -157,6 +160,7 @@ func (m *member) grpcClient() (*grpc.ClientConn, error) {
 				grpc.MaxCallSendMsgSize(m.grpcMax),
 			),
 		)
+		m.grpcConn, m.grpcErr = grpc.NewClient("passthrough:///"+target, opts...)
 	})
 	return m.grpcConn, m.grpcErr
 }

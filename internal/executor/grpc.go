@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/sdep-dev/sdep/internal/grpcflow"
 	ipb "github.com/sdep-dev/sdep/internal/proto/inferencepb"
 	pb "github.com/sdep-dev/sdep/internal/proto/seldonpb"
 	tfpb "github.com/sdep-dev/sdep/internal/proto/tfservingpb"
@@ -55,9 +56,10 @@ func (h grpcHealth) notServing() {
 
 func (e *Executor) newGRPCServer(hs grpcHealth, opts ...grpc.ServerOption) *grpc.Server {
 	// Messages are bounded like REST bodies (seldon.io/grpc-max-message-size
-	// overrides); requests count against the same in-flight cap.
-	opts = append([]grpc.ServerOption{grpc.MaxRecvMsgSize(e.grpcRecvMax), grpc.MaxSendMsgSize(e.grpcMax),
-		grpc.ChainUnaryInterceptor(e.admitGRPC)}, opts...)
+	// overrides); requests count against the same in-flight cap. The
+	// flow-control windows are fixed (grpcflow): no PING per call.
+	opts = append(append(grpcflow.ServerOptions(), grpc.MaxRecvMsgSize(e.grpcRecvMax), grpc.MaxSendMsgSize(e.grpcMax),
+		grpc.ChainUnaryInterceptor(e.admitGRPC)), opts...)
 	s := grpc.NewServer(opts...)
 	e.RegisterGRPC(s)
 	healthpb.RegisterHealthServer(s, hs)

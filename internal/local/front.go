@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sdep-dev/sdep/internal/executor"
+	"github.com/sdep-dev/sdep/internal/grpcflow"
 	"github.com/sdep-dev/sdep/internal/resources"
 )
 
@@ -186,8 +187,9 @@ func (f *front) choose() (predictor, shadow int) {
 // start listens on the front ports and starts the mirror workers.
 func (f *front) start(host string, httpPort, grpcPort int, direct []PredictorAddrs) error {
 	for _, a := range direct {
-		conn, err := grpc.NewClient(a.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		opts := append(grpcflow.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(frontGRPCMaxAnswer), grpc.MaxCallSendMsgSize(executor.DefaultGRPCMaxReceive)))
+		conn, err := grpc.NewClient(a.GRPC, opts...)
 		if err != nil {
 			return fmt.Errorf("predictor %s: gRPC client: %w", a.Predictor, err)
 		}
@@ -208,8 +210,8 @@ func (f *front) start(host string, httpPort, grpcPort int, direct []PredictorAdd
 		go f.mirrorWorker()
 	}
 	f.restServer = executor.NewHTTPServer(http.HandlerFunc(f.serveREST))
-	f.grpcServer = grpc.NewServer(grpc.UnknownServiceHandler(f.relayGRPC), grpc.ForceServerCodecV2(rawCodec{}),
-		grpc.MaxRecvMsgSize(executor.DefaultGRPCMaxReceive), grpc.MaxSendMsgSize(frontGRPCMaxAnswer))
+	f.grpcServer = grpc.NewServer(append(grpcflow.ServerOptions(), grpc.UnknownServiceHandler(f.relayGRPC), grpc.ForceServerCodecV2(rawCodec{}),
+		grpc.MaxRecvMsgSize(executor.DefaultGRPCMaxReceive), grpc.MaxSendMsgSize(frontGRPCMaxAnswer))...)
 	f.servedErrors = make(chan error, 2)
 	go func() { f.servedErrors <- f.restServer.Serve(hl) }()
 	go func() { f.servedErrors <- f.grpcServer.Serve(gl) }()

@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+
+	"github.com/sdep-dev/sdep/internal/grpcflow"
 )
 
 // Ports is where the classifier listens.
@@ -79,7 +81,7 @@ func (s *Server) Serve(ctx context.Context, host string, p Ports, drain, grace t
 		return err
 	}
 	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(grpcflow.ServerOptions()...)
 	s.RegisterGRPC(gs)
 	hsrv := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hsrv)

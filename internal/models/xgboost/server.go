@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+
+	"github.com/sdep-dev/sdep/internal/grpcflow"
 )
 
 // Server serves a model over the REST side of the Seldon protocol, the
@@ -277,7 +279,7 @@ func (s *Server) Serve(ctx context.Context, host string, httpPort, grpcPort int,
 	errc := make(chan error, 2)
 	var gs *grpc.Server
 	if gl != nil {
-		gs = grpc.NewServer()
+		gs = grpc.NewServer(grpcflow.ServerOptions()...)
 		s.RegisterGRPC(gs)
 		go func() { errc <- gs.Serve(gl) }()
 	}
