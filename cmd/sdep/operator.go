@@ -94,6 +94,8 @@ unless $GOMEMLIMIT is set.`,
 	f.StringVar(&opts.WebhookServiceName, "webhook-service-name", operator.DefaultWebhookServiceName, "Service in front of the webhook; the self-issued certificate names <service>.<namespace>.svc")
 	f.StringVar(&opts.WebhookConfigName, "webhook-config-name", operator.DefaultWebhookConfigName, "ValidatingWebhookConfiguration whose caBundle the self mode fills")
 	f.BoolVar(&development, "dev-logs", false, "human-readable logs instead of JSON")
+	f.BoolVar(&opts.KeepStartPages, "keep-start-pages", false,
+		"keep the sdep binary's pages that starting touched resident; by default the operator gives them back once its caches have synced (Linux; about 40 MiB)")
 	f.StringVar(&gateway, "gateway", "", "Gateway (<namespace>/<name>[/<listener>]) each SeldonDeployment gets an HTTPRoute and a GRPCRoute on; needs the Gateway API CRDs (default: $"+envGateway+", else no routes)")
 	f.StringVar(&grpcGateway, "gateway-grpc", "", `Gateway (<namespace>/<name>[/<listener>]) of the GRPCRoutes when it must differ from --gateway (an HTTPRoute and a GRPCRoute cannot share a listener's hostnames); "none": no GRPCRoutes (default: $`+envGatewayGRPC+`, else --gateway)`)
 	f.StringVar(&opts.Routes.ExternalURL, "gateway-url", "", "scheme and host clients outside the cluster reach the Gateway at, for status.externalAddress, e.g. https://models.example.com (default: $"+envGatewayURL+", else the seldon.io/istio-host annotation, else the Gateway's status address)")

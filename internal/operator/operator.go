@@ -91,6 +91,9 @@ type Options struct {
 	// Controller are the controller's options (for example
 	// SkipNameValidation when a test starts a second manager in one process).
 	Controller crcontroller.Options
+	// KeepStartPages leaves the binary's pages resident once the caches
+	// have synced; by default the operator gives them back (startpages).
+	KeepStartPages bool
 }
 
 // Scheme holds every type the operator reads or writes.
@@ -229,6 +232,11 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		v := &sdepwebhook.Validator{Policy: opts.Policy}
 		if err := v.SetupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("setting up the webhook: %w", err)
+		}
+	}
+	if !opts.KeepStartPages {
+		if err := mgr.Add(&startPagesRelease{cache: mgr.GetCache(), log: log.WithName("memory")}); err != nil {
+			return nil, err
 		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -42,6 +42,7 @@ func run() error {
 	fs.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", "metrics address")
 	fs.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":8081", "health address")
 	fs.StringVar(&opts.PprofAddr, "pprof-bind-address", "", "pprof address")
+	fs.BoolVar(&opts.KeepStartPages, "keep-start-pages", false, "keep the start-up pages resident")
 	args := os.Args[1:]
 	if len(args) > 0 && args[0] == "operator" {
 		args = args[1:]
