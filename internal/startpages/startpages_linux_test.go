@@ -39,7 +39,7 @@ func TestReadOnlyMappingsTakesOnlyTheBinarysReadOnlyPrivateMappings(t *testing.T
 		"7ff343f46000-7ff34409c000 r-xp 00026000 fe:00 326269  /usr/lib/x86_64-linux-gnu/libc.so.6",
 		"7ff34409c000-7ff3440ef000 r--p 0017c000 fe:00 9979122    " + exe + ".old",
 		"2e6455c00000-2e6456800000 rw-p 00000000 00:00 0",
-		"zzzz-02aaf000 r-xp 00000000 fe:00 9979122    " + exe, // not an address
+		"zzzz-02aaf000 r-xp 00000000 fe:00 9979122    " + exe,     // not an address
 		"02aaf000-00400000 r-xp 00000000 fe:00 9979122    " + exe, // ends before it starts
 		"",
 	}, "\n")
