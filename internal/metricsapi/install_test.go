@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -28,6 +29,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
 	"github.com/sdep-dev/sdep/internal/devcluster"
@@ -218,7 +220,42 @@ func TestInstalledRBACServesAMetric(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	scalerCacheAllowed(ctx, t, cl)
 	scalerMovesAComponent(ctx, t, cl, ns)
+}
+
+// scalerCacheAllowed wants the install to let the metrics API list and
+// watch, cluster-wide, every kind the scaler's cache holds. The scaler
+// would move components without watch (the cache syncs by LIST), but each
+// refused watch brings a new LIST: more requests than the cache saves.
+func scalerCacheAllowed(ctx context.Context, t *testing.T, cl client.Client) {
+	t.Helper()
+	for _, kind := range scalerCached() {
+		gvk, err := apiutil.GVKForObject(kind.obj, cl.Scheme())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := cl.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, verb := range []string{"list", "watch"} {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:   installSA,
+				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + installNamespace, "system:authenticated"},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{
+					Verb: verb, Group: m.Resource.Group, Resource: m.Resource.Resource,
+				},
+			}}
+			if err := cl.Create(ctx, sar); err != nil {
+				t.Fatal(err)
+			}
+			if !sar.Status.Allowed {
+				t.Errorf("the install does not let the metrics API %s %s cluster-wide (the scaler's cache): %s",
+					verb, m.Resource.GroupResource(), sar.Status.Reason)
+			}
+		}
+	}
 }
 
 // scalerMovesAComponent checks the scaler's rights as the install grants

@@ -44,9 +44,11 @@ const (
 const maxScalerWorkers = 8
 
 // Scaler moves the Deployments of components with minReplicas 0 between 0
-// and 1 replica; the HPA (minReplicas 1) does 1↔N. It writes spec.replicas
-// (through the scale subresource, with the read resourceVersion) in two
-// cases only:
+// and 1 replica; the HPA (minReplicas 1) does 1↔N. It reads the
+// Deployments and HPAs through Reader (in Run: an informer cache), so a
+// poll that moves nothing sends no request to the API server, and writes
+// spec.replicas (through the scale subresource, with the resourceVersion
+// of the Deployment it read) in two cases only:
 //
 //   - 0→1: the Deployment has 0 replicas and the component has requests
 //     in flight (the executors hold them while no replica exists);
@@ -62,7 +64,14 @@ type Scaler struct {
 	// SeldonDeployments lists the SeldonDeployments (in Run: an informer's
 	// cache).
 	SeldonDeployments client.Reader
-	// Client reads and updates the scale subresource and reads HPAs.
+	// Reader reads the components' Deployments (spec.replicas and
+	// resourceVersion) and their HPAs (status.desiredReplicas). In Run it
+	// is an informer cache that holds only sdep's own objects (those with
+	// the seldon-deployment-id label): a Deployment or HPA without the
+	// label is not seen.
+	Reader client.Reader
+	// Client writes the scale subresource: the only request the scaler
+	// sends to the API server, and only when a move is due.
 	Client client.Client
 	// Events records ScaledFromZero and ScaledToZero on the
 	// SeldonDeployment (nil: none).
@@ -75,6 +84,10 @@ type Scaler struct {
 
 	mu        sync.Mutex
 	idleSince map[client.ObjectKey]time.Time // Deployment → first idle poll of the current idle run
+	// Deployment → the resourceVersion the scaler's last write succeeded
+	// against: while Reader still shows it, Reader has not seen the write
+	// yet and the component is left alone (a write would only conflict).
+	written map[client.ObjectKey]string
 }
 
 // scaleTarget is one component with minReplicas 0.
@@ -174,23 +187,29 @@ func (s *Scaler) targets(ctx context.Context) ([]scaleTarget, error) {
 
 // scale handles one component.
 func (s *Scaler) scale(ctx context.Context, tg scaleTarget, now time.Time) error {
-	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: tg.dep.Namespace, Name: tg.dep.Name}}
-	var sc autoscalingv1.Scale
-	if err := s.Client.SubResource("scale").Get(ctx, dep, &sc); err != nil {
+	var cur appsv1.Deployment
+	if err := s.Reader.Get(ctx, tg.dep, &cur); err != nil {
 		s.setIdle(tg.dep, now, false)
 		if apierrors.IsNotFound(err) {
 			return nil // not created yet
 		}
-		return fmt.Errorf("reading the scale: %w", err)
+		return fmt.Errorf("reading the Deployment: %w", err)
+	}
+	if s.unseenWrite(tg.dep, cur.ResourceVersion) {
+		return nil // Reader is behind the last write: look at the next poll
+	}
+	replicas := int32(1) // the API server's default
+	if cur.Spec.Replicas != nil {
+		replicas = *cur.Spec.Replicas
 	}
 	inFlight, idle, err := s.load(ctx, tg)
 	s.setIdle(tg.dep, now, idle)
-	switch sc.Spec.Replicas {
+	switch replicas {
 	case 0:
 		if inFlight == 0 {
 			return err
 		}
-		return s.write(ctx, tg, dep, &sc, 1, ReasonScaledFromZero,
+		return s.write(ctx, tg, &cur, 1, ReasonScaledFromZero,
 			fmt.Sprintf("Deployment %s scaled from 0 to 1 replica: %d request(s) in flight", tg.dep.Name, inFlight))
 	case 1:
 		if err != nil || !idle {
@@ -201,7 +220,7 @@ func (s *Scaler) scale(ctx context.Context, tg scaleTarget, now time.Time) error
 			return nil
 		}
 		var hpa autoscalingv2.HorizontalPodAutoscaler
-		if err := s.Client.Get(ctx, tg.dep, &hpa); err != nil {
+		if err := s.Reader.Get(ctx, tg.dep, &hpa); err != nil {
 			if apierrors.IsNotFound(err) {
 				return nil // no HPA: nothing would scale it back beyond 1; leave it
 			}
@@ -210,7 +229,7 @@ func (s *Scaler) scale(ctx context.Context, tg scaleTarget, now time.Time) error
 		if hpa.Status.DesiredReplicas > 1 {
 			return nil
 		}
-		return s.write(ctx, tg, dep, &sc, 0, ReasonScaledToZero,
+		return s.write(ctx, tg, &cur, 0, ReasonScaledToZero,
 			fmt.Sprintf("Deployment %s scaled from 1 to 0 replicas: no request for %s", tg.dep.Name, now.Sub(since).Round(time.Second)))
 	}
 	return err
@@ -230,12 +249,21 @@ func (s *Scaler) load(ctx context.Context, tg scaleTarget) (inFlight int64, idle
 	return inFlight, complete && inFlight == 0 && rps == 0, nil
 }
 
-// write sets the scale's replicas with the resourceVersion it was read at:
-// a concurrent write (the HPA's) wins, and the next poll reads again.
-func (s *Scaler) write(ctx context.Context, tg scaleTarget, dep *appsv1.Deployment, sc *autoscalingv1.Scale, replicas int32, reason, msg string) error {
-	from := sc.Spec.Replicas
-	sc.Spec.Replicas = replicas
-	err := s.Client.SubResource("scale").Update(ctx, dep, client.WithSubResourceBody(sc), client.FieldOwner(ScalerFieldManager))
+// write sets the scale's replicas with the resourceVersion the Deployment
+// cur was read at (a Deployment's scale has the Deployment's): a
+// concurrent write (the HPA's) wins, and so does any change Reader had not
+// seen yet; the next poll reads again.
+func (s *Scaler) write(ctx context.Context, tg scaleTarget, cur *appsv1.Deployment, replicas int32, reason, msg string) error {
+	from := int32(1)
+	if cur.Spec.Replicas != nil {
+		from = *cur.Spec.Replicas
+	}
+	readAt := cur.ResourceVersion
+	sc := &autoscalingv1.Scale{
+		ObjectMeta: metav1.ObjectMeta{Namespace: cur.Namespace, Name: cur.Name, UID: cur.UID, ResourceVersion: readAt},
+		Spec:       autoscalingv1.ScaleSpec{Replicas: replicas},
+	}
+	err := s.Client.SubResource("scale").Update(ctx, cur, client.WithSubResourceBody(sc), client.FieldOwner(ScalerFieldManager))
 	if apierrors.IsConflict(err) {
 		klog.V(2).InfoS("scale to zero: the scale changed meanwhile; read again at the next poll", "deployment", tg.dep)
 		return nil
@@ -244,11 +272,40 @@ func (s *Scaler) write(ctx context.Context, tg scaleTarget, dep *appsv1.Deployme
 		return fmt.Errorf("setting %d replica(s): %w", replicas, err)
 	}
 	s.forget(tg.dep)
+	s.wrote(tg.dep, readAt)
 	klog.InfoS("scale to zero", "deployment", tg.dep, "from", from, "to", replicas, "reason", reason)
 	if s.Events != nil {
+		dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: tg.dep.Namespace, Name: tg.dep.Name}}
 		s.Events.Eventf(tg.sd, dep, corev1.EventTypeNormal, reason, "Scale", "%s", msg)
 	}
 	return nil
+}
+
+// wrote remembers that a write against resourceVersion rv succeeded.
+func (s *Scaler) wrote(k client.ObjectKey, rv string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.written == nil {
+		s.written = map[client.ObjectKey]string{}
+	}
+	s.written[k] = rv
+}
+
+// unseenWrite reports whether Reader's Deployment, at resourceVersion rv,
+// is still the one the last successful write was made against; once it is
+// not, the write is forgotten.
+func (s *Scaler) unseenWrite(k client.ObjectKey, rv string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.written[k]
+	if !ok {
+		return false
+	}
+	if old == rv {
+		return true
+	}
+	delete(s.written, k)
+	return false
 }
 
 func (s *Scaler) setIdle(k client.ObjectKey, now time.Time, idle bool) {
@@ -287,6 +344,11 @@ func (s *Scaler) forgetOthers(targets []scaleTarget) {
 	for k := range s.idleSince {
 		if !keep[k] {
 			delete(s.idleSince, k)
+		}
+	}
+	for k := range s.written {
+		if !keep[k] {
+			delete(s.written, k)
 		}
 	}
 }

@@ -88,7 +88,7 @@ func newScalerFixture(t *testing.T, replicas, desired int32) *scalerFixture {
 		dep: client.ObjectKeyFromObject(dep), clock: time.Unix(1_000_000, 0)}
 	f.s = &Scaler{
 		Provider:          &Provider{Client: cl, ExecutorAddress: strings.TrimPrefix(srv.URL, "http://")},
-		SeldonDeployments: cl, Client: cl, Events: f.rec,
+		SeldonDeployments: cl, Reader: cl, Client: cl, Events: f.rec,
 		Idle: time.Minute, Poll: time.Second,
 		Now: func() time.Time { return f.clock },
 	}
@@ -301,5 +301,69 @@ func TestScalerLosesARaceToTheHPA(t *testing.T) {
 	}
 	if got := f.step(t, time.Second); got != 3 {
 		t.Fatalf("the next poll: %d replicas, want 3", got)
+	}
+}
+
+// frozenDeployment is a Reader that lags: it shows the Deployment as it
+// was (while dep is set), and reads everything else from the Reader.
+type frozenDeployment struct {
+	client.Reader
+	dep *appsv1.Deployment
+}
+
+func (r *frozenDeployment) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if d, ok := obj.(*appsv1.Deployment); ok && r.dep != nil {
+		r.dep.DeepCopyInto(d)
+		return nil
+	}
+	return r.Reader.Get(ctx, key, obj, opts...)
+}
+
+// A Reader (the informer cache) that has not seen the scaler's own write
+// yet shows the count and the resourceVersion the write was made against:
+// the scaler leaves the component alone rather than write again (a write
+// that could only conflict), and goes on once the Reader has caught up.
+func TestScalerWaitsForItsReaderToSeeItsWrite(t *testing.T) {
+	f := newScalerFixture(t, 0, 1)
+	var before appsv1.Deployment
+	if err := f.cl.Get(context.Background(), f.dep, &before); err != nil {
+		t.Fatal(err)
+	}
+	frozen := &frozenDeployment{Reader: f.cl, dep: &before}
+	f.s.Reader = frozen
+	writes := 0
+	f.s.Client = interceptor.NewClient(f.cl.(client.WithWatch), interceptor.Funcs{
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+			writes++
+			return c.SubResource(sub).Update(ctx, obj, opts...)
+		},
+	})
+	f.load.set(3, 0, false)
+	if got := f.step(t, time.Second); got != 1 {
+		t.Fatalf("3 held: %d replicas, want 1", got)
+	}
+	for range 3 {
+		if got := f.step(t, time.Second); got != 1 {
+			t.Fatalf("the Reader behind: %d replicas, want 1", got)
+		}
+	}
+	if writes != 1 {
+		t.Fatalf("%d writes while the Reader was behind the first, want 1", writes)
+	}
+	frozen.dep = nil
+	if got := f.step(t, time.Second); got != 1 || writes != 1 {
+		t.Fatalf("the Reader caught up: %d replicas after %d writes, want 1 and 1", got, writes)
+	}
+	if e := f.event(t); !strings.Contains(e, ReasonScaledFromZero) {
+		t.Fatalf("event %q, want %s", e, ReasonScaledFromZero)
+	}
+	if e := f.event(t); e != "" {
+		t.Fatalf("a second event: %q", e)
+	}
+	// Caught up, the scaler acts again: idle, the HPA at 1, a window later.
+	f.load.set(0, 0, false)
+	f.step(t, 0)
+	if got := f.step(t, time.Minute); got != 0 || writes != 2 {
+		t.Fatalf("idle a window: %d replicas after %d writes, want 0 and 2", got, writes)
 	}
 }

@@ -14,7 +14,13 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -26,6 +32,7 @@ import (
 	"sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
 
 	sdepv1 "github.com/sdep-dev/sdep/api/v1"
+	"github.com/sdep-dev/sdep/internal/naming"
 )
 
 // Adapter is the aggregated API server: the library's delegated
@@ -134,13 +141,15 @@ func (a *Adapter) Run(ctx context.Context) error {
 	return a.base.Run(ctx)
 }
 
-// startScaler runs the Scaler until ctx ends: SeldonDeployments come from
-// an informer (list and watch), Events go to events.k8s.io. stop waits for
-// it to end.
+// startScaler runs the Scaler until ctx ends: SeldonDeployments, and
+// sdep's own Deployments, HPAs and pods (those with the
+// seldon-deployment-id label), come from one informer cache (list and
+// watch; see scalerCacheOptions), writes go through c, Events to
+// events.k8s.io. stop waits for it to end.
 func (a *Adapter) startScaler(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, c client.Client, p *Provider) (stop func(), err error) {
-	sds, err := cache.New(cfg, cache.Options{Scheme: scheme})
+	objs, err := cache.New(cfg, scalerCacheOptions(scheme))
 	if err != nil {
-		return nil, fmt.Errorf("SeldonDeployment cache: %w", err)
+		return nil, fmt.Errorf("scaler cache: %w", err)
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -150,35 +159,91 @@ func (a *Adapter) startScaler(ctx context.Context, cfg *rest.Config, scheme *run
 	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: cs.EventsV1()})
 	broadcaster.StartRecordingToSink(ctx.Done())
 	s := &Scaler{
-		Provider: p, SeldonDeployments: sds, Client: c,
+		// The metrics API's Provider reads the API server; the scaler's
+		// finds the executor pods in the cache.
+		Provider:          &Provider{Client: objs, ExecutorAddress: p.ExecutorAddress, HTTP: p.HTTP, Now: p.Now},
+		SeldonDeployments: objs, Reader: objs, Client: c,
 		Events: broadcaster.NewRecorder(scheme, ScalerFieldManager),
 		Idle:   a.ScaleToZeroIdle, Poll: a.ScaleToZeroPoll,
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := sds.Start(ctx); err != nil && ctx.Err() == nil {
-			klog.ErrorS(err, "scale to zero: the SeldonDeployment informer stopped")
+		if err := objs.Start(ctx); err != nil && ctx.Err() == nil {
+			klog.ErrorS(err, "scale to zero: the informers stopped")
 		}
 	})
 	wg.Go(func() {
-		// The one informer: SeldonDeployments (the scaler reads nothing
-		// else through the cache).
-		for {
-			_, err := sds.GetInformer(ctx, &sdepv1.SeldonDeployment{})
-			if err == nil {
-				break
-			}
-			klog.ErrorS(err, "scale to zero: watching SeldonDeployments (retried in 10s)")
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(10 * time.Second):
+		// The informers, started before the first poll (the cache
+		// starts no other: ReaderFailOnMissingInformer).
+		for _, kind := range scalerCached() {
+			for {
+				_, err := objs.GetInformer(ctx, kind.obj, cache.BlockUntilSynced(false))
+				if err == nil {
+					break
+				}
+				klog.ErrorS(err, "scale to zero: watching "+kind.plural+" (retried in 10s)")
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(10 * time.Second):
+				}
 			}
 		}
-		if !sds.WaitForCacheSync(ctx) {
+		if !objs.WaitForCacheSync(ctx) {
 			return
 		}
 		_ = s.Run(ctx)
 	})
 	return func() { cancel(); wg.Wait(); broadcaster.Shutdown() }, nil
+}
+
+// cachedKind is a kind the scaler reads from its cache.
+type cachedKind struct {
+	obj    client.Object
+	plural string // for the logs
+}
+
+// scalerCached are the kinds the scaler reads, all from its cache.
+func scalerCached() []cachedKind {
+	return []cachedKind{
+		{&sdepv1.SeldonDeployment{}, "SeldonDeployments"},
+		{&appsv1.Deployment{}, "Deployments"},
+		{&autoscalingv2.HorizontalPodAutoscaler{}, "HorizontalPodAutoscalers"},
+		{&corev1.Pod{}, "Pods"},
+	}
+}
+
+// scalerCacheOptions keep the scaler's cache small: of the Deployments,
+// HPAs and pods, only sdep's own (the seldon-deployment-id label, which
+// every component Deployment and HPA and every executor pod carries), and
+// no managedFields on any object.
+func scalerCacheOptions(scheme *runtime.Scheme) cache.Options {
+	owned := labels.NewSelector().Add(ownedRequirement())
+	return cache.Options{
+		Scheme:                      scheme,
+		ReaderFailOnMissingInformer: true,
+		DefaultTransform:            stripManagedFields,
+		ByObject: map[client.Object]cache.ByObject{
+			&appsv1.Deployment{}:                     {Label: owned},
+			&autoscalingv2.HorizontalPodAutoscaler{}: {Label: owned},
+			&corev1.Pod{}:                            {Label: owned},
+		},
+	}
+}
+
+func ownedRequirement() labels.Requirement {
+	req, err := labels.NewRequirement(naming.LabelSeldonID, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant key: cannot fail
+	}
+	return *req
+}
+
+// stripManagedFields drops an object's managedFields as it enters the
+// cache: the scaler never reads them, and they can be most of an object.
+func stripManagedFields(in any) (any, error) {
+	if obj, err := meta.Accessor(in); err == nil && obj.GetManagedFields() != nil {
+		obj.SetManagedFields(nil)
+	}
+	return in, nil
 }
