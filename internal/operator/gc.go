@@ -10,8 +10,9 @@ import (
 
 // MemoryLimitShare is the part of its container's memory limit the
 // operator's heap may grow to before the garbage collector runs whatever
-// DefaultGCPercent says: the rest is for the binary's own pages (about
-// 56 MiB of them are resident), stacks and the runtime. With the manifests'
+// DefaultGCPercent says: the rest is for the binary's own pages (30 to
+// 50 MiB of them resident once the start-up pages are given back, about
+// 70 MiB when they are kept), stacks and the runtime. With the manifests'
 // 256 MiB limit the soft limit is 192 MiB, above what 1,000
 // SeldonDeployments need (make bench-operator), so it changes nothing
 // there; it matters when the SeldonDeployments outgrow the limit's
